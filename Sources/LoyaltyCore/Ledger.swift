@@ -1,0 +1,241 @@
+/// A member's points: the lots earned and the points owed, with the operations that move them.
+///
+/// Every operation returns the ``LedgerEntry`` movements it made; the derived figures (``available``,
+/// ``pendingPoints``, ``expiring(within:at:)``, ``qualifyingPoints(from:through:)``) are functions of the lots,
+/// and always equal the sums of the movements. Points owed arise only from a server-side reversal of points the
+/// member had already spent; while any are owed, no lot is active with points left, and the next lot to become
+/// spendable pays them off first.
+public struct Ledger: Hashable, Sendable, Codable {
+    /// Every lot, by id.
+    public private(set) var lots: [LotID: EarnLot]
+    /// Points owed: revoked by a return after they were spent.
+    public private(set) var owed: Int
+
+    /// An empty ledger.
+    public init() {
+        self.lots = [:]
+        self.owed = 0
+    }
+
+    /// A ledger made from stored lots and the points owed (as a store or a pull delivers them).
+    public init(lots: some Sequence<EarnLot>, owed: Int) {
+        self.lots = Dictionary(lots.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+        self.owed = owed
+    }
+
+    /// Replaces or adds a lot exactly as the server sent it.
+    public mutating func store(_ lot: EarnLot) { lots[lot.id] = lot }
+
+    /// Drops a lot the server deleted.
+    public mutating func remove(_ id: LotID) { lots[id] = nil }
+
+    /// Sets the owed points exactly as the server sent them.
+    public mutating func setOwed(_ points: Int) { owed = points }
+
+    // MARK: Derived figures
+
+    /// Spendable points: what is left in active lots, less what is owed. Negative only while points are owed.
+    public var available: Int {
+        lots.values.reduce(0) { $0 + ($1.state == .active ? $1.remaining : 0) } - owed
+    }
+
+    /// Points earned but still within the return window.
+    public var pendingPoints: Int {
+        lots.values.reduce(0) { $0 + ($1.state == .pending ? $1.remaining : 0) }
+    }
+
+    /// Active points that expire within `span` after `now`, summed per expiry date, soonest first.
+    public func expiring(within span: TimeSpan, at now: Timestamp) -> [ExpiringPoints] {
+        let horizon = now.adding(span)
+        var byDate: [Timestamp: Int] = [:]
+        for lot in lots.values where lot.state == .active && lot.remaining > 0 {
+            if let expiresAt = lot.expiresAt, expiresAt <= horizon { byDate[expiresAt, default: 0] += lot.remaining }
+        }
+        return byDate.sorted { $0.key < $1.key }.map { ExpiringPoints(amount: $0.value, expiresAt: $0.key) }
+    }
+
+    /// Points earned from qualifying causes in `[start, end]`, less what returns revoked from them.
+    public func qualifyingPoints(from start: Timestamp, through end: Timestamp) -> Int {
+        lots.values.reduce(0) { sum, lot in
+            lot.isQualifying && lot.earnedAt >= start && lot.earnedAt <= end ? sum + lot.amount - lot.revoked : sum
+        }
+    }
+
+    /// Points ever earned, less revocations: the lifetime figure.
+    public var lifetimeEarned: Int { lots.values.reduce(0) { $0 + $1.amount - $1.revoked } }
+
+    /// Points that the expiry job took from lots at or after `time`: what a spend judged at `time` could still
+    /// have used, had it reached the server before the job ran.
+    public func pointsExpired(since time: Timestamp) -> Int {
+        lots.values.reduce(0) { sum, lot in
+            guard lot.state == .expired, let expiredAt = lot.expiredAt, expiredAt >= time else { return sum }
+            return sum + lot.expiredPoints
+        }
+    }
+
+    // MARK: Operations
+
+    /// Adds a lot. If it is active at once and points are owed, they are paid off from it. A lot of no points,
+    /// or one whose id is already in the ledger, changes nothing: earning is idempotent by lot id.
+    public mutating func earn(_ lot: EarnLot, entryID: EntryID) -> [LedgerEntry] {
+        guard lot.amount > 0, lots[lot.id] == nil else { return [] }
+        lots[lot.id] = lot
+        let active = lot.state == .active
+        var entries = [
+            LedgerEntry(
+                id: entryID, kind: .earn, at: lot.earnedAt, available: active ? lot.amount : 0,
+                pending: active ? 0 : lot.amount, draws: [LotDraw(lot: lot.id, points: lot.amount)],
+                reference: lot.reference)
+        ]
+        if active, let settlement = settleOwed(from: lot.id, at: lot.earnedAt) { entries.append(settlement) }
+        return entries
+    }
+
+    /// Makes every pending lot whose return window has passed by `now` spendable. Idempotent.
+    public mutating func unlock(at now: Timestamp) -> [LedgerEntry] {
+        var entries: [LedgerEntry] = []
+        let due = lots.values.filter { $0.state == .pending && ($0.pendingUntil.map { $0 <= now } ?? true) }
+        for lot in due.sorted(by: { ($0.pendingUntil ?? now, $0.id) < ($1.pendingUntil ?? now, $1.id) }) {
+            lots[lot.id]!.state = .active
+            let at = lot.pendingUntil ?? now
+            entries.append(
+                LedgerEntry(
+                    id: EntryID("unlock:\(lot.id)"), kind: .unlock, at: at, available: lot.remaining,
+                    pending: -lot.remaining, draws: [LotDraw(lot: lot.id, points: lot.remaining)]))
+            if let settlement = settleOwed(from: lot.id, at: at) { entries.append(settlement) }
+        }
+        return entries
+    }
+
+    /// Expires what is left of every lot whose expiry date has passed by `now`. Idempotent.
+    public mutating func expire(at now: Timestamp) -> [LedgerEntry] {
+        var entries: [LedgerEntry] = []
+        let due = lots.values.filter { $0.state != .expired && ($0.expiresAt.map { $0 <= now } ?? false) }
+        for lot in due.sorted(by: EarnLot.spendsBefore) {
+            let wasActive = lot.state == .active
+            lots[lot.id]!.state = .expired
+            lots[lot.id]!.expiredAt = now
+            lots[lot.id]!.expiredPoints = lot.remaining
+            lots[lot.id]!.remaining = 0
+            entries.append(
+                LedgerEntry(
+                    id: EntryID("expire:\(lot.id)"), kind: .expire, at: lot.expiresAt ?? now,
+                    available: wasActive ? -lot.remaining : 0, pending: wasActive ? 0 : -lot.remaining,
+                    draws: [LotDraw(lot: lot.id, points: lot.remaining)]))
+        }
+        return entries
+    }
+
+    /// Spends points from active lots, the lot that expires first first. `limit` caps what may be spent
+    /// (the available balance less points reserved for other devices); the spend is refused if it is larger.
+    public mutating func spend(
+        _ points: Int, at time: Timestamp, entryID: EntryID, reference: String?, limit: Int? = nil
+    ) throws(LoyaltyError) -> LedgerEntry {
+        precondition(points > 0, "a spend is positive")
+        let spendable = min(available, limit ?? .max)
+        guard points <= spendable else {
+            throw LoyaltyError(
+                .insufficientPoints, "\(points) points are needed but only \(max(spendable, 0)) can be spent")
+        }
+        let draws = drawFromActiveLots(points)
+        return LedgerEntry(id: entryID, kind: .spend, at: time, available: -points, draws: draws, reference: reference)
+    }
+
+    /// Revokes the points of a lot in proportion to the part of its purchase that was returned:
+    /// `round(amount × returned so far / purchase)`, less what was revoked before, so that the total never
+    /// exceeds what was earned. Points still in the lot are taken first, then from other active lots; what
+    /// cannot be covered becomes owed.
+    public mutating func reverse(
+        lot lotID: LotID, returned: Money, at time: Timestamp, entryID: EntryID, reference: String?
+    ) throws(LoyaltyError) -> LedgerEntry {
+        guard var lot = lots[lotID], let purchase = lot.purchaseAmount, purchase.minorUnits > 0 else {
+            throw LoyaltyError(.unknownTransaction, "lot '\(lotID)' was not earned on a purchase and cannot be reversed")
+        }
+        let returnedTotal = lot.returnedAmount.minorUnits + returned.minorUnits
+        guard returned.minorUnits > 0, returnedTotal <= purchase.minorUnits else {
+            throw LoyaltyError(
+                .returnExceedsPurchase,
+                "a return of \(returned) exceeds what is left of the purchase (\(purchase) bought, "
+                    + "\(lot.returnedAmount) already returned)")
+        }
+        // Round half up on the cumulative figure: rounding each partial return separately would drift.
+        let revokedTotal = Int((Int64(lot.amount) * returnedTotal * 2 + purchase.minorUnits) / (purchase.minorUnits * 2))
+        let toRevoke = min(revokedTotal, lot.amount) - lot.revoked
+        lot.returnedAmount = Money(minorUnits: returnedTotal)
+        lot.revoked += toRevoke
+        let fromLot = lot.state == .expired ? 0 : min(lot.remaining, toRevoke)
+        let lotWasPending = lot.state == .pending
+        lot.remaining -= fromLot
+        lots[lotID] = lot
+        var draws = fromLot > 0 ? [LotDraw(lot: lotID, points: fromLot)] : []
+        var shortfall = toRevoke - fromLot
+        if lot.state == .expired { shortfall = 0 }  // expired points are already gone: nothing left to revoke
+        let fromOthers = min(shortfall, max(available, 0))
+        if fromOthers > 0 { draws += drawFromActiveLots(fromOthers) }
+        let newlyOwed = shortfall - fromOthers
+        owed += newlyOwed
+        return LedgerEntry(
+            id: entryID, kind: .reversal, at: time,
+            available: -(lotWasPending ? 0 : fromLot) - fromOthers - newlyOwed,
+            pending: lotWasPending ? -fromLot : 0, owed: newlyOwed, draws: draws, reference: reference)
+    }
+
+    /// An operator's correction: a positive adjustment adds an active lot, a negative one draws points down
+    /// (never below zero).
+    public mutating func adjust(
+        by points: Int, at time: Timestamp, lot lotID: LotID, expiresAt: Timestamp?, entryID: EntryID, reason: String
+    ) throws(LoyaltyError) -> [LedgerEntry] {
+        if points > 0 {
+            let lot = EarnLot(
+                id: lotID, cause: .adjustment, amount: points, earnedAt: time, pendingUntil: nil, expiresAt: expiresAt,
+                reference: reason)
+            var entries = earn(lot, entryID: entryID)
+            entries[0].kind = .adjustment
+            return entries
+        }
+        guard points < 0, -points <= available else {
+            throw LoyaltyError(
+                .insufficientPoints, "an adjustment of \(points) would take the balance of \(available) below zero")
+        }
+        let draws = drawFromActiveLots(-points)
+        return [LedgerEntry(id: entryID, kind: .adjustment, at: time, available: points, draws: draws, reference: reason)]
+    }
+
+    private mutating func drawFromActiveLots(_ points: Int) -> [LotDraw] {
+        var left = points
+        var draws: [LotDraw] = []
+        let candidates = lots.values.filter { $0.state == .active && $0.remaining > 0 }.sorted(by: EarnLot.spendsBefore)
+        for lot in candidates where left > 0 {
+            let taken = min(lot.remaining, left)
+            lots[lot.id]!.remaining -= taken
+            left -= taken
+            draws.append(LotDraw(lot: lot.id, points: taken))
+        }
+        precondition(left == 0, "drew more points than the active lots hold")
+        return draws
+    }
+
+    private mutating func settleOwed(from lotID: LotID, at time: Timestamp) -> LedgerEntry? {
+        guard owed > 0, let lot = lots[lotID], lot.state == .active, lot.remaining > 0 else { return nil }
+        let paid = min(owed, lot.remaining)
+        lots[lotID]!.remaining -= paid
+        owed -= paid
+        return LedgerEntry(
+            id: EntryID("settle:\(lotID)"), kind: .settlement, at: time, available: 0, owed: -paid,
+            draws: [LotDraw(lot: lotID, points: paid)])
+    }
+}
+
+/// Points that expire on one date.
+public struct ExpiringPoints: Hashable, Sendable, Codable {
+    /// How many points.
+    public var amount: Int
+    /// When they expire.
+    public var expiresAt: Timestamp
+
+    /// Creates a figure.
+    public init(amount: Int, expiresAt: Timestamp) {
+        self.amount = amount
+        self.expiresAt = expiresAt
+    }
+}

@@ -1,0 +1,301 @@
+extension MemberState {
+    /// Applies a member's mutation: validates it against this state (and, on the server, the server's facts),
+    /// and on success changes the state and returns what changed. A rejected mutation changes nothing.
+    ///
+    /// The same function runs optimistically on a device and authoritatively on the server.
+    public mutating func apply(_ envelope: MutationEnvelope, context: ApplyContext) -> MutationOutcome {
+        if let rejection = envelope.mutation.validateInput() { return .rejected(rejection) }
+        var draft = self
+        do {
+            let outcome = try draft.perform(envelope, context: context)
+            self = draft
+            return outcome
+        } catch {
+            return .rejected(error)
+        }
+    }
+
+    private mutating func perform(
+        _ envelope: MutationEnvelope, context: ApplyContext
+    ) throws(MutationRejection) -> MutationOutcome {
+        switch envelope.mutation {
+        case .activateOffer(let id): return try activateOffer(id, context: context)
+        case .redeemOffer(let id): return try redeemOffer(id, context: context)
+        case .redeemReward(let id): return try redeemReward(id, envelope: envelope, context: context)
+        case .claimReceipt(let code): return try claimReceipt(code, context: context)
+        case .answerSurvey(let id, let answers): return try answerSurvey(id, answers: answers, context: context)
+        case .setProfileField(let field, let value, let basedOn):
+            return try setProfileField(field, value: value, basedOn: basedOn, envelope: envelope, context: context)
+        case .setConsent(let kind, let granted):
+            return try setConsent(kind, granted: granted, envelope: envelope, context: context)
+        }
+    }
+
+    // MARK: Checks shared by several mutations
+
+    private func requireActiveMember() throws(MutationRejection) {
+        guard member.status == .active else {
+            throw MutationRejection(.memberNotActive, "the membership is \(member.status.rawValue)")
+        }
+    }
+
+    /// Earning and spending need an active card: a blocked or replaced card earns and spends nothing.
+    private func requireActiveCard() throws(MutationRejection) {
+        try requireActiveMember()
+        guard activeCard != nil else {
+            throw MutationRejection(.noActiveCard, "there is no active card: earning and spending are paused")
+        }
+    }
+
+    private func requireNotErased() throws(MutationRejection) {
+        guard member.status != .erased else {
+            throw MutationRejection(.memberNotActive, "the membership was erased")
+        }
+    }
+
+    private func offer(_ id: OfferID, usableAt time: Timestamp) throws(MutationRejection) -> Offer {
+        guard let offer = offers[id] else {
+            throw MutationRejection(.offerNotFound, "there is no offer '\(id)'")
+        }
+        if let reason = offer.unusableReason(at: time, memberSegments: member.segments) { throw reason }
+        return offer
+    }
+
+    // MARK: Offers
+
+    private mutating func activateOffer(_ id: OfferID, context: ApplyContext) throws(MutationRejection) -> MutationOutcome {
+        try requireActiveMember()
+        _ = try offer(id, usableAt: context.actedAt)
+        var record = memberOffers[id] ?? MemberOffer(offerID: id)
+        // Add-wins and idempotent: activating twice (from two devices) is one activation.
+        guard record.activatedAt == nil else { return MutationOutcome(status: .applied) }
+        record.activatedAt = context.actedAt
+        memberOffers[id] = record
+        return MutationOutcome(status: .applied, changes: [.memberOffer(record)])
+    }
+
+    private mutating func redeemOffer(_ id: OfferID, context: ApplyContext) throws(MutationRejection) -> MutationOutcome {
+        try requireActiveCard()
+        let offer = try offer(id, usableAt: context.actedAt)
+        var record = memberOffers[id] ?? MemberOffer(offerID: id)
+        if offer.activationRequired && record.activatedAt == nil {
+            throw MutationRejection(.offerNotActivated, "the offer '\(offer.title)' must be activated before use")
+        }
+        guard record.redemptions.count < offer.usesPerMember else {
+            let uses = offer.isSingleUse ? "it can be used once" : "all \(offer.usesPerMember) uses are taken"
+            throw MutationRejection(.offerAlreadyRedeemed, "the offer '\(offer.title)' was already redeemed: \(uses)")
+        }
+        record.redemptions.append(context.actedAt)
+        memberOffers[id] = record
+        return MutationOutcome(status: .applied, changes: [.memberOffer(record)])
+    }
+
+    // MARK: Rewards
+
+    private mutating func redeemReward(
+        _ id: RewardID, envelope: MutationEnvelope, context: ApplyContext
+    ) throws(MutationRejection) -> MutationOutcome {
+        try requireActiveCard()
+        guard var reward = rewards[id] else { throw MutationRejection(.rewardNotFound, "there is no reward '\(id)'") }
+        guard reward.isActive else {
+            throw MutationRejection(.rewardUnavailable, "the reward '\(reward.title)' can no longer be redeemed")
+        }
+        let facts = context.serverFacts
+        let stock = facts.map(\.stock) ?? reward.stock
+        if let stock, stock <= 0 {
+            throw MutationRejection(.rewardOutOfStock, "the reward '\(reward.title)' is out of stock")
+        }
+        if ledger.available < program.minimumRedemption {
+            throw MutationRejection(
+                .belowMinimumRedemption,
+                "points can be redeemed from \(program.minimumRedemption) on; the balance is \(ledger.available)")
+        }
+        let owedBefore = ledger.owed
+        let reserved = facts?.reservedForOtherDevices ?? 0
+        let spend: LedgerEntry
+        do {
+            spend = try ledger.spend(
+                reward.cost, at: context.now, entryID: EntryID("spend:\(envelope.mutationID)"),
+                reference: "reward:\(id)", limit: ledger.available - reserved)
+        } catch {
+            let spendable = max(ledger.available - reserved, 0)
+            if facts != nil, spendable + ledger.pointsExpired(since: context.actedAt) >= reward.cost {
+                throw MutationRejection(
+                    .pointsExpired,
+                    "the reward '\(reward.title)' costs \(reward.cost) points, but points expired before the "
+                        + "redemption reached the programme; \(spendable) are left")
+            }
+            throw MutationRejection(
+                .insufficientPoints,
+                "the reward '\(reward.title)' costs \(reward.cost) points; only \(spendable) are available")
+        }
+        let voucher = Voucher(
+            id: VoucherID(envelope.mutationID), rewardID: id, code: facts?.voucherCode, cost: reward.cost,
+            status: facts == nil ? .provisional : .confirmed, issuedAt: context.now)
+        vouchers[voucher.id] = voucher
+        if let stock {
+            reward.stock = stock - 1
+            rewards[id] = reward
+        }
+        var changes = ledgerChanges([spend], owedBefore: owedBefore)
+        changes.append(.voucher(voucher))
+        if stock != nil { changes.append(.reward(reward)) }
+        changes += refreshTier(at: context.now)
+        return MutationOutcome(status: .applied, changes: changes, stockTaken: stock == nil ? nil : id)
+    }
+
+    // MARK: Receipts
+
+    private mutating func claimReceipt(_ code: String, context: ApplyContext) throws(MutationRejection) -> MutationOutcome {
+        try requireActiveCard()
+        if receiptClaims[code] != nil {
+            throw MutationRejection(.receiptAlreadyClaimed, "the receipt \(code) was already claimed by this member")
+        }
+        guard let facts = context.serverFacts else {
+            // A device cannot see receipts: it records the claim, and the points arrive when the server credits it.
+            let claim = ReceiptClaim(code: code, status: .submitted, points: nil, claimedAt: context.actedAt)
+            receiptClaims[code] = claim
+            return MutationOutcome(status: .applied, changes: [.receiptClaim(claim)])
+        }
+        guard let receipt = facts.receipt, receipt.code == code else {
+            throw MutationRejection(.receiptNotFound, "there is no receipt \(code): check the code on the receipt")
+        }
+        guard receipt.claimedBy == nil else {
+            throw MutationRejection(.receiptAlreadyClaimed, "the receipt \(code) was already claimed")
+        }
+        let deadline = receipt.purchasedAt.adding(.days(Int64(program.receiptClaimDays)))
+        guard context.actedAt <= deadline else {
+            throw MutationRejection(
+                .receiptTooOld, "receipts can be claimed within \(program.receiptClaimDays) days of the purchase")
+        }
+        let owedBefore = ledger.owed
+        let points = program.points(for: receipt.amount)
+        let lot = EarnLot(
+            id: LotID("receipt:\(code)"), cause: .receiptClaim, amount: points, earnedAt: context.now,
+            pendingUntil: pendingUntil(purchasedAt: receipt.purchasedAt), expiresAt: program.expiryDate(forLotEarnedAt: context.now),
+            purchaseAmount: receipt.amount, reference: code)
+        let entries = ledger.earn(lot, entryID: EntryID("earn:\(lot.id)"))
+        let claim = ReceiptClaim(code: code, status: .credited, points: points, claimedAt: context.actedAt)
+        receiptClaims[code] = claim
+        var changes = ledgerChanges(entries, owedBefore: owedBefore)
+        changes.append(.receiptClaim(claim))
+        changes += refreshTier(at: context.now)
+        return MutationOutcome(status: .applied, changes: changes, claimedReceipt: code)
+    }
+
+    // MARK: Surveys
+
+    private mutating func answerSurvey(
+        _ id: SurveyID, answers: [String: String], context: ApplyContext
+    ) throws(MutationRejection) -> MutationOutcome {
+        try requireActiveCard()
+        guard let survey = surveys[id] else { throw MutationRejection(.surveyNotFound, "there is no survey '\(id)'") }
+        guard surveyResponses[id] == nil else {
+            throw MutationRejection(.surveyAlreadyAnswered, "the survey '\(survey.title)' was already answered")
+        }
+        if let closesAt = survey.closesAt, context.actedAt > closesAt {
+            throw MutationRejection(.surveyClosed, "the survey '\(survey.title)' closed at \(closesAt)")
+        }
+        if let rejection = survey.validate(answers) { throw rejection }
+        let response = SurveyResponse(surveyID: id, answers: answers, answeredAt: context.actedAt, points: survey.points)
+        surveyResponses[id] = response
+        var changes: [Entity] = [.surveyResponse(response)]
+        if survey.points > 0 {
+            let owedBefore = ledger.owed
+            let lot = EarnLot(
+                id: LotID("survey:\(id)"), cause: .survey, amount: survey.points, earnedAt: context.now,
+                pendingUntil: nil, expiresAt: program.expiryDate(forLotEarnedAt: context.now), reference: id.rawValue)
+            changes += ledgerChanges(ledger.earn(lot, entryID: EntryID("earn:\(lot.id)")), owedBefore: owedBefore)
+        }
+        return MutationOutcome(status: .applied, changes: changes)
+    }
+
+    // MARK: Profile and consents
+
+    private mutating func setProfileField(
+        _ field: ProfileField, value: String?, basedOn: HLCTimestamp?, envelope: MutationEnvelope, context: ApplyContext
+    ) throws(MutationRejection) -> MutationOutcome {
+        try requireNotErased()
+        let today = CalendarDate.of(context.now, in: program.zone)
+        let cleaned: String?
+        switch field.validate(value, today: today) {
+        case .success(let value): cleaned = value
+        case .failure(let rejection): throw rejection
+        }
+        let incoming = ProfileFieldValue(field: field, value: cleaned, stamp: envelope.stamp, source: .device(envelope.deviceID))
+        guard let current = profile[field] else {
+            profile[field] = incoming
+            return MutationOutcome(status: .applied, changes: [.profileField(incoming)])
+        }
+        let conflictID = "conflict:\(envelope.mutationID)"
+        if current.wins(over: incoming) {
+            // This write lost to a later one: keep what the member typed in the conflict log.
+            guard current.value != incoming.value else { return MutationOutcome(status: .applied) }
+            let record = ConflictRecord(
+                id: conflictID, field: field, losingValue: incoming.value, losingSource: incoming.source,
+                winningValue: current.value, winningSource: current.source, decidedAt: context.now)
+            conflicts[record.id] = record
+            return MutationOutcome(
+                status: .adjusted(
+                    message: "your change to \(field.rawValue) was not kept: a later change (from \(current.source)) was"),
+                changes: [.conflict(record)])
+        }
+        profile[field] = incoming
+        var changes: [Entity] = [.profileField(incoming)]
+        // Overwriting a value this device had not seen is a concurrent edit: the overwritten value is logged,
+        // and its author will be told. Overwriting the value it had seen is an ordinary edit.
+        if current.stamp != basedOn && current.value != incoming.value {
+            let record = ConflictRecord(
+                id: conflictID, field: field, losingValue: current.value, losingSource: current.source,
+                winningValue: incoming.value, winningSource: incoming.source, decidedAt: context.now)
+            conflicts[record.id] = record
+            changes.append(.conflict(record))
+        }
+        return MutationOutcome(status: .applied, changes: changes)
+    }
+
+    private mutating func setConsent(
+        _ kind: ConsentKind, granted: Bool, envelope: MutationEnvelope, context: ApplyContext
+    ) throws(MutationRejection) -> MutationOutcome {
+        // Withdrawing consent must stay as easy as giving it (GDPR Art. 7(3)): a blocked member can still withdraw.
+        if granted { try requireActiveMember() } else { try requireNotErased() }
+        let change = ConsentChange(
+            id: "consent:\(envelope.mutationID)", kind: kind, granted: granted, stamp: envelope.stamp,
+            at: context.actedAt, source: .device(envelope.deviceID))
+        consents.record(change)
+        let winner = consents.current(kind)
+        guard let winner, winner.id != change.id else {
+            return MutationOutcome(status: .applied, changes: [.consentChange(change)])
+        }
+        let state = winner.granted ? "granted" : "withdrawn"
+        return MutationOutcome(
+            status: .adjusted(message: "kept in the history, but a later change (from \(winner.source)) left \(kind.rawValue) \(state)"),
+            changes: [.consentChange(change)])
+    }
+
+    // MARK: Helpers shared with the operator's operations
+
+    func pendingUntil(purchasedAt: Timestamp) -> Timestamp? {
+        program.pendingDays == 0 ? nil : purchasedAt.adding(.days(Int64(program.pendingDays)))
+    }
+
+    /// The entities a set of ledger movements changed: the movements, every lot they touched, the owed figure.
+    func ledgerChanges(_ entries: [LedgerEntry], owedBefore: Int) -> [Entity] {
+        var changes = entries.map(Entity.ledgerEntry)
+        var seen: Set<LotID> = []
+        for draw in entries.flatMap(\.draws) where seen.insert(draw.lot).inserted {
+            if let lot = ledger.lots[draw.lot] { changes.append(.lot(lot)) }
+        }
+        if ledger.owed != owedBefore { changes.append(.account(PointsAccount(owed: ledger.owed))) }
+        return changes
+    }
+
+    /// Re-evaluates the tier at `now`; returns the tier entity if it changed.
+    mutating func refreshTier(at now: Timestamp) -> [Entity] {
+        let qualifying = ledger.qualifyingPoints(from: program.qualificationWindowStart(at: now), through: now)
+        let next = program.evaluateTier(current: tier, qualifyingPoints: qualifying, at: now)
+        guard next != tier else { return [] }
+        tier = next
+        return [.tier(next)]
+    }
+}

@@ -1,0 +1,113 @@
+/// What the programme's side does to a member: the till, the operator and the scheduled jobs. These run only on
+/// the server, which then sends the changed entities to every device of the member.
+extension MemberState {
+    /// The till credits a purchase: points at the programme's rate, pending for the return window.
+    /// With a card number, that card must be the member's and active; without, any active card will do.
+    public mutating func recordPurchase(
+        _ transaction: TransactionID, amount: Money, card: CardNumber?, at time: Timestamp
+    ) throws(LoyaltyError) -> [Entity] {
+        try requireCanEarn(card: card)
+        let lotID = LotID("purchase:\(transaction)")
+        guard ledger.lots[lotID] == nil else {
+            throw LoyaltyError(.duplicateTransaction, "transaction '\(transaction)' was already credited")
+        }
+        let owedBefore = ledger.owed
+        let lot = EarnLot(
+            id: lotID, cause: .purchase, amount: program.points(for: amount), earnedAt: time,
+            pendingUntil: pendingUntil(purchasedAt: time), expiresAt: program.expiryDate(forLotEarnedAt: time),
+            purchaseAmount: amount, reference: transaction.rawValue)
+        let entries = ledger.earn(lot, entryID: EntryID("earn:\(lotID)"))
+        return ledgerChanges(entries, owedBefore: owedBefore) + refreshTier(at: time)
+    }
+
+    /// The till records a return against the lot a purchase or receipt earned: points are revoked pro rata.
+    /// A return never needs an active card: points must be revoked whatever became of the card.
+    public mutating func recordReturn(
+        _ returnID: TransactionID, of lot: LotID, amount: Money, at time: Timestamp
+    ) throws(LoyaltyError) -> [Entity] {
+        let entryID = EntryID("reversal:\(returnID)")
+        let owedBefore = ledger.owed
+        let entry = try ledger.reverse(lot: lot, returned: amount, at: time, entryID: entryID, reference: returnID.rawValue)
+        return ledgerChanges([entry], owedBefore: owedBefore) + refreshTier(at: time)
+    }
+
+    /// The operator corrects the balance. A positive adjustment is a new active lot, a negative one never takes
+    /// the balance below zero.
+    public mutating func adjustPoints(
+        by points: Int, reason: String, id: String, at time: Timestamp
+    ) throws(LoyaltyError) -> [Entity] {
+        guard points != 0, abs(points) <= 1_000_000 else {
+            throw LoyaltyError(.invalidInput, "an adjustment must be between -1000000 and 1000000 points and not 0")
+        }
+        let owedBefore = ledger.owed
+        let entries = try ledger.adjust(
+            by: points, at: time, lot: LotID("adjustment:\(id)"), expiresAt: program.expiryDate(forLotEarnedAt: time),
+            entryID: EntryID("adjustment:\(id)"), reason: reason)
+        return ledgerChanges(entries, owedBefore: owedBefore) + refreshTier(at: time)
+    }
+
+    /// The scheduled jobs: unlock lots past their return window, expire lots past their expiry date, and
+    /// re-evaluate the tier. Idempotent: running it twice at the same time changes nothing the second time.
+    public mutating func runJobs(at now: Timestamp) -> [Entity] {
+        let owedBefore = ledger.owed
+        let entries = ledger.unlock(at: now) + ledger.expire(at: now)
+        return ledgerChanges(entries, owedBefore: owedBefore) + refreshTier(at: now)
+    }
+
+    /// Issues a card (at enrolment, or as a replacement): every card still active is marked replaced by it.
+    public mutating func issueCard(_ number: CardNumber, at time: Timestamp) throws(LoyaltyError) -> [Entity] {
+        guard cards[number] == nil else {
+            throw LoyaltyError(.invalidCardNumber, "card \(number) was already issued")
+        }
+        var changes: [Entity] = []
+        for var card in cards.values where card.status == .active {
+            card.status = .replaced
+            card.replacedBy = number
+            cards[card.number] = card
+            changes.append(.card(card))
+        }
+        let card = Card(number: number, issuedAt: time)
+        cards[number] = card
+        changes.append(.card(card))
+        return changes
+    }
+
+    /// Blocks a card (reported lost, or by the operator): it earns and spends nothing from now on.
+    public mutating func blockCard(_ number: CardNumber) throws(LoyaltyError) -> [Entity] {
+        guard var card = cards[number] else { throw LoyaltyError(.unknownCard, "card \(number) is not this member's") }
+        guard card.status == .active else { return [] }
+        card.status = .blocked
+        cards[number] = card
+        return [.card(card)]
+    }
+
+    /// Changes the member's status.
+    public mutating func setStatus(_ status: MemberRecord.Status) -> [Entity] {
+        guard member.status != status else { return [] }
+        member.status = status
+        return [.member(member)]
+    }
+
+    /// Places the member in segments (the segmentation job's result).
+    public mutating func setSegments(_ segments: Set<String>) -> [Entity] {
+        guard member.segments != segments else { return [] }
+        member.segments = segments
+        return [.member(member)]
+    }
+
+    private func requireCanEarn(card number: CardNumber?) throws(LoyaltyError) {
+        guard member.status == .active else {
+            throw LoyaltyError(.memberNotActive, "member \(member.id) is \(member.status.rawValue) and earns nothing")
+        }
+        if let number {
+            guard let card = cards[number] else {
+                throw LoyaltyError(.unknownCard, "card \(number) is not this member's")
+            }
+            guard card.status == .active else {
+                throw LoyaltyError(.cardNotActive, "card \(number) is \(card.status.rawValue) and earns nothing")
+            }
+        } else if activeCard == nil {
+            throw LoyaltyError(.cardNotActive, "member \(member.id) has no active card and earns nothing")
+        }
+    }
+}

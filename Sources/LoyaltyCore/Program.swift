@@ -1,0 +1,126 @@
+public import Foundation
+
+/// The rules of a loyalty programme: how points are earned, held back, spent and lost, and how tiers work.
+///
+/// Loaded from JSON (see `Fixtures/program.json`); ``validate()`` checks that the rules hold together.
+public struct Program: Hashable, Sendable, Codable {
+    /// Programme identifier, e.g. `de-retail`.
+    public var id: String
+    /// Name shown to members.
+    public var name: String
+    /// ISO 4217 code of the currency purchases are made in.
+    public var currency: String
+    /// IANA time zone that calendar rules (end of day, quarter, year) are judged in, e.g. `Europe/Berlin`.
+    public var timeZone: String
+    /// Points earned per whole currency unit spent; fractions of a unit earn nothing (rounded down).
+    public var pointsPerCurrencyUnit: Int
+    /// A member needs at least this many available points before any can be redeemed.
+    public var minimumRedemption: Int
+    /// Days earned purchase points stay pending (the return window) before they can be spent.
+    public var pendingDays: Int
+    /// When an earned lot expires.
+    public var expiry: ExpiryPolicy
+    /// Days after the purchase within which a member may claim a receipt.
+    public var receiptClaimDays: Int
+    /// How long before now a device may say it acted and still be judged at that time (offline grace).
+    public var offlineGrace: TimeSpan
+    /// How many days ahead "expiring soon" looks.
+    public var expiringSoonDays: Int
+    /// The tier ladder and its rules.
+    public var tiers: TierRules
+
+    /// Creates a programme from its rules.
+    public init(
+        id: String, name: String, currency: String, timeZone: String, pointsPerCurrencyUnit: Int,
+        minimumRedemption: Int, pendingDays: Int, expiry: ExpiryPolicy, receiptClaimDays: Int,
+        offlineGrace: TimeSpan, expiringSoonDays: Int, tiers: TierRules
+    ) {
+        self.id = id
+        self.name = name
+        self.currency = currency
+        self.timeZone = timeZone
+        self.pointsPerCurrencyUnit = pointsPerCurrencyUnit
+        self.minimumRedemption = minimumRedemption
+        self.pendingDays = pendingDays
+        self.expiry = expiry
+        self.receiptClaimDays = receiptClaimDays
+        self.offlineGrace = offlineGrace
+        self.expiringSoonDays = expiringSoonDays
+        self.tiers = tiers
+    }
+
+    /// Decodes a programme from JSON and validates it.
+    public static func decode(json: Data) throws -> Program {
+        let program = try JSONDecoder().decode(Program.self, from: json)
+        try program.validate()
+        return program
+    }
+
+    /// The programme's time zone.
+    public var zone: TimeZone { TimeZone(identifier: timeZone) ?? TimeZone(identifier: "UTC")! }
+
+    /// Points a purchase of this amount earns: whole currency units times the rate, rounded down.
+    public func points(for amount: Money) -> Int {
+        Int(amount.minorUnits / 100) * pointsPerCurrencyUnit
+    }
+
+    /// Checks that the rules hold together; the error names the first rule that does not.
+    public func validate() throws(LoyaltyError) {
+        func require(_ condition: Bool, _ message: String) throws(LoyaltyError) {
+            if !condition { throw LoyaltyError(.invalidProgram, "programme '\(id)': \(message)") }
+        }
+        try require(!id.isEmpty, "id must not be empty")
+        try require(currency.count == 3 && currency.allSatisfy(\.isUppercase), "currency must be an ISO 4217 code")
+        try require(TimeZone(identifier: timeZone) != nil, "timeZone '\(timeZone)' is not an IANA time zone")
+        try require((1...1000).contains(pointsPerCurrencyUnit), "pointsPerCurrencyUnit must be 1...1000")
+        try require(minimumRedemption >= 0, "minimumRedemption must not be negative")
+        try require((0...365).contains(pendingDays), "pendingDays must be 0...365")
+        try require((1...3650).contains(receiptClaimDays), "receiptClaimDays must be 1...3650")
+        try require(offlineGrace >= .zero && offlineGrace <= .days(30), "offlineGrace must be between 0 and 30d")
+        try require((1...365).contains(expiringSoonDays), "expiringSoonDays must be 1...365")
+        switch expiry {
+        case .never: break
+        case .monthsAfterEarning(let months): try require((1...120).contains(months), "expiry months must be 1...120")
+        case .endOfQuarter(let later): try require((0...40).contains(later), "expiry quarters must be 0...40")
+        case .endOfYear(let later): try require((0...10).contains(later), "expiry years must be 0...10")
+        }
+        try tiers.validate(program: id)
+    }
+
+    /// When a lot earned at `earnedAt` expires, or nil if it never does. Expiry falls on the last millisecond
+    /// of the day (in the programme's time zone) the policy names.
+    public func expiryDate(forLotEarnedAt earnedAt: Timestamp) -> Timestamp? {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let day = CalendarDate.of(earnedAt, in: zone)
+        let lastDay: CalendarDate
+        switch expiry {
+        case .never:
+            return nil
+        case .monthsAfterEarning(let months):
+            let shifted = calendar.date(byAdding: .month, value: months, to: earnedAt.date)!
+            lastDay = CalendarDate.of(Timestamp(shifted), in: zone)
+        case .endOfQuarter(let laterQuarters):
+            let quarterIndex = (day.month - 1) / 3 + laterQuarters
+            let year = day.year + quarterIndex / 4
+            let lastMonth = (quarterIndex % 4) * 3 + 3
+            lastDay = CalendarDate(year: year, month: lastMonth, day: CalendarDate.daysIn(month: lastMonth, year: year))!
+        case .endOfYear(let laterYears):
+            lastDay = CalendarDate(year: day.year + laterYears, month: 12, day: 31)!
+        }
+        let nextDay = calendar.date(byAdding: .day, value: 1, to: lastDay.start(in: zone).date)!
+        return Timestamp(nextDay).adding(.milliseconds(-1))
+    }
+}
+
+/// When earned points expire.
+public enum ExpiryPolicy: Hashable, Sendable, Codable {
+    /// Points never expire.
+    case never
+    /// At the end of the day N months after earning (24 is common in German retail).
+    case monthsAfterEarning(Int)
+    /// At the end of the quarter of earning, plus this many further quarters.
+    case endOfQuarter(laterQuarters: Int)
+    /// At the end of the year of earning, plus this many further years.
+    case endOfYear(laterYears: Int)
+}
