@@ -105,20 +105,9 @@ extension MemberState {
         if let stock, stock <= 0 {
             throw MutationRejection(.rewardOutOfStock, "the reward '\(reward.title)' is out of stock")
         }
-        if ledger.available < program.minimumRedemption {
-            throw MutationRejection(
-                .belowMinimumRedemption,
-                "points can be redeemed from \(program.minimumRedemption) on; the balance is \(ledger.available)")
-        }
-        let owedBefore = ledger.owed
         let reserved = facts?.reservedForOtherDevices ?? 0
-        let spend: LedgerEntry
-        do {
-            spend = try ledger.spend(
-                reward.cost, at: context.now, entryID: EntryID("spend:\(envelope.mutationID)"),
-                reference: "reward:\(id)", limit: ledger.available - reserved)
-        } catch {
-            let spendable = max(ledger.available - reserved, 0)
+        let spendable = max(ledger.available - reserved, 0)
+        guard reward.cost <= spendable else {
             if facts != nil, spendable + ledger.pointsExpired(since: context.actedAt) >= reward.cost {
                 throw MutationRejection(
                     .pointsExpired,
@@ -128,6 +117,21 @@ extension MemberState {
             throw MutationRejection(
                 .insufficientPoints,
                 "the reward '\(reward.title)' costs \(reward.cost) points; only \(spendable) are available")
+        }
+        guard ledger.available >= program.minimumRedemption else {
+            throw MutationRejection(
+                .belowMinimumRedemption,
+                "points can be redeemed from \(program.minimumRedemption) on; the balance is \(ledger.available)")
+        }
+        let owedBefore = ledger.owed
+        let spend: LedgerEntry
+        do {
+            spend = try ledger.spend(
+                reward.cost, at: context.now, entryID: EntryID("spend:\(envelope.mutationID)"),
+                reference: "reward:\(id)", limit: spendable)
+        } catch {
+            // Unreachable: the cost was checked against what can be spent just above.
+            throw MutationRejection(.insufficientPoints, error.message)
         }
         let voucher = Voucher(
             id: VoucherID(envelope.mutationID), rewardID: id, code: facts?.voucherCode, cost: reward.cost,

@@ -124,3 +124,42 @@ public enum ExpiryPolicy: Hashable, Sendable, Codable {
     /// At the end of the year of earning, plus this many further years.
     case endOfYear(laterYears: Int)
 }
+
+extension ExpiryPolicy {
+    private enum CodingKeys: String, CodingKey { case rule, months, laterQuarters, laterYears }
+
+    /// Decodes `{"rule": "never"}`, `{"rule": "monthsAfterEarning", "months": 24}`,
+    /// `{"rule": "endOfQuarter", "laterQuarters": 4}` or `{"rule": "endOfYear", "laterYears": 1}`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let rule = try container.decode(String.self, forKey: .rule)
+        switch rule {
+        case "never": self = .never
+        case "monthsAfterEarning": self = .monthsAfterEarning(try container.decode(Int.self, forKey: .months))
+        case "endOfQuarter":
+            self = .endOfQuarter(laterQuarters: try container.decodeIfPresent(Int.self, forKey: .laterQuarters) ?? 0)
+        case "endOfYear": self = .endOfYear(laterYears: try container.decodeIfPresent(Int.self, forKey: .laterYears) ?? 0)
+        default:
+            throw DecodingError.dataCorruptedError(
+                forKey: .rule, in: container,
+                debugDescription: "unknown expiry rule '\(rule)'; use never, monthsAfterEarning, endOfQuarter or endOfYear")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .never:
+            try container.encode("never", forKey: .rule)
+        case .monthsAfterEarning(let months):
+            try container.encode("monthsAfterEarning", forKey: .rule)
+            try container.encode(months, forKey: .months)
+        case .endOfQuarter(let later):
+            try container.encode("endOfQuarter", forKey: .rule)
+            try container.encode(later, forKey: .laterQuarters)
+        case .endOfYear(let later):
+            try container.encode("endOfYear", forKey: .rule)
+            try container.encode(later, forKey: .laterYears)
+        }
+    }
+}

@@ -28,6 +28,41 @@ public struct Survey: Hashable, Sendable, Codable, Identifiable {
             self.kind = kind
             self.isRequired = isRequired
         }
+
+        private enum CodingKeys: String, CodingKey { case id, text, type, options, maximum, required }
+
+        /// Decodes `{"id", "text", "type": "choice" | "rating" | "text", "options"?, "maximum"?, "required"?}`.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.id = try container.decode(String.self, forKey: .id)
+            self.text = try container.decode(String.self, forKey: .text)
+            self.isRequired = try container.decodeIfPresent(Bool.self, forKey: .required) ?? true
+            switch try container.decode(String.self, forKey: .type) {
+            case "choice": self.kind = .choice(try container.decode([String].self, forKey: .options))
+            case "rating": self.kind = .rating(maximum: try container.decodeIfPresent(Int.self, forKey: .maximum) ?? 5)
+            case "text": self.kind = .text
+            case let other:
+                throw DecodingError.dataCorruptedError(
+                    forKey: .type, in: container, debugDescription: "unknown question type '\(other)'; use choice, rating or text")
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(text, forKey: .text)
+            try container.encode(isRequired, forKey: .required)
+            switch kind {
+            case .choice(let options):
+                try container.encode("choice", forKey: .type)
+                try container.encode(options, forKey: .options)
+            case .rating(let maximum):
+                try container.encode("rating", forKey: .type)
+                try container.encode(maximum, forKey: .maximum)
+            case .text:
+                try container.encode("text", forKey: .type)
+            }
+        }
     }
 
     /// The survey's id.

@@ -18,8 +18,19 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         self.millisecondsSince1970 = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
     }
 
+    /// Decodes milliseconds since 1970, or (for hand-written files such as catalogues) an ISO 8601 date-time.
     public init(from decoder: any Decoder) throws {
-        self.millisecondsSince1970 = try decoder.singleValueContainer().decode(Int64.self)
+        let container = try decoder.singleValueContainer()
+        if let milliseconds = try? container.decode(Int64.self) {
+            self.millisecondsSince1970 = milliseconds
+            return
+        }
+        let text = try container.decode(String.self)
+        guard let parsed = Timestamp.parse(text) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "'\(text)' is not a time: use ISO 8601, e.g. 2026-03-01T09:30:00Z")
+        }
+        self = parsed
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -90,13 +101,20 @@ public struct TimeSpan: Hashable, Comparable, Sendable, Codable, CustomStringCon
     /// The magnitude of the span.
     public var magnitude: TimeSpan { TimeSpan(milliseconds: abs(milliseconds)) }
 
+    /// Decodes the written form (`72h`, `-2d`, `1500ms`).
     public init(from decoder: any Decoder) throws {
-        self.milliseconds = try decoder.singleValueContainer().decode(Int64.self)
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let span = TimeSpan(parsing: text) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "'\(text)' is not a duration: write e.g. 15d, 36h, 90m, 30s or 500ms")
+        }
+        self = span
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(milliseconds)
+        try container.encode(description)
     }
 
     /// Parses the spelling scripts use: a number and a unit `d`, `h`, `m`, `s` or `ms`, with an optional sign:
