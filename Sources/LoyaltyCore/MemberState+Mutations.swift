@@ -209,7 +209,9 @@ extension MemberState {
             let lot = EarnLot(
                 id: LotID("survey:\(id)"), cause: .survey, amount: survey.points, earnedAt: context.now,
                 pendingUntil: nil, expiresAt: program.expiryDate(forLotEarnedAt: context.now), reference: id.rawValue)
-            changes += ledgerChanges(ledger.earn(lot, entryID: EntryID("earn:\(lot.id)")), owedBefore: owedBefore)
+            // Earn first, then read the ledger: `ledgerChanges(ledger.earn(...))` would read the ledger before the earn.
+            let entries = ledger.earn(lot, entryID: EntryID("earn:\(lot.id)"))
+            changes += ledgerChanges(entries, owedBefore: owedBefore)
         }
         return MutationOutcome(status: .applied, changes: changes)
     }

@@ -110,9 +110,13 @@ extension Mutation: Codable {
                 forKey: .kind, in: container,
                 debugDescription: "unknown mutation kind '\(kind)'; known kinds: \(Mutation.kinds.joined(separator: ", "))")
         }
-        if let extra = container.allKeys.first(where: { $0 != .kind && !expected.contains($0) }) {
-            throw DecodingError.dataCorruptedError(
-                forKey: extra, in: container, debugDescription: "field '\(extra.stringValue)' does not belong to \(kind)")
+        // `allKeys` of a typed container lists only keys it knows: list every key the JSON has instead.
+        let allowed = Set((expected.union([.kind])).map(\.stringValue))
+        let present = try decoder.container(keyedBy: AnyCodingKey.self).allKeys.map(\.stringValue)
+        if let extra = present.sorted().first(where: { !allowed.contains($0) }) {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: decoder.codingPath, debugDescription: "field '\(extra)' does not belong to \(kind)"))
         }
     }
 
@@ -138,4 +142,12 @@ extension Mutation: Codable {
             try container.encode(granted, forKey: .granted)
         }
     }
+}
+
+/// A coding key for any name, to see every key a JSON object has.
+struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }
