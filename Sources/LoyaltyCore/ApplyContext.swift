@@ -56,7 +56,9 @@ public struct ServerFacts: Sendable, Hashable {
     public var reservedForOtherDevices: Int
 
     /// Creates server facts.
-    public init(receipt: Receipt? = nil, stock: Int? = nil, voucherCode: String? = nil, reservedForOtherDevices: Int = 0) {
+    public init(
+        receipt: Receipt? = nil, stock: Int? = nil, voucherCode: String? = nil, reservedForOtherDevices: Int = 0
+    ) {
         self.receipt = receipt
         self.stock = stock
         self.voucherCode = voucherCode

@@ -32,11 +32,13 @@ public struct Catalogue: Hashable, Sendable, Codable {
             try require(offer.id.isWellFormed, "offer id '\(offer.id)' is not a valid id")
             try require(!offer.title.isEmpty, "offer '\(offer.id)' needs a title")
             try require((1...1000).contains(offer.usesPerMember), "offer '\(offer.id)': usesPerMember must be 1...1000")
-            try require(offer.validUntil.map { $0 > offer.validFrom } ?? true, "offer '\(offer.id)' ends before it starts")
+            try require(
+                offer.validUntil.map { $0 > offer.validFrom } ?? true, "offer '\(offer.id)' ends before it starts")
         }
         for reward in rewards {
             try require(reward.id.isWellFormed, "reward id '\(reward.id)' is not a valid id")
-            try require((1...10_000_000).contains(reward.cost), "reward '\(reward.id)': cost must be 1...10000000 points")
+            try require(
+                (1...10_000_000).contains(reward.cost), "reward '\(reward.id)': cost must be 1...10000000 points")
             try require(reward.stock.map { $0 >= 0 } ?? true, "reward '\(reward.id)': stock must not be negative")
         }
         for survey in surveys {

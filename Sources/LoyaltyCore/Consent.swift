@@ -45,7 +45,8 @@ public struct ConsentChange: Hashable, Sendable, Codable, Identifiable {
     public var source: ChangeSource
 
     /// Creates a consent change.
-    public init(id: String, kind: ConsentKind, granted: Bool, stamp: HLCTimestamp, at: Timestamp, source: ChangeSource) {
+    public init(id: String, kind: ConsentKind, granted: Bool, stamp: HLCTimestamp, at: Timestamp, source: ChangeSource)
+    {
         self.id = id
         self.kind = kind
         self.granted = granted

@@ -149,7 +149,8 @@ public struct Ledger: Hashable, Sendable, Codable {
         lot lotID: LotID, returned: Money, at time: Timestamp, entryID: EntryID, reference: String?
     ) throws(LoyaltyError) -> LedgerEntry {
         guard var lot = lots[lotID], let purchase = lot.purchaseAmount, purchase.minorUnits > 0 else {
-            throw LoyaltyError(.unknownTransaction, "lot '\(lotID)' was not earned on a purchase and cannot be reversed")
+            throw LoyaltyError(
+                .unknownTransaction, "lot '\(lotID)' was not earned on a purchase and cannot be reversed")
         }
         let returnedTotal = lot.returnedAmount.minorUnits + returned.minorUnits
         guard returned.minorUnits > 0, returnedTotal <= purchase.minorUnits else {
@@ -159,7 +160,8 @@ public struct Ledger: Hashable, Sendable, Codable {
                     + "\(lot.returnedAmount) already returned)")
         }
         // Round half up on the cumulative figure: rounding each partial return separately would drift.
-        let revokedTotal = Int((Int64(lot.amount) * returnedTotal * 2 + purchase.minorUnits) / (purchase.minorUnits * 2))
+        let revokedTotal = Int(
+            (Int64(lot.amount) * returnedTotal * 2 + purchase.minorUnits) / (purchase.minorUnits * 2))
         let toRevoke = min(revokedTotal, lot.amount) - lot.revoked
         lot.returnedAmount = Money(minorUnits: returnedTotal)
         lot.revoked += toRevoke
@@ -198,7 +200,9 @@ public struct Ledger: Hashable, Sendable, Codable {
                 .insufficientPoints, "an adjustment of \(points) would take the balance of \(available) below zero")
         }
         let draws = drawFromActiveLots(-points)
-        return [LedgerEntry(id: entryID, kind: .adjustment, at: time, available: points, draws: draws, reference: reason)]
+        return [
+            LedgerEntry(id: entryID, kind: .adjustment, at: time, available: points, draws: draws, reference: reason)
+        ]
     }
 
     private mutating func drawFromActiveLots(_ points: Int) -> [LotDraw] {

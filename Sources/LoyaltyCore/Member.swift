@@ -77,7 +77,8 @@ public struct CardNumber: Hashable, Comparable, Sendable, Codable, CustomStringC
             throw LoyaltyError(.invalidCardNumber, "'\(text)' is not a card number: it must have 8 to 19 digits")
         }
         guard CardNumber.luhnCheckDigit(for: digits.dropLast()) == digits.last else {
-            throw LoyaltyError(.invalidCardNumber, "'\(text)' is not a card number: its check digit is wrong (mistyped?)")
+            throw LoyaltyError(
+                .invalidCardNumber, "'\(text)' is not a card number: its check digit is wrong (mistyped?)")
         }
         self.digits = digits
     }

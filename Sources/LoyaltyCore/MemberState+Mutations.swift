@@ -63,7 +63,9 @@ extension MemberState {
 
     // MARK: Offers
 
-    private mutating func activateOffer(_ id: OfferID, context: ApplyContext) throws(MutationRejection) -> MutationOutcome {
+    private mutating func activateOffer(
+        _ id: OfferID, context: ApplyContext
+    ) throws(MutationRejection) -> MutationOutcome {
         try requireActiveMember()
         _ = try offer(id, usableAt: context.actedAt)
         var record = memberOffers[id] ?? MemberOffer(offerID: id)
@@ -74,7 +76,8 @@ extension MemberState {
         return MutationOutcome(status: .applied, changes: [.memberOffer(record)])
     }
 
-    private mutating func redeemOffer(_ id: OfferID, context: ApplyContext) throws(MutationRejection) -> MutationOutcome {
+    private mutating func redeemOffer(_ id: OfferID, context: ApplyContext) throws(MutationRejection) -> MutationOutcome
+    {
         try requireActiveCard()
         let offer = try offer(id, usableAt: context.actedAt)
         var record = memberOffers[id] ?? MemberOffer(offerID: id)
@@ -150,7 +153,9 @@ extension MemberState {
 
     // MARK: Receipts
 
-    private mutating func claimReceipt(_ code: String, context: ApplyContext) throws(MutationRejection) -> MutationOutcome {
+    private mutating func claimReceipt(
+        _ code: String, context: ApplyContext
+    ) throws(MutationRejection) -> MutationOutcome {
         try requireActiveCard()
         if receiptClaims[code] != nil {
             throw MutationRejection(.receiptAlreadyClaimed, "the receipt \(code) was already claimed by this member")
@@ -176,7 +181,8 @@ extension MemberState {
         let points = program.points(for: receipt.amount)
         let lot = EarnLot(
             id: LotID("receipt:\(code)"), cause: .receiptClaim, amount: points, earnedAt: context.now,
-            pendingUntil: pendingUntil(purchasedAt: receipt.purchasedAt), expiresAt: program.expiryDate(forLotEarnedAt: context.now),
+            pendingUntil: pendingUntil(purchasedAt: receipt.purchasedAt),
+            expiresAt: program.expiryDate(forLotEarnedAt: context.now),
             purchaseAmount: receipt.amount, reference: code)
         let entries = ledger.earn(lot, entryID: EntryID("earn:\(lot.id)"))
         let claim = ReceiptClaim(code: code, status: .credited, points: points, claimedAt: context.actedAt)
@@ -201,7 +207,8 @@ extension MemberState {
             throw MutationRejection(.surveyClosed, "the survey '\(survey.title)' closed at \(closesAt)")
         }
         if let rejection = survey.validate(answers) { throw rejection }
-        let response = SurveyResponse(surveyID: id, answers: answers, answeredAt: context.actedAt, points: survey.points)
+        let response = SurveyResponse(
+            surveyID: id, answers: answers, answeredAt: context.actedAt, points: survey.points)
         surveyResponses[id] = response
         var changes: [Entity] = [.surveyResponse(response)]
         if survey.points > 0 {
@@ -228,7 +235,8 @@ extension MemberState {
         case .success(let value): cleaned = value
         case .failure(let rejection): throw rejection
         }
-        let incoming = ProfileFieldValue(field: field, value: cleaned, stamp: envelope.stamp, source: .device(envelope.deviceID))
+        let incoming = ProfileFieldValue(
+            field: field, value: cleaned, stamp: envelope.stamp, source: .device(envelope.deviceID))
         guard let current = profile[field] else {
             profile[field] = incoming
             return MutationOutcome(status: .applied, changes: [.profileField(incoming)])
@@ -243,7 +251,8 @@ extension MemberState {
             conflicts[record.id] = record
             return MutationOutcome(
                 status: .adjusted(
-                    message: "your change to \(field.rawValue) was not kept: a later change (from \(current.source)) was"),
+                    message:
+                        "your change to \(field.rawValue) was not kept: a later change (from \(current.source)) was"),
                 changes: [.conflict(record)])
         }
         profile[field] = incoming
@@ -275,7 +284,9 @@ extension MemberState {
         }
         let state = winner.granted ? "granted" : "withdrawn"
         return MutationOutcome(
-            status: .adjusted(message: "kept in the history, but a later change (from \(winner.source)) left \(kind.rawValue) \(state)"),
+            status: .adjusted(
+                message:
+                    "kept in the history, but a later change (from \(winner.source)) left \(kind.rawValue) \(state)"),
             changes: [.consentChange(change)])
     }
 

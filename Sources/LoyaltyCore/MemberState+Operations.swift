@@ -27,7 +27,8 @@ extension MemberState {
     ) throws(LoyaltyError) -> [Entity] {
         let entryID = EntryID("reversal:\(returnID)")
         let owedBefore = ledger.owed
-        let entry = try ledger.reverse(lot: lot, returned: amount, at: time, entryID: entryID, reference: returnID.rawValue)
+        let entry = try ledger.reverse(
+            lot: lot, returned: amount, at: time, entryID: entryID, reference: returnID.rawValue)
         return ledgerChanges([entry], owedBefore: owedBefore) + refreshTier(at: time)
     }
 

@@ -40,7 +40,8 @@ public struct Money: Hashable, Comparable, Sendable, Codable, CustomStringConver
         let value = try container.decode(Int64.self)
         guard value >= 0, value <= Money.maximum.minorUnits else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "amount \(value) (minor units) is outside 0...\(Money.maximum.minorUnits)")
+                in: container,
+                debugDescription: "amount \(value) (minor units) is outside 0...\(Money.maximum.minorUnits)")
         }
         self.minorUnits = value
     }

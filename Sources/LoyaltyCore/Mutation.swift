@@ -53,11 +53,14 @@ public enum Mutation: Hashable, Sendable {
             if answers.isEmpty { return bad("answers must not be empty") }
             if answers.count > 100 { return bad("answers has \(answers.count) entries; at most 100 are allowed") }
             if let long = answers.first(where: { $0.key.count > 64 || $0.value.count > 500 }) {
-                return bad("answers['\(long.key.prefix(64))'] is too long (question ids ≤ 64, answers ≤ 500 characters)")
+                return bad(
+                    "answers['\(long.key.prefix(64))'] is too long (question ids ≤ 64, answers ≤ 500 characters)")
             }
             return nil
         case .setProfileField(_, let value, _):
-            if let value, value.count > 300 { return bad("value is \(value.count) characters; at most 300 are allowed") }
+            if let value, value.count > 300 {
+                return bad("value is \(value.count) characters; at most 300 are allowed")
+            }
             return nil
         case .setConsent:
             return nil
@@ -108,7 +111,8 @@ extension Mutation: Codable {
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: container,
-                debugDescription: "unknown mutation kind '\(kind)'; known kinds: \(Mutation.kinds.joined(separator: ", "))")
+                debugDescription:
+                    "unknown mutation kind '\(kind)'; known kinds: \(Mutation.kinds.joined(separator: ", "))")
         }
         // `allKeys` of a typed container lists only keys it knows: list every key the JSON has instead.
         let allowed = Set((expected.union([.kind])).map(\.stringValue))

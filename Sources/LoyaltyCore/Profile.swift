@@ -35,7 +35,9 @@ public enum ProfileField: String, Hashable, Sendable, Codable, CaseIterable {
                 return refuse("'\(value)' is not a phone number in international form, e.g. +49 30 1234567")
             }
         case .birthdate:
-            guard let date = CalendarDate(value) else { return refuse("'\(value)' is not a date of the form YYYY-MM-DD") }
+            guard let date = CalendarDate(value) else {
+                return refuse("'\(value)' is not a date of the form YYYY-MM-DD")
+            }
             if let today, date > today { return refuse("\(value) is in the future") }
             if let today, date.year < today.year - 130 { return refuse("\(value) is too long ago") }
         case .address:

@@ -104,7 +104,8 @@ public struct Program: Hashable, Sendable, Codable {
             let quarterIndex = (day.month - 1) / 3 + laterQuarters
             let year = day.year + quarterIndex / 4
             let lastMonth = (quarterIndex % 4) * 3 + 3
-            lastDay = CalendarDate(year: year, month: lastMonth, day: CalendarDate.daysIn(month: lastMonth, year: year))!
+            lastDay = CalendarDate(
+                year: year, month: lastMonth, day: CalendarDate.daysIn(month: lastMonth, year: year))!
         case .endOfYear(let laterYears):
             lastDay = CalendarDate(year: day.year + laterYears, month: 12, day: 31)!
         }
@@ -138,11 +139,13 @@ extension ExpiryPolicy {
         case "monthsAfterEarning": self = .monthsAfterEarning(try container.decode(Int.self, forKey: .months))
         case "endOfQuarter":
             self = .endOfQuarter(laterQuarters: try container.decodeIfPresent(Int.self, forKey: .laterQuarters) ?? 0)
-        case "endOfYear": self = .endOfYear(laterYears: try container.decodeIfPresent(Int.self, forKey: .laterYears) ?? 0)
+        case "endOfYear":
+            self = .endOfYear(laterYears: try container.decodeIfPresent(Int.self, forKey: .laterYears) ?? 0)
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .rule, in: container,
-                debugDescription: "unknown expiry rule '\(rule)'; use never, monthsAfterEarning, endOfQuarter or endOfYear")
+                debugDescription:
+                    "unknown expiry rule '\(rule)'; use never, monthsAfterEarning, endOfQuarter or endOfYear")
         }
     }
 

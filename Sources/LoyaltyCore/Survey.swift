@@ -43,7 +43,8 @@ public struct Survey: Hashable, Sendable, Codable, Identifiable {
             case "text": self.kind = .text
             case let other:
                 throw DecodingError.dataCorruptedError(
-                    forKey: .type, in: container, debugDescription: "unknown question type '\(other)'; use choice, rating or text")
+                    forKey: .type, in: container,
+                    debugDescription: "unknown question type '\(other)'; use choice, rating or text")
             }
         }
 
@@ -105,9 +106,11 @@ public struct Survey: Hashable, Sendable, Codable, Identifiable {
                     "'\(answer)' is not an option of question '\(question.id)' (\(options.joined(separator: ", ")))")
             case .rating(let maximum) where Int(answer).map({ !(1...maximum).contains($0) }) ?? true:
                 return MutationRejection(
-                    .invalidAnswer, "question '\(question.id)' takes a whole number from 1 to \(maximum), not '\(answer)'")
+                    .invalidAnswer,
+                    "question '\(question.id)' takes a whole number from 1 to \(maximum), not '\(answer)'")
             case .text where answer.count > 500:
-                return MutationRejection(.invalidAnswer, "the answer to question '\(question.id)' is over 500 characters")
+                return MutationRejection(
+                    .invalidAnswer, "the answer to question '\(question.id)' is over 500 characters")
             default:
                 continue
             }

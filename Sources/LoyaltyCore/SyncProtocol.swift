@@ -134,8 +134,9 @@ public struct PushResponse: Hashable, Sendable, Codable {
     public var serverStamp: HLCTimestamp
 
     /// Creates a push response.
-    public init(results: [MutationResult], lastProcessedSequence: UInt64, serverTime: Timestamp, serverStamp: HLCTimestamp)
-    {
+    public init(
+        results: [MutationResult], lastProcessedSequence: UInt64, serverTime: Timestamp, serverStamp: HLCTimestamp
+    ) {
         self.results = results
         self.lastProcessedSequence = lastProcessedSequence
         self.serverTime = serverTime

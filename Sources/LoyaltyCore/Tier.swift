@@ -63,7 +63,8 @@ public struct TierRules: Hashable, Sendable, Codable {
             throw LoyaltyError(.invalidProgram, "programme '\(program)': tier ids must be unique")
         }
         guard (1...60).contains(windowMonths), (0...60).contains(retentionMonths) else {
-            throw LoyaltyError(.invalidProgram, "programme '\(program)': windowMonths must be 1...60, retentionMonths 0...60")
+            throw LoyaltyError(
+                .invalidProgram, "programme '\(program)': windowMonths must be 1...60, retentionMonths 0...60")
         }
     }
 
@@ -114,7 +115,8 @@ extension Program {
         }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
-        let retainedUntil = Timestamp(calendar.date(byAdding: .month, value: rules.retentionMonths, to: current.since.date)!)
+        let retainedUntil = Timestamp(
+            calendar.date(byAdding: .month, value: rules.retentionMonths, to: current.since.date)!)
         guard now >= retainedUntil else {
             return TierStatus(tierID: current.tierID, since: current.since, qualifyingPoints: qualifyingPoints)
         }

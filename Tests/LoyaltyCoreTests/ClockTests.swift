@@ -11,7 +11,9 @@ import Testing
             #expect(stamp > previous, "offset \(offset)")
             previous = stamp
         }
-        #expect(previous.wallMilliseconds == wall.millisecondsSince1970 + 3 || previous.wallMilliseconds == wall.millisecondsSince1970)
+        #expect(
+            previous.wallMilliseconds == wall.millisecondsSince1970 + 3
+                || previous.wallMilliseconds == wall.millisecondsSince1970)
     }
 
     @Test func aReceivedStampOrdersEveryLaterLocalStampAfterIt() throws {
@@ -41,8 +43,12 @@ import Testing
     @Test(arguments: 0..<20)
     func theSixtyFourBitFormRoundTripsAndKeepsTheOrder(seed: Int) {
         var random = SeededGenerator(seed: UInt64(seed))
-        let a = HLCTimestamp(wallMilliseconds: Int64.random(in: 0..<(1 << 48), using: &random), counter: .random(in: 0...UInt16.max, using: &random))
-        let b = HLCTimestamp(wallMilliseconds: Int64.random(in: 0..<(1 << 48), using: &random), counter: .random(in: 0...UInt16.max, using: &random))
+        let a = HLCTimestamp(
+            wallMilliseconds: Int64.random(in: 0..<(1 << 48), using: &random),
+            counter: .random(in: 0...UInt16.max, using: &random))
+        let b = HLCTimestamp(
+            wallMilliseconds: Int64.random(in: 0..<(1 << 48), using: &random),
+            counter: .random(in: 0...UInt16.max, using: &random))
         #expect(HLCTimestamp(encoded: a.encoded) == a)
         #expect((a < b) == (a.encoded < b.encoded))
     }

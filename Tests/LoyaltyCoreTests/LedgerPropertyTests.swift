@@ -22,7 +22,8 @@ import Testing
                 let lot = EarnLot(
                     id: LotID("l\(lotCount)"), cause: .purchase, amount: amount, earnedAt: now,
                     pendingUntil: pending ? now.adding(.days(Int64.random(in: 1...20, using: &random))) : nil,
-                    expiresAt: Bool.random(using: &random) ? now.adding(.days(Int64.random(in: 1...90, using: &random))) : nil,
+                    expiresAt: Bool.random(using: &random)
+                        ? now.adding(.days(Int64.random(in: 1...90, using: &random))) : nil,
                     purchaseAmount: Money(minorUnits: Int64(amount) * 100 + Int64.random(in: 0...99, using: &random)))
                 entries += ledger.earn(lot, entryID: EntryID("earn:\(lotCount)"))
             case 3..<6:
@@ -47,7 +48,8 @@ import Testing
                 guard left > 0 else { continue }
                 let returned = Money(minorUnits: Int64.random(in: 1...left, using: &random))
                 entries.append(
-                    try ledger.reverse(lot: id, returned: returned, at: now, entryID: EntryID("rev:\(step)"), reference: nil))
+                    try ledger.reverse(
+                        lot: id, returned: returned, at: now, entryID: EntryID("rev:\(step)"), reference: nil))
             default:
                 let points = Int.random(in: -200...200, using: &random)
                 guard points != 0 else { continue }

@@ -111,7 +111,8 @@ import Testing
     @Test func aReturnOfAPendingPurchaseTakesThePendingPoints() throws {
         var ledger = Ledger()
         _ = ledger.earn(lot("p", 80, expiresIn: 700, pending: true, purchase: Money(minorUnits: 8000)), entryID: "e1")
-        let entry = try ledger.reverse(lot: "p", returned: Money(minorUnits: 2000), at: now, entryID: "r", reference: nil)
+        let entry = try ledger.reverse(
+            lot: "p", returned: Money(minorUnits: 2000), at: now, entryID: "r", reference: nil)
         #expect(entry.pending == -20)
         #expect(entry.available == 0)
         #expect(ledger.pendingPoints == 60)
@@ -123,7 +124,8 @@ import Testing
         _ = ledger.earn(lot("q", 30, expiresIn: 800), entryID: "e2")
         _ = try ledger.spend(120, at: now, entryID: "s1", reference: nil)  // p: 0 left, q: 10 left
 
-        let entry = try ledger.reverse(lot: "p", returned: Money(minorUnits: 10_000), at: now, entryID: "r", reference: nil)
+        let entry = try ledger.reverse(
+            lot: "p", returned: Money(minorUnits: 10_000), at: now, entryID: "r", reference: nil)
 
         #expect(entry.draws == [LotDraw(lot: "q", points: 10)])
         #expect(entry.owed == 90)

@@ -63,13 +63,17 @@ import Testing
         _ = try state.recordPurchase("tx2", amount: Money(minorUnits: 1000), card: replacement, at: .test())
         #expect(state.ledger.pendingPoints == 10)
         _ = try state.blockCard(replacement)
-        #expect(throws: LoyaltyError.self) { try state.recordPurchase("tx3", amount: Money(minorUnits: 1000), card: nil, at: .test()) }
+        #expect(throws: LoyaltyError.self) {
+            try state.recordPurchase("tx3", amount: Money(minorUnits: 1000), card: nil, at: .test())
+        }
     }
 
     @Test func aTransactionIsCreditedOnce() throws {
         var state = try world.member()
         _ = try state.recordPurchase("tx1", amount: Money(minorUnits: 1000), card: nil, at: .test())
-        #expect(throws: LoyaltyError.self) { try state.recordPurchase("tx1", amount: Money(minorUnits: 1000), card: nil, at: .test()) }
+        #expect(throws: LoyaltyError.self) {
+            try state.recordPurchase("tx1", amount: Money(minorUnits: 1000), card: nil, at: .test())
+        }
         #expect(state.ledger.pendingPoints == 10)
     }
 
@@ -101,7 +105,8 @@ import Testing
         var phone = DeviceScript("phone")
         _ = state.applyOnServer(phone.envelope(.redeemReward("voucher-5")))
         _ = state.applyOnServer(phone.envelope(.redeemReward("voucher-5")))
-        let changes = try state.recordReturn("ret1", of: "purchase:tx-start", amount: Money(minorUnits: 60_000), at: .test())
+        let changes = try state.recordReturn(
+            "ret1", of: "purchase:tx-start", amount: Money(minorUnits: 60_000), at: .test())
         #expect(state.balance(at: .test()).available == -600)
         #expect(state.balance(at: .test()).owed == 600)
         #expect(changes.contains(.account(PointsAccount(owed: 600))))

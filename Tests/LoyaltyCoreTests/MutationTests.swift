@@ -48,8 +48,12 @@ import Testing
         let again = state.applyOnServer(device.envelope(.redeemOffer("welcome-10")))
         #expect(again.rejection?.code == .offerAlreadyRedeemed)
 
-        for _ in 0..<3 { #expect(state.applyOnServer(device.envelope(.redeemOffer("coffee-double"))).status == .applied) }
-        #expect(state.applyOnServer(device.envelope(.redeemOffer("coffee-double"))).rejection?.code == .offerAlreadyRedeemed)
+        for _ in 0..<3 {
+            #expect(state.applyOnServer(device.envelope(.redeemOffer("coffee-double"))).status == .applied)
+        }
+        #expect(
+            state.applyOnServer(device.envelope(.redeemOffer("coffee-double"))).rejection?.code == .offerAlreadyRedeemed
+        )
     }
 
     @Test(arguments: [
@@ -57,7 +61,8 @@ import Testing
         ("untargeted", .activateOffer("gold-lounge"), .offerNotTargeted),
         ("not activated", .redeemOffer("welcome-10"), .offerNotActivated),
     ])
-    func offerMutationsAreRefusedWithTheirReason(label: String, mutation: Mutation, code: MutationRejection.Code) throws {
+    func offerMutationsAreRefusedWithTheirReason(label: String, mutation: Mutation, code: MutationRejection.Code) throws
+    {
         var state = try world.member()
         let before = state
         var device = DeviceScript("phone")
@@ -124,7 +129,8 @@ import Testing
         let voucher = try #require(state.vouchers[VoucherID(envelope.mutationID)])
         #expect(voucher.status == .confirmed)
         #expect(voucher.code == "V-ABC")
-        #expect(outcome.changes.contains { if case .ledgerEntry(let entry) = $0 { entry.kind == .spend } else { false } })
+        #expect(
+            outcome.changes.contains { if case .ledgerEntry(let entry) = $0 { entry.kind == .spend } else { false } })
     }
 
     @Test func onADeviceTheVoucherIsProvisionalWithoutACode() throws {
@@ -168,7 +174,8 @@ import Testing
         var state = try world.member(withPoints: 99)
         state.merge(.reward(Reward(id: "sticker", title: "Sticker", cost: 10)))
         var device = DeviceScript("phone")
-        #expect(state.applyOnServer(device.envelope(.redeemReward("sticker"))).rejection?.code == .belowMinimumRedemption)
+        #expect(
+            state.applyOnServer(device.envelope(.redeemReward("sticker"))).rejection?.code == .belowMinimumRedemption)
     }
 
     @Test func stockRunsOutOnTheServersFigure() throws {
@@ -205,17 +212,21 @@ import Testing
     init() throws { world = try World() }
 
     func receipt(_ code: String = "R-1001", amount: Int64 = 4250, claimedBy: MemberID? = nil) -> Receipt {
-        Receipt(code: code, amount: Money(minorUnits: amount), shop: "Berlin Mitte", purchasedAt: .test(.days(-2)), claimedBy: claimedBy)
+        Receipt(
+            code: code, amount: Money(minorUnits: amount), shop: "Berlin Mitte", purchasedAt: .test(.days(-2)),
+            claimedBy: claimedBy)
     }
 
     @Test func aReceiptClaimEarnsPendingPointsOnTheServer() throws {
         var state = try world.member()
         var device = DeviceScript("phone")
-        let outcome = state.applyOnServer(device.envelope(.claimReceipt(code: "R-1001")), facts: ServerFacts(receipt: receipt()))
+        let outcome = state.applyOnServer(
+            device.envelope(.claimReceipt(code: "R-1001")), facts: ServerFacts(receipt: receipt()))
         #expect(outcome.status == .applied)
         #expect(outcome.claimedReceipt == "R-1001")
         #expect(state.ledger.pendingPoints == 42)
-        #expect(state.ledger.lots["receipt:R-1001"]?.pendingUntil == Timestamp.test(.days(12)), "14 days from the purchase")
+        #expect(
+            state.ledger.lots["receipt:R-1001"]?.pendingUntil == Timestamp.test(.days(12)), "14 days from the purchase")
         #expect(state.receiptClaims["R-1001"]?.status == .credited)
     }
 
@@ -225,18 +236,28 @@ import Testing
         #expect(state.applyOnDevice(device.envelope(.claimReceipt(code: "R-1001"))).status == .applied)
         #expect(state.receiptClaims["R-1001"]?.status == .submitted)
         #expect(state.ledger.pendingPoints == 0)
-        #expect(state.applyOnDevice(device.envelope(.claimReceipt(code: "R-1001"))).rejection?.code == .receiptAlreadyClaimed)
+        #expect(
+            state.applyOnDevice(device.envelope(.claimReceipt(code: "R-1001"))).rejection?.code
+                == .receiptAlreadyClaimed)
     }
 
     @Test(arguments: [
         ("unknown", nil as Receipt?, MutationRejection.Code.receiptNotFound),
-        ("claimed", Receipt(code: "R-1001", amount: Money(minorUnits: 100), shop: "x", purchasedAt: .test(), claimedBy: "m-2"), .receiptAlreadyClaimed),
-        ("old", Receipt(code: "R-1001", amount: Money(minorUnits: 100), shop: "x", purchasedAt: .test(.days(-31))), .receiptTooOld),
+        (
+            "claimed",
+            Receipt(code: "R-1001", amount: Money(minorUnits: 100), shop: "x", purchasedAt: .test(), claimedBy: "m-2"),
+            .receiptAlreadyClaimed
+        ),
+        (
+            "old", Receipt(code: "R-1001", amount: Money(minorUnits: 100), shop: "x", purchasedAt: .test(.days(-31))),
+            .receiptTooOld
+        ),
     ])
     func receiptClaimsAreRefusedWithTheirReason(label: String, receipt: Receipt?, code: MutationRejection.Code) throws {
         var state = try world.member()
         var device = DeviceScript("phone")
-        let outcome = state.applyOnServer(device.envelope(.claimReceipt(code: "R-1001")), facts: ServerFacts(receipt: receipt))
+        let outcome = state.applyOnServer(
+            device.envelope(.claimReceipt(code: "R-1001")), facts: ServerFacts(receipt: receipt))
         #expect(outcome.rejection?.code == code, "\(label)")
         #expect(outcome.claimedReceipt == nil)
     }
@@ -250,7 +271,9 @@ import Testing
         let again = state.applyOnServer(device.envelope(.answerSurvey("store-visit", answers: answers)))
         #expect(again.rejection?.code == .surveyAlreadyAnswered)
         #expect(state.ledger.available == 50)
-        #expect(state.ledger.qualifyingPoints(from: .test(.days(-1)), through: .test(.days(1))) == 0, "survey points do not qualify")
+        #expect(
+            state.ledger.qualifyingPoints(from: .test(.days(-1)), through: .test(.days(1))) == 0,
+            "survey points do not qualify")
     }
 
     @Test(arguments: [
@@ -269,10 +292,18 @@ import Testing
 
     @Test func closedAndUnknownSurveysAreRefused() throws {
         var state = try world.member()
-        state.merge(.survey(Survey(id: "old", title: "Old", questions: [.init(id: "q", text: "?", kind: .text)], points: 5, closesAt: .test(.days(-1)))))
+        state.merge(
+            .survey(
+                Survey(
+                    id: "old", title: "Old", questions: [.init(id: "q", text: "?", kind: .text)], points: 5,
+                    closesAt: .test(.days(-1)))))
         var device = DeviceScript("phone")
-        #expect(state.applyOnServer(device.envelope(.answerSurvey("old", answers: ["q": "x"]))).rejection?.code == .surveyClosed)
-        #expect(state.applyOnServer(device.envelope(.answerSurvey("nope", answers: ["q": "x"]))).rejection?.code == .surveyNotFound)
+        #expect(
+            state.applyOnServer(device.envelope(.answerSurvey("old", answers: ["q": "x"]))).rejection?.code
+                == .surveyClosed)
+        #expect(
+            state.applyOnServer(device.envelope(.answerSurvey("nope", answers: ["q": "x"]))).rejection?.code
+                == .surveyNotFound)
     }
 }
 
@@ -286,14 +317,18 @@ import Testing
             var phone = DeviceScript("phone")
             var tablet = DeviceScript("tablet")
             let earlier = phone.envelope(.setProfileField(.phone, value: "+49 30 1111111", basedOn: nil), at: .test())
-            let later = tablet.envelope(.setProfileField(.phone, value: "+49 30 2222222", basedOn: nil), at: .test(.minutes(5)))
+            let later = tablet.envelope(
+                .setProfileField(.phone, value: "+49 30 2222222", basedOn: nil), at: .test(.minutes(5)))
             let order = laterFirst ? [later, earlier] : [earlier, later]
             let outcomes = order.map { state.applyOnServer($0, now: .test(.hours(1))) }
             #expect(state.profileValue(.phone) == "+49 30 2222222", "later first: \(laterFirst)")
             #expect(state.conflicts.values.map(\.losingValue) == ["+49 30 1111111"])
             #expect(state.conflicts.values.first?.losingSource == .device("phone"))
             if laterFirst {
-                guard case .adjusted = outcomes[1].status else { Issue.record("the losing write was not adjusted"); continue }
+                guard case .adjusted = outcomes[1].status else {
+                    Issue.record("the losing write was not adjusted")
+                    continue
+                }
             }
         }
     }
@@ -305,7 +340,8 @@ import Testing
         _ = state.applyOnServer(phone.envelope(.setProfileField(.address, value: "Torstraße 1", basedOn: nil)))
         let seen = state.profile[.address]?.stamp
         _ = try tablet.clock.receive(try #require(seen), wall: .test())
-        let edit = tablet.envelope(.setProfileField(.address, value: "Torstraße 2", basedOn: seen), at: .test(.minutes(1)))
+        let edit = tablet.envelope(
+            .setProfileField(.address, value: "Torstraße 2", basedOn: seen), at: .test(.minutes(1)))
         #expect(state.applyOnServer(edit).changes.count == 1)
         #expect(state.conflicts.isEmpty)
     }
@@ -339,8 +375,12 @@ import Testing
 
     @Test func onAnExactTieTheWithdrawalWinsInEitherOrderAndBothAreKept() throws {
         let stamp = HLCTimestamp(wallMilliseconds: Timestamp.test().millisecondsSince1970, counter: 3)
-        let grant = MutationEnvelope(deviceID: "phone", sequence: 1, stamp: stamp, deviceTime: .test(), mutation: .setConsent(.marketingEmail, granted: true))
-        let withdraw = MutationEnvelope(deviceID: "tablet", sequence: 1, stamp: stamp, deviceTime: .test(), mutation: .setConsent(.marketingEmail, granted: false))
+        let grant = MutationEnvelope(
+            deviceID: "phone", sequence: 1, stamp: stamp, deviceTime: .test(),
+            mutation: .setConsent(.marketingEmail, granted: true))
+        let withdraw = MutationEnvelope(
+            deviceID: "tablet", sequence: 1, stamp: stamp, deviceTime: .test(),
+            mutation: .setConsent(.marketingEmail, granted: false))
         for order in [[grant, withdraw], [withdraw, grant]] {
             var state = try world.member()
             for envelope in order { _ = state.applyOnServer(envelope) }
@@ -357,7 +397,10 @@ import Testing
         let earlier = phone.envelope(.setConsent(.profiling, granted: false), at: .test())
         #expect(state.applyOnServer(later).status == .applied)
         let outcome = state.applyOnServer(earlier)
-        guard case .adjusted = outcome.status else { Issue.record("expected adjusted, got \(outcome.status)"); return }
+        guard case .adjusted = outcome.status else {
+            Issue.record("expected adjusted, got \(outcome.status)")
+            return
+        }
         #expect(state.consents.isGranted(.profiling))
         #expect(state.consents.changes.count == 2)
     }
@@ -367,7 +410,9 @@ import Testing
         _ = state.setStatus(.blocked)
         var device = DeviceScript("phone")
         #expect(state.applyOnServer(device.envelope(.setConsent(.marketingSMS, granted: false))).status == .applied)
-        #expect(state.applyOnServer(device.envelope(.setConsent(.marketingSMS, granted: true))).rejection?.code == .memberNotActive)
+        #expect(
+            state.applyOnServer(device.envelope(.setConsent(.marketingSMS, granted: true))).rejection?.code
+                == .memberNotActive)
     }
 }
 

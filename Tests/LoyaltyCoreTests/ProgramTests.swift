@@ -45,7 +45,10 @@ import Testing
         ("pendingDays", #"{"pendingDays": -1}"#),
         ("currency", #"{"currency": "euro"}"#),
         ("timeZone", #"{"timeZone": "Mars/Olympus"}"#),
-        ("threshold", #"{"tiers": {"ladder": [{"id": "a", "name": "A", "threshold": 10}], "windowMonths": 12, "retentionMonths": 12, "downgrade": "oneDown"}}"#),
+        (
+            "threshold",
+            #"{"tiers": {"ladder": [{"id": "a", "name": "A", "threshold": 10}], "windowMonths": 12, "retentionMonths": 12, "downgrade": "oneDown"}}"#
+        ),
         ("expiry rule", #"{"expiry": {"rule": "whenever"}}"#),
     ])
     func aProgrammeThatDoesNotHoldTogetherIsRefusedNamingTheRule(rule: String, patch: String) throws {

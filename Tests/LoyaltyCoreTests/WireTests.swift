@@ -49,8 +49,10 @@ import Testing
         let world = try World()
         var state = try world.member(withPoints: 700)
         var device = DeviceScript("phone")
-        let outcome = state.applyOnServer(device.envelope(.redeemReward("voucher-5")), facts: ServerFacts(voucherCode: "V1"))
-        let changes = outcome.changes.enumerated().map { Change(version: UInt64($0.offset + 1), operation: .upsert($0.element)) }
+        let outcome = state.applyOnServer(
+            device.envelope(.redeemReward("voucher-5")), facts: ServerFacts(voucherCode: "V1"))
+        let changes =
+            outcome.changes.enumerated().map { Change(version: UInt64($0.offset + 1), operation: .upsert($0.element)) }
             + [Change(version: 99, operation: .delete(EntityKey(.reward, "old")))]
         let pull = PullResponse(
             changes: changes, cursor: Cursor(version: 99), hasMore: false, reset: false, lastProcessedSequence: 1,
@@ -61,7 +63,8 @@ import Testing
                 MutationResult(sequence: 1, status: .applied),
                 MutationResult(sequence: 2, status: .adjusted(message: "kept the later value")),
                 MutationResult(sequence: 3, status: .rejected(MutationRejection(.insufficientPoints, "no"))),
-            ], lastProcessedSequence: 3, serverTime: .test(), serverStamp: HLCTimestamp(wallMilliseconds: 1, counter: 0))
+            ], lastProcessedSequence: 3, serverTime: .test(), serverStamp: HLCTimestamp(wallMilliseconds: 1, counter: 0)
+        )
         #expect(try roundTrip(push) == push)
         #expect(try roundTrip(state) == state, "the whole member state round-trips (stores keep it as JSON)")
     }
@@ -80,7 +83,9 @@ import Testing
         #expect(TimeSpan(parsing: text) == nil)
     }
 
-    @Test(arguments: [("12.34", 1234), ("12.3", 1230), ("12", 1200), ("0.05", 5), ("1000000", 100_000_000)] as [(String, Int64)])
+    @Test(
+        arguments: [("12.34", 1234), ("12.3", 1230), ("12", 1200), ("0.05", 5), ("1000000", 100_000_000)]
+            as [(String, Int64)])
     func amountsParseWithAtMostTwoDecimals(text: String, cents: Int64) throws {
         let money = try Money(parsing: text)
         #expect(money.minorUnits == cents)
