@@ -3,21 +3,88 @@
 import PackageDescription
 
 // MARK: - Dependencies
-// LoyaltyCore depends on Foundation only. The adapters (store, sync engine, server, HTTP contract)
-// add GRDB, Hummingbird, PostgresNIO, swift-openapi-* and ArgumentParser as their issues land.
+
+let dependencies: [Package.Dependency] = [
+    .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", from: "2.1.0"),
+    .package(url: "https://github.com/apple/swift-openapi-generator.git", from: "1.14.3"),
+    .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
+    .package(url: "https://github.com/apple/swift-openapi-urlsession.git", from: "1.4.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+]
 
 let package = Package(
     name: "Loyalty",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "LoyaltyCore", targets: ["LoyaltyCore"])
+        .library(name: "LoyaltyCore", targets: ["LoyaltyCore"]),
+        .library(name: "LoyaltyAPI", targets: ["LoyaltyAPI"]),
+        .library(name: "LoyaltyServer", targets: ["LoyaltyServer"]),
+        .executable(name: "loyalty-server", targets: ["loyalty-server"]),
     ],
+    dependencies: dependencies,
     targets: [
         // MARK: - Core
         .target(name: "LoyaltyCore"),
 
+        // MARK: - Adapters
+        .target(
+            name: "LoyaltyAPI",
+            dependencies: [
+                "LoyaltyCore",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+            ],
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
+        .target(
+            name: "LoyaltyServer",
+            dependencies: [
+                "LoyaltyCore",
+                "LoyaltyAPI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: - Executables
+        .executableTarget(
+            name: "loyalty-server",
+            dependencies: [
+                "LoyaltyServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // MARK: - Tests
         .testTarget(name: "LoyaltyCoreTests", dependencies: ["LoyaltyCore"]),
+        .testTarget(
+            name: "LoyaltyServerTests",
+            dependencies: [
+                "LoyaltyCore",
+                "LoyaltyAPI",
+                "LoyaltyServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ]
 )
 

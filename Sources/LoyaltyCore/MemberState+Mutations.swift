@@ -308,7 +308,7 @@ extension MemberState {
     }
 
     /// Re-evaluates the tier at `now`; returns the tier entity if it changed.
-    mutating func refreshTier(at now: Timestamp) -> [Entity] {
+    public mutating func refreshTier(at now: Timestamp) -> [Entity] {
         let qualifying = ledger.qualifyingPoints(from: program.qualificationWindowStart(at: now), through: now)
         let next = program.evaluateTier(current: tier, qualifyingPoints: qualifying, at: now)
         guard next != tier else { return [] }

@@ -50,8 +50,20 @@ extension MemberState {
     /// The scheduled jobs: unlock lots past their return window, expire lots past their expiry date, and
     /// re-evaluate the tier. Idempotent: running it twice at the same time changes nothing the second time.
     public mutating func runJobs(at now: Timestamp) -> [Entity] {
+        unlockPending(at: now) + expireLots(at: now)
+    }
+
+    /// The unlock job: lots past their return window become spendable (paying owed points first). Idempotent.
+    public mutating func unlockPending(at now: Timestamp) -> [Entity] {
         let owedBefore = ledger.owed
-        let entries = ledger.unlock(at: now) + ledger.expire(at: now)
+        let entries = ledger.unlock(at: now)
+        return ledgerChanges(entries, owedBefore: owedBefore) + refreshTier(at: now)
+    }
+
+    /// The expiry job: lots past their expiry date lose what is left. Idempotent.
+    public mutating func expireLots(at now: Timestamp) -> [Entity] {
+        let owedBefore = ledger.owed
+        let entries = ledger.expire(at: now)
         return ledgerChanges(entries, owedBefore: owedBefore) + refreshTier(at: now)
     }
 

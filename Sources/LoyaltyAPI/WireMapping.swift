@@ -1,0 +1,233 @@
+public import Foundation
+public import LoyaltyCore
+public import OpenAPIRuntime
+
+/// A wire value that does not map to the domain: the message names the field.
+public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What is wrong, naming the field.
+    public var message: String
+
+    /// Creates a wire error.
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
+}
+
+/// The protocol version this package speaks (the `Loyalty-Protocol` header).
+public let loyaltyProtocolVersion = "1"
+
+// MARK: - Stamps and times
+
+extension HLCTimestamp {
+    /// The wire form: the 64-bit encoding as decimal digits.
+    public var wire: String { String(encoded) }
+
+    /// Parses the wire form.
+    public init(wire: String, field: String) throws(WireError) {
+        guard wire.utf8.count <= 20, let value = UInt64(wire) else {
+            throw WireError("\(field) must be a stamp written as decimal digits, not '\(wire.prefix(40))'")
+        }
+        self.init(encoded: value)
+    }
+}
+
+extension Timestamp {
+    /// A wire date (a Foundation date) as a timestamp.
+    public init(wire date: Date) { self.init(date) }
+    /// The wire form.
+    public var wire: Date { date }
+}
+
+// MARK: - Mutations
+
+extension LoyaltyCore.Mutation {
+    /// The domain mutation a wire mutation says.
+    public init(wire: Components.Schemas.Mutation) throws(WireError) {
+        switch wire {
+        case .activateOffer(let value): self = .activateOffer(OfferID(value.offerID))
+        case .redeemOffer(let value): self = .redeemOffer(OfferID(value.offerID))
+        case .redeemReward(let value): self = .redeemReward(RewardID(value.rewardID))
+        case .claimReceipt(let value): self = .claimReceipt(code: value.code)
+        case .answerSurvey(let value):
+            self = .answerSurvey(SurveyID(value.surveyID), answers: value.answers.additionalProperties)
+        case .setProfileField(let value):
+            guard let field = ProfileField(rawValue: value.field.rawValue) else {
+                throw WireError("field '\(value.field.rawValue)' is not a profile field")
+            }
+            self = .setProfileField(
+                field, value: value.value, basedOn: try value.basedOn.map { stamp throws(WireError) in
+                    try HLCTimestamp(wire: stamp, field: "basedOn")
+                })
+        case .setConsent(let value):
+            guard let kind = ConsentKind(rawValue: value.consent.rawValue) else {
+                throw WireError("consent '\(value.consent.rawValue)' is not a consent kind")
+            }
+            self = .setConsent(kind, granted: value.granted)
+        }
+    }
+
+    /// The wire form.
+    public var wire: Components.Schemas.Mutation {
+        switch self {
+        case .activateOffer(let id): .activateOffer(.init(kind: kind, offerID: id.rawValue))
+        case .redeemOffer(let id): .redeemOffer(.init(kind: kind, offerID: id.rawValue))
+        case .redeemReward(let id): .redeemReward(.init(kind: kind, rewardID: id.rawValue))
+        case .claimReceipt(let code): .claimReceipt(.init(kind: kind, code: code))
+        case .answerSurvey(let id, let answers):
+            .answerSurvey(.init(kind: kind, surveyID: id.rawValue, answers: .init(additionalProperties: answers)))
+        case .setProfileField(let field, let value, let basedOn):
+            .setProfileField(
+                .init(kind: kind, field: .init(rawValue: field.rawValue)!, value: value, basedOn: basedOn?.wire))
+        case .setConsent(let consent, let granted):
+            .setConsent(.init(kind: kind, consent: .init(rawValue: consent.rawValue)!, granted: granted))
+        }
+    }
+}
+
+extension MutationEnvelope {
+    /// The domain envelope of a wire envelope pushed by `device`.
+    public init(wire: Components.Schemas.MutationEnvelope, device: DeviceID) throws(WireError) {
+        guard wire.sequence >= 1 else { throw WireError("sequence must be 1 or more, not \(wire.sequence)") }
+        self.init(
+            deviceID: device, sequence: UInt64(wire.sequence), stamp: try HLCTimestamp(wire: wire.stamp, field: "stamp"),
+            deviceTime: Timestamp(wire: wire.deviceTime), mutation: try LoyaltyCore.Mutation(wire: wire.mutation))
+    }
+
+    /// The wire form (the device is named once per push, not per mutation).
+    public var wire: Components.Schemas.MutationEnvelope {
+        .init(sequence: Int64(sequence), stamp: stamp.wire, deviceTime: deviceTime.wire, mutation: mutation.wire)
+    }
+}
+
+// MARK: - Results
+
+extension MutationResult {
+    /// The wire form.
+    public var wire: Components.Schemas.MutationResult {
+        switch status {
+        case .applied: .init(sequence: Int64(sequence), status: .applied)
+        case .adjusted(let message): .init(sequence: Int64(sequence), status: .adjusted, message: message)
+        case .rejected(let rejection):
+            .init(sequence: Int64(sequence), status: .rejected, code: rejection.code.rawValue, message: rejection.message)
+        }
+    }
+
+    /// The domain result of a wire result.
+    public init(wire: Components.Schemas.MutationResult) throws(WireError) {
+        guard wire.sequence >= 1 else { throw WireError("results[].sequence must be 1 or more") }
+        let status: MutationStatus
+        switch wire.status {
+        case .applied: status = .applied
+        case .adjusted: status = .adjusted(message: wire.message ?? "")
+        case .rejected:
+            status = .rejected(
+                MutationRejection(MutationRejection.Code(rawValue: wire.code ?? "rejected"), wire.message ?? ""))
+        }
+        self.init(sequence: UInt64(wire.sequence), status: status)
+    }
+}
+
+// MARK: - Push and pull
+
+extension PushRequest {
+    /// The domain push of a wire push.
+    public init(wire: Components.Schemas.PushRequest) throws(WireError) {
+        let device = DeviceID(wire.deviceID)
+        var mutations: [MutationEnvelope] = []
+        for (index, envelope) in wire.mutations.enumerated() {
+            do {
+                mutations.append(try MutationEnvelope(wire: envelope, device: device))
+            } catch {
+                throw WireError("mutations[\(index)]: \(error.message)")
+            }
+        }
+        self.init(deviceID: device, mutations: mutations)
+    }
+
+    /// The wire form.
+    public var wire: Components.Schemas.PushRequest {
+        .init(deviceID: deviceID.rawValue, mutations: mutations.map(\.wire))
+    }
+}
+
+extension PushResponse {
+    /// The wire form.
+    public var wire: Components.Schemas.PushResponse {
+        .init(
+            results: results.map(\.wire), lastProcessedSequence: Int64(lastProcessedSequence), serverTime: serverTime.wire,
+            serverStamp: serverStamp.wire)
+    }
+
+    /// The domain response of a wire response.
+    public init(wire: Components.Schemas.PushResponse) throws(WireError) {
+        var results: [MutationResult] = []
+        for result in wire.results { results.append(try MutationResult(wire: result)) }
+        self.init(
+            results: results, lastProcessedSequence: UInt64(max(wire.lastProcessedSequence, 0)),
+            serverTime: Timestamp(wire: wire.serverTime), serverStamp: try HLCTimestamp(wire: wire.serverStamp, field: "serverStamp"))
+    }
+}
+
+extension PullRequest {
+    /// The domain pull of a wire pull; `defaultLimit` when the device names none.
+    public init(wire: Components.Schemas.PullRequest, defaultLimit: Int) throws(WireError) {
+        guard wire.cursor >= 0 else { throw WireError("cursor must be 0 or more, not \(wire.cursor)") }
+        self.init(deviceID: DeviceID(wire.deviceID), cursor: Cursor(version: UInt64(wire.cursor)), limit: wire.limit ?? defaultLimit)
+    }
+
+    /// The wire form.
+    public var wire: Components.Schemas.PullRequest {
+        .init(deviceID: deviceID.rawValue, cursor: Int64(cursor.version), limit: limit)
+    }
+}
+
+extension Change {
+    /// The wire form: kind, id, and the entity's JSON state.
+    public func wire() throws -> Components.Schemas.Change {
+        let key = self.key
+        let kind = Components.Schemas.Change.KindPayload(rawValue: key.kind.rawValue)!
+        switch operation {
+        case .upsert(let entity):
+            let container = try JSONDecoder().decode(OpenAPIObjectContainer.self, from: entity.payloadJSON())
+            return .init(
+                version: Int64(version), kind: kind, id: key.id, deleted: false,
+                entity: .init(additionalProperties: container))
+        case .delete:
+            return .init(version: Int64(version), kind: kind, id: key.id, deleted: true)
+        }
+    }
+
+    /// The domain change of a wire change.
+    public init(wire: Components.Schemas.Change) throws {
+        guard let kind = EntityKey.Kind(rawValue: wire.kind.rawValue) else { throw WireError("unknown kind \(wire.kind)") }
+        if wire.deleted {
+            self.init(version: UInt64(wire.version), operation: .delete(EntityKey(kind, wire.id)))
+            return
+        }
+        guard let payload = wire.entity else { throw WireError("change \(wire.version) has no entity") }
+        let json = try JSONEncoder().encode(payload.additionalProperties)
+        self.init(version: UInt64(wire.version), operation: .upsert(try Entity.decode(kind: kind, json: json)))
+    }
+}
+
+extension PullResponse {
+    /// The wire form.
+    public func wire() throws -> Components.Schemas.PullResponse {
+        .init(
+            changes: try changes.map { try $0.wire() }, cursor: Int64(cursor.version), hasMore: hasMore, reset: reset,
+            lastProcessedSequence: Int64(lastProcessedSequence), serverTime: serverTime.wire, serverStamp: serverStamp.wire)
+    }
+
+    /// The domain response of a wire response.
+    public init(wire: Components.Schemas.PullResponse) throws {
+        self.init(
+            changes: try wire.changes.map(Change.init(wire:)), cursor: Cursor(version: UInt64(max(wire.cursor, 0))),
+            hasMore: wire.hasMore, reset: wire.reset, lastProcessedSequence: UInt64(max(wire.lastProcessedSequence, 0)),
+            serverTime: Timestamp(wire: wire.serverTime), serverStamp: try HLCTimestamp(wire: wire.serverStamp, field: "serverStamp"))
+    }
+}
+
+extension Configuration {
+    /// The runtime configuration both sides use: RFC 3339 dates with milliseconds.
+    public static var loyalty: Configuration { Configuration(dateTranscoder: .iso8601WithFractionalSeconds) }
+}

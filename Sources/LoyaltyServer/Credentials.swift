@@ -1,0 +1,131 @@
+@preconcurrency public import Crypto
+internal import _CryptoExtras
+public import Foundation
+public import LoyaltyCore
+
+/// Who is calling: a member's device, as its access token says and the store confirms.
+public struct Credentials: Sendable, Hashable {
+    public var memberID: MemberID
+    public var deviceID: DeviceID
+
+    public init(memberID: MemberID, deviceID: DeviceID) {
+        self.memberID = memberID
+        self.deviceID = deviceID
+    }
+}
+
+/// Issues and checks tokens.
+///
+/// An access token is `base64url(v1.<member>.<device>.<expires ms>) . base64url(HMAC-SHA256)`, signed with the
+/// server's key (kept in the data directory so tokens survive a restart). A refresh token is
+/// `<device>.<32 random bytes>`; the store keeps only its SHA-256.
+public struct TokenAuthority: Sendable {
+    private let keyBytes: [UInt8]
+    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+    /// How long an access token is good for.
+    public let accessLifetime: TimeSpan
+    /// How long a just-replaced refresh token still works (a retry after a lost answer).
+    public let refreshRetryWindow: TimeSpan
+
+    /// Creates an authority with a signing key.
+    public init(key: SymmetricKey, accessLifetime: TimeSpan = .minutes(15), refreshRetryWindow: TimeSpan = .seconds(60)) {
+        self.keyBytes = key.withUnsafeBytes { Array($0) }
+        self.accessLifetime = accessLifetime
+        self.refreshRetryWindow = refreshRetryWindow
+    }
+
+    /// Loads the signing key from `directory/signing.key`, creating it on first use.
+    public static func loadKey(in directory: URL) throws -> SymmetricKey {
+        let file = directory.appendingPathComponent("signing.key")
+        if let data = try? Data(contentsOf: file) {
+            guard data.count == 32 else {
+                throw APIFailure(.internalError, "\(file.path) is not a signing key (32 bytes expected); remove it to make a new one")
+            }
+            return SymmetricKey(data: data)
+        }
+        let key = SymmetricKey(size: .bits256)
+        try key.withUnsafeBytes { Data($0) }.write(to: file, options: [.atomic])
+        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+        return key
+    }
+
+    /// A signed access token for a device, and when it expires.
+    public func accessToken(for credentials: Credentials, now: Timestamp) -> (token: String, expiresAt: Timestamp) {
+        let expiresAt = now.adding(accessLifetime)
+        let payload = Data(
+            "v1.\(credentials.memberID).\(credentials.deviceID).\(expiresAt.millisecondsSince1970)".utf8)
+        let mac = HMAC<SHA256>.authenticationCode(for: payload, using: key)
+        return (payload.base64URL + "." + Data(mac).base64URL, expiresAt)
+    }
+
+    /// Checks an access token's signature and expiry.
+    public func verify(accessToken token: String, now: Timestamp) throws(APIFailure) -> Credentials {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let payload = Data(base64URL: String(parts[0])), let mac = Data(base64URL: String(parts[1])),
+            HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: key)
+        else { throw APIFailure(.unauthorized, "the access token is not valid: sign in again") }
+        let fields = String(decoding: payload, as: UTF8.self).split(separator: ".", omittingEmptySubsequences: false)
+        guard fields.count == 4, fields[0] == "v1", let expires = Int64(fields[3]) else {
+            throw APIFailure(.unauthorized, "the access token is not valid: sign in again")
+        }
+        guard now.millisecondsSince1970 < expires else {
+            throw APIFailure(.tokenExpired, "the access token expired: refresh it with the refresh token")
+        }
+        return Credentials(memberID: MemberID(String(fields[1])), deviceID: DeviceID(String(fields[2])))
+    }
+
+    /// A new refresh token for a device and the hash the store keeps.
+    public static func refreshToken(for device: DeviceID) -> (token: String, hash: [UInt8]) {
+        let secret = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        let token = "\(device).\(secret.base64URL)"
+        return (token, hash(refreshToken: token))
+    }
+
+    /// The stored form of a refresh token.
+    public static func hash(refreshToken: String) -> [UInt8] { Array(SHA256.hash(data: Data(refreshToken.utf8))) }
+
+    /// The device a refresh token names.
+    public static func device(ofRefreshToken token: String) -> DeviceID? {
+        guard let dot = token.lastIndex(of: "."), dot != token.startIndex else { return nil }
+        return DeviceID(String(token[..<dot]))
+    }
+}
+
+/// Slow, salted password hashing (scrypt, N = 2^14, r = 8, p = 1).
+public enum PasswordHasher {
+    /// A fresh random salt.
+    public static func salt() -> [UInt8] { SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) } }
+
+    /// The hash of a password with a salt.
+    public static func hash(_ password: String, salt: [UInt8]) throws -> [UInt8] {
+        let key = try KDF.Scrypt.deriveKey(
+            from: Array(password.utf8), salt: salt, outputByteCount: 32, rounds: 1 << 14, blockSize: 8, parallelism: 1)
+        return key.withUnsafeBytes { Array($0) }
+    }
+
+    /// Whether a password matches a stored hash, compared in constant time.
+    public static func verify(_ password: String, hash: [UInt8], salt: [UInt8]) throws -> Bool {
+        constantTimeEqual(try self.hash(password, salt: salt), hash)
+    }
+}
+
+/// Compares two byte strings without leaking where they differ.
+func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    guard lhs.count == rhs.count else { return false }
+    var difference: UInt8 = 0
+    for (left, right) in zip(lhs, rhs) { difference |= left ^ right }
+    return difference == 0
+}
+
+extension Data {
+    var base64URL: String {
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    init?(base64URL text: String) {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        self.init(base64Encoded: base64)
+    }
+}

@@ -1,0 +1,35 @@
+public import Prometheus
+
+/// The server's metrics, kept in a Prometheus registry that `/metrics` renders.
+public struct ServerMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry: PrometheusCollectorRegistry
+    let mutationsApplied: Counter
+    let mutationsAdjusted: Counter
+    let mutationsRejected: Counter
+    let changesPulled: Counter
+    let resets: Counter
+    let enrolments: Counter
+    let failedSignIns: Counter
+    let jobMovements: Counter
+
+    /// Metrics in a registry of their own.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        mutationsApplied = registry.makeCounter(name: "loyalty_mutations_total", labels: [("status", "applied")])
+        mutationsAdjusted = registry.makeCounter(name: "loyalty_mutations_total", labels: [("status", "adjusted")])
+        mutationsRejected = registry.makeCounter(name: "loyalty_mutations_total", labels: [("status", "rejected")])
+        changesPulled = registry.makeCounter(name: "loyalty_changes_pulled_total")
+        resets = registry.makeCounter(name: "loyalty_feed_resets_total")
+        enrolments = registry.makeCounter(name: "loyalty_enrolments_total")
+        failedSignIns = registry.makeCounter(name: "loyalty_failed_sign_ins_total")
+        jobMovements = registry.makeCounter(name: "loyalty_job_movements_total")
+    }
+
+    /// The Prometheus text exposition.
+    public func render() -> String {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}

@@ -1,0 +1,490 @@
+public import Foundation
+internal import GRDB
+public import LoyaltyCore
+
+/// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so that a mutation is on disk
+/// before its result is answered. SQLite has one writer at a time, which also serialises units of work per
+/// member (and across members: the embedded store is for a shop, a pilot or a test; PostgreSQL is for scale).
+public final class SQLiteStorage: ServerStorage {
+    private let pool: DatabasePool
+    /// The database file.
+    public let path: String
+
+    /// Opens (or creates) the store at `path`. A file that is not a usable SQLite database is an error that names
+    /// it; it is never replaced.
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            _ = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+        } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
+            throw StorageError.unusable(
+                "\(path) is not a usable SQLite database (corrupt or not ours): move it away or restore a backup; "
+                    + "it was left untouched")
+        }
+    }
+
+    // MARK: Schema
+
+    public func migrate() async throws {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: accounts, devices, feed, receipts, transactions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
+                    INSERT INTO meta (key, value) VALUES ('version', 0), ('horizon', 0);
+                    CREATE TABLE accounts (
+                        member_id TEXT PRIMARY KEY NOT NULL,
+                        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                        password_hash BLOB NOT NULL,
+                        salt BLOB NOT NULL,
+                        created_at INTEGER NOT NULL);
+                    CREATE TABLE devices (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        member_id TEXT NOT NULL REFERENCES accounts(member_id),
+                        name TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        revoked_at INTEGER,
+                        last_sequence INTEGER NOT NULL DEFAULT 0 CHECK (last_sequence >= 0),
+                        last_acted_at INTEGER,
+                        last_seen_at INTEGER,
+                        refresh_hash BLOB NOT NULL,
+                        previous_refresh_hash BLOB,
+                        rotated_at INTEGER);
+                    CREATE INDEX devices_by_member ON devices(member_id);
+                    CREATE TABLE mutation_results (
+                        device_id TEXT NOT NULL REFERENCES devices(id),
+                        sequence INTEGER NOT NULL CHECK (sequence > 0),
+                        result BLOB NOT NULL,
+                        processed_at INTEGER NOT NULL,
+                        PRIMARY KEY (device_id, sequence));
+                    CREATE TABLE entities (
+                        scope TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        id TEXT NOT NULL,
+                        version INTEGER NOT NULL UNIQUE,
+                        body BLOB,
+                        updated_at INTEGER NOT NULL,
+                        PRIMARY KEY (scope, kind, id));
+                    CREATE INDEX entities_feed ON entities(scope, version);
+                    CREATE TABLE cards (
+                        number TEXT PRIMARY KEY NOT NULL,
+                        member_id TEXT NOT NULL REFERENCES accounts(member_id));
+                    CREATE TABLE receipts (
+                        code TEXT PRIMARY KEY NOT NULL,
+                        amount INTEGER NOT NULL CHECK (amount >= 0),
+                        shop TEXT NOT NULL,
+                        purchased_at INTEGER NOT NULL,
+                        claimed_by TEXT REFERENCES accounts(member_id),
+                        lot_id TEXT);
+                    CREATE TABLE transactions (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        kind TEXT NOT NULL CHECK (kind IN ('purchase', 'return')),
+                        member_id TEXT NOT NULL REFERENCES accounts(member_id),
+                        lot_id TEXT,
+                        receipt_code TEXT);
+                    """)
+        }
+        try migrator.migrate(pool)
+    }
+
+    public func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    public func installProgramme(_ program: Program, catalogue: Catalogue, now: Timestamp) async throws -> Bool {
+        try await pool.write { db in
+            let installed = try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM entities WHERE scope = '*' AND kind = 'program'") ?? 0
+            guard installed == 0 else { return false }
+            let entities: [Entity] =
+                [.program(program)] + catalogue.offers.map(Entity.offer) + catalogue.rewards.map(Entity.reward)
+                + catalogue.surveys.map(Entity.survey)
+            try Self.writeEntities(entities, member: nil, now: now, db: db)
+            return true
+        }
+    }
+
+    // MARK: Units of work
+
+    public func withMember<T: Sendable>(
+        _ request: MemberWorkRequest, _ body: @Sendable (inout MemberWork) throws -> T
+    ) async throws -> T {
+        try await pool.write { db in
+            var work = try Self.loadWork(db, request: request, now: request.now)
+            let value = try body(&work)
+            try Self.flush(work, member: request.memberID, device: request.deviceID, db: db)
+            return value
+        }
+    }
+
+    public func withCatalogue<T: Sendable>(
+        now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T
+    ) async throws -> T {
+        try await pool.write { db in
+            var program: Program?
+            var catalogue = Catalogue()
+            for entity in try Self.entities(db, scope: "*") {
+                switch entity {
+                case .program(let value): program = value
+                case .offer(let value): catalogue.offers.append(value)
+                case .reward(let value): catalogue.rewards.append(value)
+                case .survey(let value): catalogue.surveys.append(value)
+                default: continue
+                }
+            }
+            guard let program else { throw StorageError.unusable("the store has no programme: start the server once to load it") }
+            var work = CatalogueWork(program: program, catalogue: catalogue)
+            let value = try body(&work)
+            try Self.writeEntities(work.entityWrites, member: nil, now: now, db: db)
+            return value
+        }
+    }
+
+    private static func loadWork(_ db: Database, request: MemberWorkRequest, now: Timestamp) throws -> MemberWork {
+        let member = request.memberID.rawValue
+        var program: Program?
+        var record: MemberRecord?
+        var others: [Entity] = []
+        for entity in try entities(db, scope: member) + entities(db, scope: "*") {
+            switch entity {
+            case .program(let value): program = value
+            case .member(let value): record = value
+            default: others.append(entity)
+            }
+        }
+        guard let record else { throw StorageError.unknownMember(request.memberID) }
+        guard let program else { throw StorageError.unusable("the store has no programme") }
+        var state = MemberState(program: program, member: record)
+        for entity in others { state.merge(entity) }
+
+        var device: DeviceRecord?
+        var results: [UInt64: MutationResult] = [:]
+        if let deviceID = request.deviceID {
+            device = try fetchDevice(db, id: deviceID)
+            if !request.sequences.isEmpty {
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: "SELECT result FROM mutation_results WHERE device_id = ? AND sequence IN ("
+                        + databaseQuestionMarks(count: request.sequences.count) + ")",
+                    arguments: StatementArguments([deviceID.rawValue] + request.sequences.map { Int64($0) }))
+                for row in rows {
+                    let result = try JSONDecoder().decode(MutationResult.self, from: row["result"] as Data)
+                    results[result.sequence] = result
+                }
+            }
+        }
+        var receipts: [String: Receipt] = [:]
+        for code in Set(request.receiptCodes) {
+            if let (receipt, _) = try fetchReceipt(db, code: code) { receipts[code] = receipt }
+        }
+        return MemberWork(state: state, device: device, storedResults: results, receipts: receipts, now: now)
+    }
+
+    private static func flush(_ work: MemberWork, member: MemberID, device: DeviceID?, db: Database) throws {
+        try writeEntities(work.entityWrites, member: member, now: work.now, db: db)
+        if let deviceID = device, let record = work.device {
+            let encoder = JSONEncoder()
+            for result in work.resultWrites {
+                try db.execute(
+                    sql: "INSERT INTO mutation_results (device_id, sequence, result, processed_at) VALUES (?, ?, ?, ?)",
+                    arguments: [
+                        deviceID.rawValue, Int64(result.sequence), try encoder.encode(result),
+                        work.now.millisecondsSince1970,
+                    ])
+            }
+            try db.execute(
+                sql: "UPDATE devices SET last_sequence = ?, last_acted_at = ?, last_seen_at = ? WHERE id = ?",
+                arguments: [
+                    Int64(record.lastSequence), record.lastActedAt?.millisecondsSince1970,
+                    work.now.millisecondsSince1970, deviceID.rawValue,
+                ])
+        }
+        for (code, lot) in work.receiptClaims {
+            try db.execute(
+                sql: "UPDATE receipts SET claimed_by = ?, lot_id = ? WHERE code = ? AND claimed_by IS NULL",
+                arguments: [member.rawValue, lot.rawValue, code])
+            guard db.changesCount == 1 else { throw StorageError.duplicate("receipt \(code) was claimed meanwhile") }
+        }
+        for card in work.cardsIssued {
+            try mapConstraint("card \(card.digits)") {
+                try db.execute(
+                    sql: "INSERT INTO cards (number, member_id) VALUES (?, ?)", arguments: [card.digits, member.rawValue])
+            }
+        }
+        for transaction in work.transactionWrites {
+            try mapConstraint("transaction \(transaction.id)") {
+                try db.execute(
+                    sql: "INSERT INTO transactions (id, kind, member_id, lot_id, receipt_code) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [
+                        transaction.id.rawValue, transaction.kind.rawValue, transaction.memberID.rawValue,
+                        transaction.lot?.rawValue, transaction.receiptCode,
+                    ])
+            }
+            if let code = transaction.receiptCode, transaction.kind == .purchase {
+                try db.execute(
+                    sql: "UPDATE receipts SET claimed_by = ?, lot_id = ? WHERE code = ?",
+                    arguments: [member.rawValue, transaction.lot?.rawValue, code])
+            }
+        }
+    }
+
+    private static func writeEntities(_ entities: [Entity], member: MemberID?, now: Timestamp, db: Database) throws {
+        guard !entities.isEmpty else { return }
+        var version = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'version'") ?? 0
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO entities (scope, kind, id, version, body, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (scope, kind, id) DO UPDATE SET
+                    version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
+                """)
+        for entity in entities {
+            version += 1
+            let scope = entity.isProgrammeWide ? "*" : (member?.rawValue ?? "*")
+            let key = entity.key
+            try statement.execute(arguments: [
+                scope, key.kind.rawValue, key.id, version, try entity.payloadJSON(), now.millisecondsSince1970,
+            ])
+        }
+        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'version'", arguments: [version])
+    }
+
+    private static func entities(_ db: Database, scope: String) throws -> [Entity] {
+        let rows = try Row.fetchCursor(
+            db,
+            sql: "SELECT kind, body FROM entities WHERE scope = ? AND kind <> 'ledgerEntry' AND body IS NOT NULL",
+            arguments: [scope])
+        var result: [Entity] = []
+        while let row = try rows.next() {
+            guard let kind = EntityKey.Kind(rawValue: row["kind"]) else { continue }
+            result.append(try Entity.decode(kind: kind, json: row["body"]))
+        }
+        return result
+    }
+
+    // MARK: Feed
+
+    public func feed(member: MemberID, after cursor: LoyaltyCore.Cursor, limit: Int) async throws -> FeedPage {
+        try await pool.read { db in
+            let horizon = try UInt64(Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'horizon'") ?? 0)
+            let latest = try UInt64(Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'version'") ?? 0)
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT kind, id, version, body FROM entities
+                    WHERE scope IN (?, '*') AND version > ? ORDER BY version LIMIT ?
+                    """,
+                arguments: [member.rawValue, Int64(cursor.version), limit + 1])
+            var changes: [Change] = []
+            for row in rows.prefix(limit) {
+                guard let kind = EntityKey.Kind(rawValue: row["kind"]) else { continue }
+                let version = UInt64(row["version"] as Int64)
+                if let body = row["body"] as Data? {
+                    changes.append(
+                        Change(version: version, operation: .upsert(try Entity.decode(kind: kind, json: body))))
+                } else {
+                    changes.append(Change(version: version, operation: .delete(EntityKey(kind, row["id"]))))
+                }
+            }
+            return FeedPage(changes: changes, hasMore: rows.count > limit, horizon: horizon, latest: latest)
+        }
+    }
+
+    public func compact(before time: Timestamp) async throws {
+        try await pool.write { db in
+            let cutoff = time.millisecondsSince1970
+            try db.execute(
+                sql: """
+                    UPDATE meta SET value = max(value, (SELECT coalesce(max(version), 0) FROM entities WHERE updated_at < ?))
+                    WHERE key = 'horizon'
+                    """, arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM entities WHERE body IS NULL AND updated_at < ?", arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM mutation_results WHERE processed_at < ?", arguments: [cutoff])
+        }
+    }
+
+    // MARK: Accounts and devices
+
+    public func createMember(
+        _ account: AccountRecord, device: DeviceRecord, card: CardNumber, entities: [Entity], now: Timestamp
+    ) async throws {
+        try await pool.write { db in
+            try Self.mapConstraint("e-mail \(account.email)") {
+                try db.execute(
+                    sql: "INSERT INTO accounts (member_id, email, password_hash, salt, created_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [
+                        account.memberID.rawValue, account.email, Data(account.passwordHash), Data(account.salt),
+                        account.createdAt.millisecondsSince1970,
+                    ])
+            }
+            try Self.insertDevice(db, device)
+            try Self.mapConstraint("card \(card.digits)") {
+                try db.execute(
+                    sql: "INSERT INTO cards (number, member_id) VALUES (?, ?)",
+                    arguments: [card.digits, account.memberID.rawValue])
+            }
+            try Self.writeEntities(entities, member: account.memberID, now: now, db: db)
+        }
+    }
+
+    public func account(email: String) async throws -> AccountRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM accounts WHERE email = ?", arguments: [email]).map(Self.account)
+        }
+    }
+
+    public func account(member: MemberID) async throws -> AccountRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM accounts WHERE member_id = ?", arguments: [member.rawValue])
+                .map(Self.account)
+        }
+    }
+
+    public func memberIDs(after: MemberID?, limit: Int) async throws -> [MemberID] {
+        try await pool.read { db in
+            try String.fetchAll(
+                db, sql: "SELECT member_id FROM accounts WHERE member_id > ? ORDER BY member_id LIMIT ?",
+                arguments: [after?.rawValue ?? "", limit]
+            ).map { MemberID($0) }
+        }
+    }
+
+    public func device(_ id: DeviceID) async throws -> DeviceRecord? {
+        try await pool.read { db in try Self.fetchDevice(db, id: id) }
+    }
+
+    public func devices(member: MemberID) async throws -> [DeviceRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM devices WHERE member_id = ? ORDER BY created_at, id", arguments: [member.rawValue]
+            ).map(Self.device)
+        }
+    }
+
+    public func insertDevice(_ device: DeviceRecord) async throws {
+        try await pool.write { db in try Self.insertDevice(db, device) }
+    }
+
+    public func updateRefreshToken(device: DeviceID, current: [UInt8], previous: [UInt8]?, rotatedAt: Timestamp) async throws
+    {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE devices SET refresh_hash = ?, previous_refresh_hash = ?, rotated_at = ? WHERE id = ?",
+                arguments: [Data(current), previous.map { Data($0) }, rotatedAt.millisecondsSince1970, device.rawValue])
+        }
+    }
+
+    public func revokeDevice(_ id: DeviceID, at time: Timestamp) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
+                arguments: [time.millisecondsSince1970, id.rawValue])
+            return db.changesCount == 1
+        }
+    }
+
+    public func touchDevice(_ id: DeviceID, at time: Timestamp) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE devices SET last_seen_at = ? WHERE id = ?", arguments: [time.millisecondsSince1970, id.rawValue])
+        }
+    }
+
+    // MARK: Cards, receipts, transactions
+
+    public func cardOwner(_ number: CardNumber) async throws -> MemberID? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT member_id FROM cards WHERE number = ?", arguments: [number.digits])
+                .map { MemberID($0) }
+        }
+    }
+
+    public func insertReceipt(_ receipt: Receipt) async throws {
+        try await pool.write { db in
+            try Self.mapConstraint("receipt \(receipt.code)") {
+                try db.execute(
+                    sql: "INSERT INTO receipts (code, amount, shop, purchased_at) VALUES (?, ?, ?, ?)",
+                    arguments: [
+                        receipt.code, receipt.amount.minorUnits, receipt.shop, receipt.purchasedAt.millisecondsSince1970,
+                    ])
+            }
+        }
+    }
+
+    public func receipt(code: String) async throws -> (Receipt, LotID?)? {
+        try await pool.read { db in try Self.fetchReceipt(db, code: code) }
+    }
+
+    public func transaction(_ id: TransactionID) async throws -> TransactionRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM transactions WHERE id = ?", arguments: [id.rawValue]).map { row in
+                TransactionRecord(
+                    id: TransactionID(row["id"]), kind: TransactionRecord.Kind(rawValue: row["kind"]) ?? .purchase,
+                    memberID: MemberID(row["member_id"]), lot: (row["lot_id"] as String?).map { LotID($0) },
+                    receiptCode: row["receipt_code"])
+            }
+        }
+    }
+
+    // MARK: Rows
+
+    private static func insertDevice(_ db: Database, _ device: DeviceRecord) throws {
+        try mapConstraint("device \(device.id)") {
+            try db.execute(
+                sql: """
+                    INSERT INTO devices (id, member_id, name, created_at, refresh_hash) VALUES (?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    device.id.rawValue, device.memberID.rawValue, device.name, device.createdAt.millisecondsSince1970,
+                    Data(device.refreshHash),
+                ])
+        }
+    }
+
+    private static func fetchDevice(_ db: Database, id: DeviceID) throws -> DeviceRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE id = ?", arguments: [id.rawValue]).map(device)
+    }
+
+    private static func fetchReceipt(_ db: Database, code: String) throws -> (Receipt, LotID?)? {
+        try Row.fetchOne(db, sql: "SELECT * FROM receipts WHERE code = ?", arguments: [code]).map { row in
+            let receipt = Receipt(
+                code: row["code"], amount: Money(minorUnits: row["amount"]), shop: row["shop"],
+                purchasedAt: Timestamp(millisecondsSince1970: row["purchased_at"]),
+                claimedBy: (row["claimed_by"] as String?).map { MemberID($0) })
+            return (receipt, (row["lot_id"] as String?).map { LotID($0) })
+        }
+    }
+
+    private static func account(_ row: Row) -> AccountRecord {
+        AccountRecord(
+            memberID: MemberID(row["member_id"]), email: row["email"],
+            passwordHash: [UInt8](row["password_hash"] as Data), salt: [UInt8](row["salt"] as Data),
+            createdAt: Timestamp(millisecondsSince1970: row["created_at"]))
+    }
+
+    private static func device(_ row: Row) -> DeviceRecord {
+        func time(_ column: String) -> Timestamp? {
+            (row[column] as Int64?).map { Timestamp(millisecondsSince1970: $0) }
+        }
+        return DeviceRecord(
+            id: DeviceID(row["id"]), memberID: MemberID(row["member_id"]), name: row["name"],
+            createdAt: Timestamp(millisecondsSince1970: row["created_at"]), revokedAt: time("revoked_at"),
+            lastSequence: UInt64(row["last_sequence"] as Int64), lastActedAt: time("last_acted_at"),
+            lastSeenAt: time("last_seen_at"), refreshHash: [UInt8](row["refresh_hash"] as Data),
+            previousRefreshHash: (row["previous_refresh_hash"] as Data?).map { [UInt8]($0) },
+            rotatedAt: time("rotated_at"))
+    }
+
+    private static func mapConstraint(_ what: String, _ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw StorageError.duplicate(what)
+        }
+    }
+}

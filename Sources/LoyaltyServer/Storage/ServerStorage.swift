@@ -1,0 +1,263 @@
+public import LoyaltyCore
+
+/// Where the server keeps everything. The sync service talks only to this protocol; SQLite
+/// (``SQLiteStorage``) is the embedded default, and a PostgreSQL implementation can follow without changing it.
+///
+/// Member work is a unit of work: the storage loads what a request says it needs under the member's lock,
+/// runs the service's synchronous, pure body on it, then writes what the body recorded, all in one
+/// transaction. Two units of work for the same member never interleave.
+public protocol ServerStorage: Sendable {
+    /// Creates or upgrades the schema.
+    func migrate() async throws
+
+    /// Checks that the storage answers.
+    func ping() async throws
+
+    /// Writes the programme and catalogue if the store has none yet; true if it did.
+    func installProgramme(_ program: Program, catalogue: Catalogue, now: Timestamp) async throws -> Bool
+
+    /// Runs a unit of work on one member.
+    func withMember<T: Sendable>(
+        _ request: MemberWorkRequest, _ body: @Sendable (inout MemberWork) throws -> T
+    ) async throws -> T
+
+    /// Runs a unit of work on the programme-wide catalogue (programme, offers, rewards, surveys).
+    func withCatalogue<T: Sendable>(now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T) async throws -> T
+
+    /// A page of a member's change feed (the member's entities and the programme-wide ones) after `cursor`.
+    func feed(member: MemberID, after cursor: Cursor, limit: Int) async throws -> FeedPage
+
+    /// Creates an account, its first device and card, and the member's first entities, or fails with
+    /// ``StorageError/duplicate`` if the e-mail is taken.
+    func createMember(_ account: AccountRecord, device: DeviceRecord, card: CardNumber, entities: [Entity], now: Timestamp)
+        async throws
+
+    /// The account with this e-mail (case-insensitive).
+    func account(email: String) async throws -> AccountRecord?
+    /// The account of a member.
+    func account(member: MemberID) async throws -> AccountRecord?
+    /// Member ids after `after`, in order.
+    func memberIDs(after: MemberID?, limit: Int) async throws -> [MemberID]
+
+    /// A device.
+    func device(_ id: DeviceID) async throws -> DeviceRecord?
+    /// A member's devices, oldest first.
+    func devices(member: MemberID) async throws -> [DeviceRecord]
+    /// Adds a device.
+    func insertDevice(_ device: DeviceRecord) async throws
+    /// Replaces a device's refresh token hashes.
+    func updateRefreshToken(device: DeviceID, current: [UInt8], previous: [UInt8]?, rotatedAt: Timestamp) async throws
+    /// Marks a device revoked; false if it does not exist.
+    func revokeDevice(_ id: DeviceID, at time: Timestamp) async throws -> Bool
+    /// Records that a device was seen.
+    func touchDevice(_ id: DeviceID, at time: Timestamp) async throws
+
+    /// The member a card belongs to.
+    func cardOwner(_ number: CardNumber) async throws -> MemberID?
+    /// Adds a receipt; ``StorageError/duplicate`` if the code exists.
+    func insertReceipt(_ receipt: Receipt) async throws
+    /// A receipt and the lot it earned, if claimed.
+    func receipt(code: String) async throws -> (Receipt, LotID?)?
+    /// A till transaction.
+    func transaction(_ id: TransactionID) async throws -> TransactionRecord?
+
+    /// Forgets deleted entities and old mutation results written before `time`, and raises the feed's horizon:
+    /// a cursor below it gets a reset.
+    func compact(before time: Timestamp) async throws
+}
+
+/// What a unit of member work needs loaded.
+public struct MemberWorkRequest: Sendable, Hashable {
+    /// The member.
+    public var memberID: MemberID
+    /// The device whose record to load, if any.
+    public var deviceID: DeviceID?
+    /// Sequence numbers of that device whose stored results to load.
+    public var sequences: [UInt64]
+    /// Receipt codes to look up.
+    public var receiptCodes: [String]
+    /// The server's time for this unit of work.
+    public var now: Timestamp
+
+    /// Creates a request.
+    public init(
+        memberID: MemberID, now: Timestamp, deviceID: DeviceID? = nil, sequences: [UInt64] = [],
+        receiptCodes: [String] = []
+    ) {
+        self.memberID = memberID
+        self.now = now
+        self.deviceID = deviceID
+        self.sequences = sequences
+        self.receiptCodes = receiptCodes
+    }
+}
+
+/// One unit of work on a member: what was loaded, and what to write.
+public struct MemberWork: Sendable {
+    /// The member's state (member-scoped and programme-wide entities, without ledger history).
+    public var state: MemberState
+    /// The device's record, if one was asked for.
+    public var device: DeviceRecord?
+    /// Stored results of the device's already processed sequence numbers that were asked for.
+    public let storedResults: [UInt64: MutationResult]
+    /// Receipts that were asked for, by code.
+    public let receipts: [String: Receipt]
+    /// The time of this unit of work (server clock).
+    public let now: Timestamp
+
+    /// Entities to write (whole states), in order.
+    public private(set) var entityWrites: [Entity] = []
+    /// Mutation results to store for the device.
+    public private(set) var resultWrites: [MutationResult] = []
+    /// Receipts to mark claimed by this member, with the lot they earned.
+    public private(set) var receiptClaims: [(code: String, lot: LotID)] = []
+    /// Cards to register as this member's.
+    public private(set) var cardsIssued: [CardNumber] = []
+    /// Till transactions to record.
+    public private(set) var transactionWrites: [TransactionRecord] = []
+
+    /// Creates a unit of work from loaded data (used by storage implementations).
+    public init(
+        state: MemberState, device: DeviceRecord?, storedResults: [UInt64: MutationResult], receipts: [String: Receipt],
+        now: Timestamp
+    ) {
+        self.state = state
+        self.device = device
+        self.storedResults = storedResults
+        self.receipts = receipts
+        self.now = now
+    }
+
+    /// Records changed entities.
+    public mutating func write(_ entities: [Entity]) { entityWrites += entities }
+    /// Records a mutation's result.
+    public mutating func store(_ result: MutationResult) { resultWrites.append(result) }
+    /// Records a receipt claim.
+    public mutating func claim(receipt code: String, lot: LotID) { receiptClaims.append((code, lot)) }
+    /// Records a newly issued card.
+    public mutating func register(card: CardNumber) { cardsIssued.append(card) }
+    /// Records a till transaction.
+    public mutating func record(_ transaction: TransactionRecord) { transactionWrites.append(transaction) }
+}
+
+/// One unit of work on the programme-wide catalogue.
+public struct CatalogueWork: Sendable {
+    /// The programme.
+    public var program: Program
+    /// Offers, rewards and surveys.
+    public var catalogue: Catalogue
+    /// Entities to write.
+    public private(set) var entityWrites: [Entity] = []
+
+    /// Creates a unit of work from loaded data.
+    public init(program: Program, catalogue: Catalogue) {
+        self.program = program
+        self.catalogue = catalogue
+    }
+
+    /// Records changed entities.
+    public mutating func write(_ entities: [Entity]) { entityWrites += entities }
+}
+
+/// A page of the change feed.
+public struct FeedPage: Sendable, Hashable {
+    /// Changes after the cursor, in version order.
+    public var changes: [Change]
+    /// Whether more follow.
+    public var hasMore: Bool
+    /// Cursors below this are older than the feed keeps.
+    public var horizon: UInt64
+    /// The newest version in the store.
+    public var latest: UInt64
+
+    /// Creates a page.
+    public init(changes: [Change], hasMore: Bool, horizon: UInt64, latest: UInt64) {
+        self.changes = changes
+        self.hasMore = hasMore
+        self.horizon = horizon
+        self.latest = latest
+    }
+}
+
+/// A member's sign-in data.
+public struct AccountRecord: Sendable, Hashable {
+    public var memberID: MemberID
+    public var email: String
+    public var passwordHash: [UInt8]
+    public var salt: [UInt8]
+    public var createdAt: Timestamp
+
+    public init(memberID: MemberID, email: String, passwordHash: [UInt8], salt: [UInt8], createdAt: Timestamp) {
+        self.memberID = memberID
+        self.email = email
+        self.passwordHash = passwordHash
+        self.salt = salt
+        self.createdAt = createdAt
+    }
+}
+
+/// A device as the server keeps it.
+public struct DeviceRecord: Sendable, Hashable {
+    public var id: DeviceID
+    public var memberID: MemberID
+    public var name: String
+    public var createdAt: Timestamp
+    public var revokedAt: Timestamp?
+    /// The highest sequence number processed.
+    public var lastSequence: UInt64
+    /// The latest time the server took this device to have acted at (the floor for later claims).
+    public var lastActedAt: Timestamp?
+    public var lastSeenAt: Timestamp?
+    /// SHA-256 of the current refresh token.
+    public var refreshHash: [UInt8]
+    /// SHA-256 of the refresh token it replaced, good until `rotatedAt` + the retry window.
+    public var previousRefreshHash: [UInt8]?
+    public var rotatedAt: Timestamp?
+
+    public init(
+        id: DeviceID, memberID: MemberID, name: String, createdAt: Timestamp, revokedAt: Timestamp? = nil,
+        lastSequence: UInt64 = 0, lastActedAt: Timestamp? = nil, lastSeenAt: Timestamp? = nil, refreshHash: [UInt8],
+        previousRefreshHash: [UInt8]? = nil, rotatedAt: Timestamp? = nil
+    ) {
+        self.id = id
+        self.memberID = memberID
+        self.name = name
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+        self.lastSequence = lastSequence
+        self.lastActedAt = lastActedAt
+        self.lastSeenAt = lastSeenAt
+        self.refreshHash = refreshHash
+        self.previousRefreshHash = previousRefreshHash
+        self.rotatedAt = rotatedAt
+    }
+}
+
+/// A till transaction: a purchase (and the lot it earned) or a return.
+public struct TransactionRecord: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable { case purchase, `return` }
+    public var id: TransactionID
+    public var kind: Kind
+    public var memberID: MemberID
+    /// For a purchase, the lot it earned; for a return, the purchase's lot.
+    public var lot: LotID?
+    public var receiptCode: String?
+
+    public init(id: TransactionID, kind: Kind, memberID: MemberID, lot: LotID?, receiptCode: String?) {
+        self.id = id
+        self.kind = kind
+        self.memberID = memberID
+        self.lot = lot
+        self.receiptCode = receiptCode
+    }
+}
+
+/// A storage failure the service can act on.
+public enum StorageError: Error, Sendable, Hashable {
+    /// A unique value (e-mail, receipt code, transaction id, card number) is taken.
+    case duplicate(String)
+    /// The member does not exist.
+    case unknownMember(MemberID)
+    /// The store on disk cannot be used (the message says why and what to do).
+    case unusable(String)
+}

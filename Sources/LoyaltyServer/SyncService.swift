@@ -1,0 +1,320 @@
+public import Foundation
+public import Logging
+public import LoyaltyCore
+internal import Prometheus
+internal import Synchronization
+
+/// A device's session after enrolment, sign-in or refresh.
+public struct Session: Sendable, Hashable {
+    public var memberID: MemberID
+    public var deviceID: DeviceID
+    public var cardNumber: CardNumber
+    public var accessToken: String
+    public var accessTokenExpiresAt: Timestamp
+    public var refreshToken: String
+    public var serverTime: Timestamp
+}
+
+/// The server's behaviour, callable in-process without HTTP: authentication, push, pull, jobs and the
+/// operator's actions. The HTTP layer only translates.
+public final class SyncService: Sendable {
+    let storage: any ServerStorage
+    let clock: any ServerClock
+    let configuration: ServerConfiguration
+    let tokens: TokenAuthority
+    let logger: Logger
+    let metrics: ServerMetrics
+    private let stamps: Mutex<HybridLogicalClock>
+    private let makeID: @Sendable (String) -> String
+
+    /// Creates the service. `makeID` makes random ids with a prefix (injected so a simulation can be deterministic).
+    public init(
+        storage: any ServerStorage, clock: any ServerClock, configuration: ServerConfiguration, tokens: TokenAuthority,
+        logger: Logger, metrics: ServerMetrics = ServerMetrics(),
+        makeID: @escaping @Sendable (String) -> String = SyncService.randomID
+    ) {
+        self.storage = storage
+        self.clock = clock
+        self.configuration = configuration
+        self.tokens = tokens
+        self.logger = logger
+        self.metrics = metrics
+        self.stamps = Mutex(HybridLogicalClock())
+        self.makeID = makeID
+    }
+
+    /// A random id: the prefix and 12 characters of Crockford base32.
+    public static func randomID(prefix: String) -> String {
+        let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+        return prefix + String((0..<12).map { _ in alphabet.randomElement()! })
+    }
+
+    /// Creates or upgrades the schema and loads the programme and catalogue on first start.
+    public func prepare(program: Program, catalogue: Catalogue) async throws {
+        try await storage.migrate()
+        if try await storage.installProgramme(program, catalogue: catalogue, now: clock.now()) {
+            logger.info("loaded programme", metadata: ["program": "\(program.id)", "offers": "\(catalogue.offers.count)"])
+        }
+    }
+
+    func stamp() -> HLCTimestamp {
+        let now = clock.now()
+        return stamps.withLock { $0.now(wall: now) }
+    }
+
+    // MARK: Authentication
+
+    /// Enrols a member: account, first card, first device.
+    public func enroll(_ registration: Registration, password: String, deviceName: String?) async throws -> Session {
+        let now = clock.now()
+        let values: [ProfileField: String]
+        do {
+            values = try registration.profileValues(today: CalendarDate.of(now, in: TimeZone(identifier: "UTC")!))
+        } catch {
+            throw APIFailure(.unprocessable, error.message)
+        }
+        try Self.checkPassword(password)
+        let email = values[.email] ?? registration.email
+        if try await storage.account(email: email) != nil {
+            throw APIFailure(.conflict, "\(email) is already enrolled: sign in instead")
+        }
+        let program = try await storage.withCatalogue(now: now) { $0.program }
+        let memberID = MemberID(makeID("m-"))
+        let deviceID = DeviceID(makeID("d-"))
+        let salt = PasswordHasher.salt()
+        let account = AccountRecord(
+            memberID: memberID, email: email, passwordHash: try PasswordHasher.hash(password, salt: salt), salt: salt,
+            createdAt: now)
+        let refresh = TokenAuthority.refreshToken(for: deviceID)
+        let device = DeviceRecord(
+            id: deviceID, memberID: memberID, name: Self.deviceName(deviceName), createdAt: now, refreshHash: refresh.hash)
+        for _ in 0..<5 {
+            let card = try newCardNumber()
+            var state = MemberState(program: program, member: MemberRecord(id: memberID, createdAt: now))
+            var entities: [Entity] = [.member(state.member)]
+            entities += try state.issueCard(card, at: now)
+            let stamp = stamp()
+            for (field, value) in values.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                entities.append(.profileField(ProfileFieldValue(field: field, value: value, stamp: stamp, source: .operator)))
+            }
+            entities += state.refreshTier(at: now)
+            do {
+                try await storage.createMember(account, device: device, card: card, entities: entities, now: now)
+            } catch StorageError.duplicate(let what) where what.hasPrefix("card") {
+                continue  // a card number collision: draw another
+            } catch StorageError.duplicate {
+                throw APIFailure(.conflict, "\(email) is already enrolled: sign in instead")
+            }
+            metrics.enrolments.increment()
+            logger.info("enrolled", metadata: ["member": "\(memberID)", "device": "\(deviceID)"])
+            return session(Credentials(memberID: memberID, deviceID: deviceID), card: card, refresh: refresh.token, now: now)
+        }
+        throw APIFailure(.internalError, "could not draw a free card number; try again")
+    }
+
+    /// Signs a member in on a new device.
+    public func login(email: String, password: String, deviceName: String?) async throws -> Session {
+        let now = clock.now()
+        guard let account = try await storage.account(email: email.trimmingCharacters(in: .whitespaces)),
+            try PasswordHasher.verify(password, hash: account.passwordHash, salt: account.salt)
+        else {
+            metrics.failedSignIns.increment()
+            throw APIFailure(.unauthorized, "the e-mail or password is wrong")
+        }
+        let deviceID = DeviceID(makeID("d-"))
+        let refresh = TokenAuthority.refreshToken(for: deviceID)
+        try await storage.insertDevice(
+            DeviceRecord(
+                id: deviceID, memberID: account.memberID, name: Self.deviceName(deviceName), createdAt: now,
+                lastSeenAt: now, refreshHash: refresh.hash))
+        let card = try await activeCard(of: account.memberID, now: now)
+        logger.info("signed in", metadata: ["member": "\(account.memberID)", "device": "\(deviceID)"])
+        return session(Credentials(memberID: account.memberID, deviceID: deviceID), card: card, refresh: refresh.token, now: now)
+    }
+
+    /// Exchanges a refresh token for a new session of the same device; the token rotates.
+    public func refresh(token: String) async throws -> Session {
+        let now = clock.now()
+        let invalid = APIFailure(.unauthorized, "the refresh token is not valid: sign in again")
+        guard let deviceID = TokenAuthority.device(ofRefreshToken: token), let device = try await storage.device(deviceID)
+        else { throw invalid }
+        guard device.revokedAt == nil else {
+            throw APIFailure(.deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
+        }
+        let presented = TokenAuthority.hash(refreshToken: token)
+        let isCurrent = constantTimeEqual(presented, device.refreshHash)
+        let isRecentPrevious =
+            device.previousRefreshHash.map { constantTimeEqual(presented, $0) } == true
+            && device.rotatedAt.map { now < $0.adding(tokens.refreshRetryWindow) } == true
+        guard isCurrent || isRecentPrevious else { throw invalid }
+        let next = TokenAuthority.refreshToken(for: deviceID)
+        // Keep the token the client holds as "previous": if this answer is lost, its retry still works.
+        try await storage.updateRefreshToken(device: deviceID, current: next.hash, previous: presented, rotatedAt: now)
+        let card = try await activeCard(of: device.memberID, now: now)
+        return session(Credentials(memberID: device.memberID, deviceID: deviceID), card: card, refresh: next.token, now: now)
+    }
+
+    /// Checks an access token and that its device still belongs to the member and is not revoked.
+    public func authenticate(accessToken: String) async throws -> DeviceRecord {
+        let credentials = try tokens.verify(accessToken: accessToken, now: clock.now())
+        guard let device = try await storage.device(credentials.deviceID), device.memberID == credentials.memberID else {
+            throw APIFailure(.unauthorized, "the access token's device is unknown: sign in again")
+        }
+        guard device.revokedAt == nil else {
+            throw APIFailure(.deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
+        }
+        return device
+    }
+
+    /// The member's devices.
+    public func devices(of member: MemberID) async throws -> [DeviceRecord] {
+        try await storage.devices(member: member)
+    }
+
+    /// Revokes one of the member's own devices; another member's device is "not found".
+    public func revoke(_ deviceID: DeviceID, by member: MemberID) async throws {
+        guard let device = try await storage.device(deviceID), device.memberID == member else {
+            throw APIFailure(.notFound, "this member has no device \(deviceID)")
+        }
+        _ = try await storage.revokeDevice(deviceID, at: clock.now())
+        logger.info("device revoked", metadata: ["member": "\(member)", "device": "\(deviceID)"])
+    }
+
+    private func session(_ credentials: Credentials, card: CardNumber, refresh: String, now: Timestamp) -> Session {
+        let access = tokens.accessToken(for: credentials, now: now)
+        return Session(
+            memberID: credentials.memberID, deviceID: credentials.deviceID, cardNumber: card, accessToken: access.token,
+            accessTokenExpiresAt: access.expiresAt, refreshToken: refresh, serverTime: now)
+    }
+
+    private func activeCard(of member: MemberID, now: Timestamp) async throws -> CardNumber {
+        let state = try await storage.withMember(MemberWorkRequest(memberID: member, now: now)) { $0.state }
+        guard let card = state.activeCard ?? state.cards.values.max(by: { $0.issuedAt < $1.issuedAt }) else {
+            throw APIFailure(.internalError, "member \(member) has no card")
+        }
+        return card.number
+    }
+
+    private func newCardNumber() throws -> CardNumber {
+        try CardNumber(body: "4000" + String((0..<8).map { _ in "0123456789".randomElement()! }))
+    }
+
+    private static func deviceName(_ name: String?) -> String {
+        let trimmed = (name ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.isEmpty ? "device" : String(trimmed.prefix(64))
+    }
+
+    private static func checkPassword(_ password: String) throws {
+        guard password.count >= 8, password.count <= 200 else {
+            throw APIFailure(.unprocessable, "password must be 8 to 200 characters")
+        }
+    }
+
+    // MARK: Sync
+
+    /// Applies a device's mutations exactly once, in sequence order, and answers one result for each.
+    public func push(_ request: PushRequest, from device: DeviceRecord) async throws -> PushResponse {
+        guard request.deviceID == device.id else {
+            throw APIFailure(.forbidden, "deviceID \(request.deviceID) is not the device of this access token")
+        }
+        guard request.mutations.count <= configuration.maxMutationsPerPush else {
+            throw APIFailure(
+                .tooLarge,
+                "a push may carry at most \(configuration.maxMutationsPerPush) mutations; this one has \(request.mutations.count)")
+        }
+        for (previous, next) in zip(request.mutations, request.mutations.dropFirst()) where next.sequence <= previous.sequence {
+            throw APIFailure(.badRequest, "mutations must be in increasing sequence order (\(next.sequence) after \(previous.sequence))")
+        }
+        if let first = request.mutations.first, first.sequence == 0 {
+            throw APIFailure(.badRequest, "sequence numbers start at 1")
+        }
+        let now = clock.now()
+        for envelope in request.mutations {
+            _ = stamps.withLock { try? $0.receive(envelope.stamp, wall: now) }
+        }
+        let codes = request.mutations.compactMap { envelope -> String? in
+            if case .claimReceipt(let code) = envelope.mutation { return code }
+            return nil
+        }
+        let workRequest = MemberWorkRequest(
+            memberID: device.memberID, now: now, deviceID: device.id, sequences: request.mutations.map(\.sequence),
+            receiptCodes: codes)
+        let makeID = self.makeID
+        let (results, last) = try await storage.withMember(workRequest) { work in
+            guard var record = work.device, record.memberID == device.memberID, record.revokedAt == nil else {
+                throw APIFailure(.deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
+            }
+            var results: [MutationResult] = []
+            for envelope in request.mutations {
+                if envelope.sequence <= record.lastSequence {
+                    results.append(
+                        work.storedResults[envelope.sequence]
+                            ?? MutationResult(
+                                sequence: envelope.sequence,
+                                status: .adjusted(message: "already processed; its result is no longer kept")))
+                    continue
+                }
+                guard envelope.sequence == record.lastSequence + 1 else {
+                    let rejection = MutationRejection(
+                        .outOfOrder, "sequence \(record.lastSequence + 1) was expected before \(envelope.sequence): send it first")
+                    results.append(MutationResult(sequence: envelope.sequence, status: .rejected(rejection)))
+                    continue
+                }
+                var facts = ServerFacts()
+                switch envelope.mutation {
+                case .claimReceipt(let code): facts.receipt = work.receipts[code]
+                case .redeemReward(let id):
+                    facts.stock = work.state.rewards[id]?.stock
+                    facts.voucherCode = makeID("V-")
+                default: break
+                }
+                let context = ApplyContext.server(
+                    now: now, claimedActedAt: envelope.deviceTime, grace: work.state.program.offlineGrace,
+                    notBefore: record.lastActedAt, facts: facts)
+                let outcome = work.state.apply(envelope, context: context)
+                work.write(outcome.changes)
+                if let code = outcome.claimedReceipt { work.claim(receipt: code, lot: LotID("receipt:\(code)")) }
+                let result = MutationResult(sequence: envelope.sequence, status: outcome.status)
+                work.store(result)
+                results.append(result)
+                record.lastSequence = envelope.sequence
+                record.lastActedAt = max(record.lastActedAt ?? context.actedAt, context.actedAt)
+            }
+            work.device = record
+            return (results, record.lastSequence)
+        }
+        for result in results {
+            switch result.status {
+            case .applied: metrics.mutationsApplied.increment()
+            case .adjusted: metrics.mutationsAdjusted.increment()
+            case .rejected: metrics.mutationsRejected.increment()
+            }
+        }
+        logger.debug(
+            "push", metadata: ["member": "\(device.memberID)", "device": "\(device.id)", "mutations": "\(results.count)"])
+        return PushResponse(results: results, lastProcessedSequence: last, serverTime: now, serverStamp: stamp())
+    }
+
+    /// One page of the member's change feed after the device's cursor, or a reset.
+    public func pull(_ request: PullRequest, from device: DeviceRecord) async throws -> PullResponse {
+        guard request.deviceID == device.id else {
+            throw APIFailure(.forbidden, "deviceID \(request.deviceID) is not the device of this access token")
+        }
+        guard request.limit >= 1 else { throw APIFailure(.unprocessable, "limit must be at least 1") }
+        let limit = min(request.limit, configuration.maxPageSize)
+        var page = try await storage.feed(member: device.memberID, after: request.cursor, limit: limit)
+        var reset = false
+        if request.cursor.version > 0 && (request.cursor.version < page.horizon || request.cursor.version > page.latest) {
+            reset = true
+            page = try await storage.feed(member: device.memberID, after: .start, limit: limit)
+            metrics.resets.increment()
+        }
+        let cursor = page.changes.last.map { Cursor(version: $0.version) } ?? (reset ? .start : request.cursor)
+        metrics.changesPulled.increment(by: Int64(page.changes.count))
+        let lastSequence = try await storage.device(device.id)?.lastSequence ?? device.lastSequence
+        return PullResponse(
+            changes: page.changes, cursor: cursor, hasMore: page.hasMore, reset: reset, lastProcessedSequence: lastSequence,
+            serverTime: clock.now(), serverStamp: stamp())
+    }
+}
+
