@@ -55,7 +55,8 @@ extension LoyaltyCore.Mutation {
                 throw WireError("field '\(value.field.rawValue)' is not a profile field")
             }
             self = .setProfileField(
-                field, value: value.value, basedOn: try value.basedOn.map { stamp throws(WireError) in
+                field, value: value.value,
+                basedOn: try value.basedOn.map { stamp throws(WireError) in
                     try HLCTimestamp(wire: stamp, field: "basedOn")
                 })
         case .setConsent(let value):
@@ -89,7 +90,8 @@ extension MutationEnvelope {
     public init(wire: Components.Schemas.MutationEnvelope, device: DeviceID) throws(WireError) {
         guard wire.sequence >= 1 else { throw WireError("sequence must be 1 or more, not \(wire.sequence)") }
         self.init(
-            deviceID: device, sequence: UInt64(wire.sequence), stamp: try HLCTimestamp(wire: wire.stamp, field: "stamp"),
+            deviceID: device, sequence: UInt64(wire.sequence),
+            stamp: try HLCTimestamp(wire: wire.stamp, field: "stamp"),
             deviceTime: Timestamp(wire: wire.deviceTime), mutation: try LoyaltyCore.Mutation(wire: wire.mutation))
     }
 
@@ -108,7 +110,8 @@ extension MutationResult {
         case .applied: .init(sequence: Int64(sequence), status: .applied)
         case .adjusted(let message): .init(sequence: Int64(sequence), status: .adjusted, message: message)
         case .rejected(let rejection):
-            .init(sequence: Int64(sequence), status: .rejected, code: rejection.code.rawValue, message: rejection.message)
+            .init(
+                sequence: Int64(sequence), status: .rejected, code: rejection.code.rawValue, message: rejection.message)
         }
     }
 
@@ -154,7 +157,8 @@ extension PushResponse {
     /// The wire form.
     public var wire: Components.Schemas.PushResponse {
         .init(
-            results: results.map(\.wire), lastProcessedSequence: Int64(lastProcessedSequence), serverTime: serverTime.wire,
+            results: results.map(\.wire), lastProcessedSequence: Int64(lastProcessedSequence),
+            serverTime: serverTime.wire,
             serverStamp: serverStamp.wire)
     }
 
@@ -164,7 +168,8 @@ extension PushResponse {
         for result in wire.results { results.append(try MutationResult(wire: result)) }
         self.init(
             results: results, lastProcessedSequence: UInt64(max(wire.lastProcessedSequence, 0)),
-            serverTime: Timestamp(wire: wire.serverTime), serverStamp: try HLCTimestamp(wire: wire.serverStamp, field: "serverStamp"))
+            serverTime: Timestamp(wire: wire.serverTime),
+            serverStamp: try HLCTimestamp(wire: wire.serverStamp, field: "serverStamp"))
     }
 }
 
@@ -172,7 +177,9 @@ extension PullRequest {
     /// The domain pull of a wire pull; `defaultLimit` when the device names none.
     public init(wire: Components.Schemas.PullRequest, defaultLimit: Int) throws(WireError) {
         guard wire.cursor >= 0 else { throw WireError("cursor must be 0 or more, not \(wire.cursor)") }
-        self.init(deviceID: DeviceID(wire.deviceID), cursor: Cursor(version: UInt64(wire.cursor)), limit: wire.limit ?? defaultLimit)
+        self.init(
+            deviceID: DeviceID(wire.deviceID), cursor: Cursor(version: UInt64(wire.cursor)),
+            limit: wire.limit ?? defaultLimit)
     }
 
     /// The wire form.
@@ -199,7 +206,9 @@ extension Change {
 
     /// The domain change of a wire change.
     public init(wire: Components.Schemas.Change) throws {
-        guard let kind = EntityKey.Kind(rawValue: wire.kind.rawValue) else { throw WireError("unknown kind \(wire.kind)") }
+        guard let kind = EntityKey.Kind(rawValue: wire.kind.rawValue) else {
+            throw WireError("unknown kind \(wire.kind)")
+        }
         if wire.deleted {
             self.init(version: UInt64(wire.version), operation: .delete(EntityKey(kind, wire.id)))
             return
@@ -215,7 +224,8 @@ extension PullResponse {
     public func wire() throws -> Components.Schemas.PullResponse {
         .init(
             changes: try changes.map { try $0.wire() }, cursor: Int64(cursor.version), hasMore: hasMore, reset: reset,
-            lastProcessedSequence: Int64(lastProcessedSequence), serverTime: serverTime.wire, serverStamp: serverStamp.wire)
+            lastProcessedSequence: Int64(lastProcessedSequence), serverTime: serverTime.wire,
+            serverStamp: serverStamp.wire)
     }
 
     /// The domain response of a wire response.
@@ -223,7 +233,8 @@ extension PullResponse {
         self.init(
             changes: try wire.changes.map(Change.init(wire:)), cursor: Cursor(version: UInt64(max(wire.cursor, 0))),
             hasMore: wire.hasMore, reset: wire.reset, lastProcessedSequence: UInt64(max(wire.lastProcessedSequence, 0)),
-            serverTime: Timestamp(wire: wire.serverTime), serverStamp: try HLCTimestamp(wire: wire.serverStamp, field: "serverStamp"))
+            serverTime: Timestamp(wire: wire.serverTime),
+            serverStamp: try HLCTimestamp(wire: wire.serverStamp, field: "serverStamp"))
     }
 }
 

@@ -1,7 +1,7 @@
 @preconcurrency public import Crypto
-internal import _CryptoExtras
 public import Foundation
 public import LoyaltyCore
+internal import _CryptoExtras
 
 /// Who is calling: a member's device, as its access token says and the store confirms.
 public struct Credentials: Sendable, Hashable {
@@ -28,7 +28,8 @@ public struct TokenAuthority: Sendable {
     public let refreshRetryWindow: TimeSpan
 
     /// Creates an authority with a signing key.
-    public init(key: SymmetricKey, accessLifetime: TimeSpan = .minutes(15), refreshRetryWindow: TimeSpan = .seconds(60)) {
+    public init(key: SymmetricKey, accessLifetime: TimeSpan = .minutes(15), refreshRetryWindow: TimeSpan = .seconds(60))
+    {
         self.keyBytes = key.withUnsafeBytes { Array($0) }
         self.accessLifetime = accessLifetime
         self.refreshRetryWindow = refreshRetryWindow
@@ -39,7 +40,9 @@ public struct TokenAuthority: Sendable {
         let file = directory.appendingPathComponent("signing.key")
         if let data = try? Data(contentsOf: file) {
             guard data.count == 32 else {
-                throw APIFailure(.internalError, "\(file.path) is not a signing key (32 bytes expected); remove it to make a new one")
+                throw APIFailure(
+                    .internalError, "\(file.path) is not a signing key (32 bytes expected); remove it to make a new one"
+                )
             }
             return SymmetricKey(data: data)
         }
@@ -61,7 +64,8 @@ public struct TokenAuthority: Sendable {
     /// Checks an access token's signature and expiry.
     public func verify(accessToken token: String, now: Timestamp) throws(APIFailure) -> Credentials {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let payload = Data(base64URL: String(parts[0])), let mac = Data(base64URL: String(parts[1])),
+        guard parts.count == 2, let payload = Data(base64URL: String(parts[0])),
+            let mac = Data(base64URL: String(parts[1])),
             HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: key)
         else { throw APIFailure(.unauthorized, "the access token is not valid: sign in again") }
         let fields = String(decoding: payload, as: UTF8.self).split(separator: ".", omittingEmptySubsequences: false)

@@ -53,7 +53,8 @@ public final class SyncService: Sendable {
     public func prepare(program: Program, catalogue: Catalogue) async throws {
         try await storage.migrate()
         if try await storage.installProgramme(program, catalogue: catalogue, now: clock.now()) {
-            logger.info("loaded programme", metadata: ["program": "\(program.id)", "offers": "\(catalogue.offers.count)"])
+            logger.info(
+                "loaded programme", metadata: ["program": "\(program.id)", "offers": "\(catalogue.offers.count)"])
         }
     }
 
@@ -87,7 +88,8 @@ public final class SyncService: Sendable {
             createdAt: now)
         let refresh = TokenAuthority.refreshToken(for: deviceID)
         let device = DeviceRecord(
-            id: deviceID, memberID: memberID, name: Self.deviceName(deviceName), createdAt: now, refreshHash: refresh.hash)
+            id: deviceID, memberID: memberID, name: Self.deviceName(deviceName), createdAt: now,
+            refreshHash: refresh.hash)
         for _ in 0..<5 {
             let card = try newCardNumber()
             var state = MemberState(program: program, member: MemberRecord(id: memberID, createdAt: now))
@@ -95,7 +97,8 @@ public final class SyncService: Sendable {
             entities += try state.issueCard(card, at: now)
             let stamp = stamp()
             for (field, value) in values.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-                entities.append(.profileField(ProfileFieldValue(field: field, value: value, stamp: stamp, source: .operator)))
+                entities.append(
+                    .profileField(ProfileFieldValue(field: field, value: value, stamp: stamp, source: .operator)))
             }
             entities += state.refreshTier(at: now)
             do {
@@ -107,7 +110,8 @@ public final class SyncService: Sendable {
             }
             metrics.enrolments.increment()
             logger.info("enrolled", metadata: ["member": "\(memberID)", "device": "\(deviceID)"])
-            return session(Credentials(memberID: memberID, deviceID: deviceID), card: card, refresh: refresh.token, now: now)
+            return session(
+                Credentials(memberID: memberID, deviceID: deviceID), card: card, refresh: refresh.token, now: now)
         }
         throw APIFailure(.internalError, "could not draw a free card number; try again")
     }
@@ -129,17 +133,20 @@ public final class SyncService: Sendable {
                 lastSeenAt: now, refreshHash: refresh.hash))
         let card = try await activeCard(of: account.memberID, now: now)
         logger.info("signed in", metadata: ["member": "\(account.memberID)", "device": "\(deviceID)"])
-        return session(Credentials(memberID: account.memberID, deviceID: deviceID), card: card, refresh: refresh.token, now: now)
+        return session(
+            Credentials(memberID: account.memberID, deviceID: deviceID), card: card, refresh: refresh.token, now: now)
     }
 
     /// Exchanges a refresh token for a new session of the same device; the token rotates.
     public func refresh(token: String) async throws -> Session {
         let now = clock.now()
         let invalid = APIFailure(.unauthorized, "the refresh token is not valid: sign in again")
-        guard let deviceID = TokenAuthority.device(ofRefreshToken: token), let device = try await storage.device(deviceID)
+        guard let deviceID = TokenAuthority.device(ofRefreshToken: token),
+            let device = try await storage.device(deviceID)
         else { throw invalid }
         guard device.revokedAt == nil else {
-            throw APIFailure(.deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
+            throw APIFailure(
+                .deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
         }
         let presented = TokenAuthority.hash(refreshToken: token)
         let isCurrent = constantTimeEqual(presented, device.refreshHash)
@@ -151,17 +158,20 @@ public final class SyncService: Sendable {
         // Keep the token the client holds as "previous": if this answer is lost, its retry still works.
         try await storage.updateRefreshToken(device: deviceID, current: next.hash, previous: presented, rotatedAt: now)
         let card = try await activeCard(of: device.memberID, now: now)
-        return session(Credentials(memberID: device.memberID, deviceID: deviceID), card: card, refresh: next.token, now: now)
+        return session(
+            Credentials(memberID: device.memberID, deviceID: deviceID), card: card, refresh: next.token, now: now)
     }
 
     /// Checks an access token and that its device still belongs to the member and is not revoked.
     public func authenticate(accessToken: String) async throws -> DeviceRecord {
         let credentials = try tokens.verify(accessToken: accessToken, now: clock.now())
-        guard let device = try await storage.device(credentials.deviceID), device.memberID == credentials.memberID else {
+        guard let device = try await storage.device(credentials.deviceID), device.memberID == credentials.memberID
+        else {
             throw APIFailure(.unauthorized, "the access token's device is unknown: sign in again")
         }
         guard device.revokedAt == nil else {
-            throw APIFailure(.deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
+            throw APIFailure(
+                .deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
         }
         return device
     }
@@ -220,10 +230,14 @@ public final class SyncService: Sendable {
         guard request.mutations.count <= configuration.maxMutationsPerPush else {
             throw APIFailure(
                 .tooLarge,
-                "a push may carry at most \(configuration.maxMutationsPerPush) mutations; this one has \(request.mutations.count)")
+                "a push may carry at most \(configuration.maxMutationsPerPush) mutations; this one has \(request.mutations.count)"
+            )
         }
-        for (previous, next) in zip(request.mutations, request.mutations.dropFirst()) where next.sequence <= previous.sequence {
-            throw APIFailure(.badRequest, "mutations must be in increasing sequence order (\(next.sequence) after \(previous.sequence))")
+        for (previous, next) in zip(request.mutations, request.mutations.dropFirst())
+        where next.sequence <= previous.sequence {
+            throw APIFailure(
+                .badRequest,
+                "mutations must be in increasing sequence order (\(next.sequence) after \(previous.sequence))")
         }
         if let first = request.mutations.first, first.sequence == 0 {
             throw APIFailure(.badRequest, "sequence numbers start at 1")
@@ -242,7 +256,8 @@ public final class SyncService: Sendable {
         let makeID = self.makeID
         let (results, last) = try await storage.withMember(workRequest) { work in
             guard var record = work.device, record.memberID == device.memberID, record.revokedAt == nil else {
-                throw APIFailure(.deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
+                throw APIFailure(
+                    .deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
             }
             var results: [MutationResult] = []
             for envelope in request.mutations {
@@ -256,7 +271,8 @@ public final class SyncService: Sendable {
                 }
                 guard envelope.sequence == record.lastSequence + 1 else {
                     let rejection = MutationRejection(
-                        .outOfOrder, "sequence \(record.lastSequence + 1) was expected before \(envelope.sequence): send it first")
+                        .outOfOrder,
+                        "sequence \(record.lastSequence + 1) was expected before \(envelope.sequence): send it first")
                     results.append(MutationResult(sequence: envelope.sequence, status: .rejected(rejection)))
                     continue
                 }
@@ -291,7 +307,8 @@ public final class SyncService: Sendable {
             }
         }
         logger.debug(
-            "push", metadata: ["member": "\(device.memberID)", "device": "\(device.id)", "mutations": "\(results.count)"])
+            "push",
+            metadata: ["member": "\(device.memberID)", "device": "\(device.id)", "mutations": "\(results.count)"])
         return PushResponse(results: results, lastProcessedSequence: last, serverTime: now, serverStamp: stamp())
     }
 
@@ -304,7 +321,8 @@ public final class SyncService: Sendable {
         let limit = min(request.limit, configuration.maxPageSize)
         var page = try await storage.feed(member: device.memberID, after: request.cursor, limit: limit)
         var reset = false
-        if request.cursor.version > 0 && (request.cursor.version < page.horizon || request.cursor.version > page.latest) {
+        if request.cursor.version > 0 && (request.cursor.version < page.horizon || request.cursor.version > page.latest)
+        {
             reset = true
             page = try await storage.feed(member: device.memberID, after: .start, limit: limit)
             metrics.resets.increment()
@@ -313,8 +331,8 @@ public final class SyncService: Sendable {
         metrics.changesPulled.increment(by: Int64(page.changes.count))
         let lastSequence = try await storage.device(device.id)?.lastSequence ?? device.lastSequence
         return PullResponse(
-            changes: page.changes, cursor: cursor, hasMore: page.hasMore, reset: reset, lastProcessedSequence: lastSequence,
+            changes: page.changes, cursor: cursor, hasMore: page.hasMore, reset: reset,
+            lastProcessedSequence: lastSequence,
             serverTime: clock.now(), serverStamp: stamp())
     }
 }
-

@@ -99,8 +99,9 @@ public final class SQLiteStorage: ServerStorage {
 
     public func installProgramme(_ program: Program, catalogue: Catalogue, now: Timestamp) async throws -> Bool {
         try await pool.write { db in
-            let installed = try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM entities WHERE scope = '*' AND kind = 'program'") ?? 0
+            let installed =
+                try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM entities WHERE scope = '*' AND kind = 'program'") ?? 0
             guard installed == 0 else { return false }
             let entities: [Entity] =
                 [.program(program)] + catalogue.offers.map(Entity.offer) + catalogue.rewards.map(Entity.reward)
@@ -138,7 +139,9 @@ public final class SQLiteStorage: ServerStorage {
                 default: continue
                 }
             }
-            guard let program else { throw StorageError.unusable("the store has no programme: start the server once to load it") }
+            guard let program else {
+                throw StorageError.unusable("the store has no programme: start the server once to load it")
+            }
             var work = CatalogueWork(program: program, catalogue: catalogue)
             let value = try body(&work)
             try Self.writeEntities(work.entityWrites, member: nil, now: now, db: db)
@@ -214,7 +217,8 @@ public final class SQLiteStorage: ServerStorage {
         for card in work.cardsIssued {
             try mapConstraint("card \(card.digits)") {
                 try db.execute(
-                    sql: "INSERT INTO cards (number, member_id) VALUES (?, ?)", arguments: [card.digits, member.rawValue])
+                    sql: "INSERT INTO cards (number, member_id) VALUES (?, ?)",
+                    arguments: [card.digits, member.rawValue])
             }
         }
         for transaction in work.transactionWrites {
@@ -316,7 +320,8 @@ public final class SQLiteStorage: ServerStorage {
         try await pool.write { db in
             try Self.mapConstraint("e-mail \(account.email)") {
                 try db.execute(
-                    sql: "INSERT INTO accounts (member_id, email, password_hash, salt, created_at) VALUES (?, ?, ?, ?, ?)",
+                    sql:
+                        "INSERT INTO accounts (member_id, email, password_hash, salt, created_at) VALUES (?, ?, ?, ?, ?)",
                     arguments: [
                         account.memberID.rawValue, account.email, Data(account.passwordHash), Data(account.salt),
                         account.createdAt.millisecondsSince1970,
@@ -361,7 +366,8 @@ public final class SQLiteStorage: ServerStorage {
     public func devices(member: MemberID) async throws -> [DeviceRecord] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM devices WHERE member_id = ? ORDER BY created_at, id", arguments: [member.rawValue]
+                db, sql: "SELECT * FROM devices WHERE member_id = ? ORDER BY created_at, id",
+                arguments: [member.rawValue]
             ).map(Self.device)
         }
     }
@@ -370,8 +376,9 @@ public final class SQLiteStorage: ServerStorage {
         try await pool.write { db in try Self.insertDevice(db, device) }
     }
 
-    public func updateRefreshToken(device: DeviceID, current: [UInt8], previous: [UInt8]?, rotatedAt: Timestamp) async throws
-    {
+    public func updateRefreshToken(
+        device: DeviceID, current: [UInt8], previous: [UInt8]?, rotatedAt: Timestamp
+    ) async throws {
         try await pool.write { db in
             try db.execute(
                 sql: "UPDATE devices SET refresh_hash = ?, previous_refresh_hash = ?, rotated_at = ? WHERE id = ?",
@@ -391,7 +398,8 @@ public final class SQLiteStorage: ServerStorage {
     public func touchDevice(_ id: DeviceID, at time: Timestamp) async throws {
         try await pool.write { db in
             try db.execute(
-                sql: "UPDATE devices SET last_seen_at = ? WHERE id = ?", arguments: [time.millisecondsSince1970, id.rawValue])
+                sql: "UPDATE devices SET last_seen_at = ? WHERE id = ?",
+                arguments: [time.millisecondsSince1970, id.rawValue])
         }
     }
 
@@ -410,7 +418,8 @@ public final class SQLiteStorage: ServerStorage {
                 try db.execute(
                     sql: "INSERT INTO receipts (code, amount, shop, purchased_at) VALUES (?, ?, ?, ?)",
                     arguments: [
-                        receipt.code, receipt.amount.minorUnits, receipt.shop, receipt.purchasedAt.millisecondsSince1970,
+                        receipt.code, receipt.amount.minorUnits, receipt.shop,
+                        receipt.purchasedAt.millisecondsSince1970,
                     ])
             }
         }

@@ -22,14 +22,17 @@ public protocol ServerStorage: Sendable {
     ) async throws -> T
 
     /// Runs a unit of work on the programme-wide catalogue (programme, offers, rewards, surveys).
-    func withCatalogue<T: Sendable>(now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T) async throws -> T
+    func withCatalogue<T: Sendable>(
+        now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T
+    ) async throws -> T
 
     /// A page of a member's change feed (the member's entities and the programme-wide ones) after `cursor`.
     func feed(member: MemberID, after cursor: Cursor, limit: Int) async throws -> FeedPage
 
     /// Creates an account, its first device and card, and the member's first entities, or fails with
     /// ``StorageError/duplicate`` if the e-mail is taken.
-    func createMember(_ account: AccountRecord, device: DeviceRecord, card: CardNumber, entities: [Entity], now: Timestamp)
+    func createMember(
+        _ account: AccountRecord, device: DeviceRecord, card: CardNumber, entities: [Entity], now: Timestamp)
         async throws
 
     /// The account with this e-mail (case-insensitive).

@@ -1,0 +1,142 @@
+public import Foundation
+public import HTTPTypes
+internal import Logging
+internal import LoyaltyAPI
+public import OpenAPIRuntime
+
+/// What the gate learned about the caller, for the handler of this request.
+enum RequestContext {
+    /// The calling device, for device operations.
+    @TaskLocal static var device: DeviceRecord?
+}
+
+/// Checks every request before its body is decoded: the protocol version of device operations (426 if
+/// unsupported), the body size (413), and the caller: a device's access token for device operations, the
+/// operator token for admin operations (401).
+struct GateMiddleware: ServerMiddleware {
+    let service: SyncService
+    let configuration: ServerConfiguration
+
+    static let protocolOperations: Set<String> = [
+        "enroll", "login", "refresh", "listDevices", "revokeDevice", "push", "pull",
+    ]
+    static let deviceOperations: Set<String> = ["listDevices", "revokeDevice", "push", "pull"]
+    static let protocolHeader = HTTPField.Name("Loyalty-Protocol")!
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        if Self.protocolOperations.contains(operationID) {
+            let version = request.headerFields[Self.protocolHeader]
+            guard let version, configuration.protocolVersions.contains(version) else {
+                let supported = configuration.protocolVersions.sorted().joined(separator: ", ")
+                throw APIFailure(
+                    .upgradeRequired,
+                    "this server speaks sync protocol \(supported), the app sent \(version.map { "'\($0)'" } ?? "none"): "
+                        + "update the app (its data and unsent changes are kept)")
+            }
+        }
+        var limitedBody = body
+        if let body {
+            do {
+                limitedBody = HTTPBody(try await Data(collecting: body, upTo: configuration.maxBodyBytes))
+            } catch  where String(describing: type(of: error)) == "TooManyBytesError" {
+                // The runtime's error type is private; anything else (a dropped connection) is rethrown.
+                throw APIFailure(.tooLarge, "the request body is over \(configuration.maxBodyBytes) bytes")
+            }
+        }
+        if Self.deviceOperations.contains(operationID) {
+            let device = try await service.authenticate(
+                accessToken: try bearer(request, purpose: "a device access token"))
+            return try await RequestContext.$device.withValue(device) {
+                try await next(request, limitedBody, metadata)
+            }
+        }
+        if operationID.hasPrefix("admin") {
+            guard let expected = configuration.adminToken else {
+                throw APIFailure(
+                    .unauthorized, "the admin API is off: start the server with --admin-token or LOYALTY_ADMIN_TOKEN")
+            }
+            let given = try bearer(request, purpose: "the operator token")
+            guard constantTimeEqual(Array(given.utf8), Array(expected.utf8)) else {
+                throw APIFailure(.unauthorized, "the operator token is wrong")
+            }
+        }
+        return try await next(request, limitedBody, metadata)
+    }
+
+    private func bearer(_ request: HTTPRequest, purpose: String) throws -> String {
+        guard let header = request.headerFields[.authorization], header.hasPrefix("Bearer "), header.count > 7 else {
+            throw APIFailure(.unauthorized, "send \(purpose) as 'Authorization: Bearer <token>'")
+        }
+        return String(header.dropFirst(7))
+    }
+}
+
+/// Turns every failure into `{"error": {"code", "message"}}` with its status. Malformed JSON, missing fields,
+/// wrong types and unknown fields are 400s whose message names the field; anything unexpected is a 500 that
+/// is logged and says nothing about internals.
+struct FailureMiddleware: ServerMiddleware {
+    let logger: Logger
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        do {
+            return try await next(request, body, metadata)
+        } catch {
+            let failure = Self.failure(for: error)
+            if failure.kind.status >= 500 {
+                logger.error(
+                    "request failed",
+                    metadata: ["operation": "\(operationID)", "error": "\(String(reflecting: error))"])
+            }
+            return Self.response(failure)
+        }
+    }
+
+    static func response(_ failure: APIFailure) -> (HTTPResponse, HTTPBody?) {
+        let body = Components.Schemas.ErrorResponse(error: .init(code: failure.kind.code, message: failure.message))
+        let data = (try? JSONEncoder().encode(body)) ?? Data()
+        var response = HTTPResponse(status: .init(code: failure.kind.status))
+        response.headerFields[.contentType] = "application/json; charset=utf-8"
+        return (response, HTTPBody(data))
+    }
+
+    static func failure(for error: any Error) -> APIFailure {
+        switch error {
+        case let failure as APIFailure: return failure
+        case let error as ServerError: return failure(for: error.underlyingError)
+        case let error as WireError: return APIFailure(.badRequest, error.message)
+        case let error as DecodingError: return APIFailure(.badRequest, describe(error))
+        case StorageError.duplicate(let what): return APIFailure(.conflict, "\(what) exists already")
+        case StorageError.unknownMember(let id): return APIFailure(.notFound, "there is no member \(id)")
+        default:
+            let text = String(describing: error)
+            if text.contains("Unexpected") || text.contains("missing") || text.contains("header") {
+                return APIFailure(.badRequest, "the request is malformed: \(text.prefix(300))")
+            }
+            return APIFailure(.internalError, "the server failed to answer; it was logged and nothing was half-written")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context, _ key: (any CodingKey)? = nil) -> String {
+            let keys = context.codingPath + (key.map { [$0] } ?? [])
+            let text = keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return text.isEmpty ? "the body" : String(text.drop(while: { $0 == "." }))
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context, key)) is missing"
+        case .typeMismatch(let type, let context): return "\(path(context)) has the wrong type (\(type) expected)"
+        case .valueNotFound(let type, let context): return "\(path(context)) is null (\(type) expected)"
+        case .dataCorrupted(let context):
+            let reason = context.debugDescription
+            return context.codingPath.isEmpty
+                ? "the body is not valid JSON or has a field it may not have: \(reason)" : "\(path(context)): \(reason)"
+        @unknown default: return "the body could not be read"
+        }
+    }
+}

@@ -1,0 +1,118 @@
+public import Foundation
+public import Hummingbird
+public import Logging
+internal import LoyaltyAPI
+public import LoyaltyCore
+internal import OpenAPIHummingbird
+internal import ServiceLifecycle
+
+/// Everything `loyalty-server serve` is started with.
+public struct ServerSettings: Sendable {
+    /// Address to listen on.
+    public var host: String
+    /// Port to listen on; 0 picks a free one.
+    public var port: Int
+    /// Where the database and the signing key live.
+    public var dataDirectory: URL
+    /// Whether the operator may set and advance the server's clock.
+    public var testClock: Bool
+    /// Limits and policies.
+    public var configuration: ServerConfiguration
+    /// The programme a new store starts with.
+    public var program: Program
+    /// The catalogue a new store starts with.
+    public var catalogue: Catalogue
+    /// Whether the unlock, expiry and compaction jobs run on a schedule.
+    public var schedulesJobs: Bool
+
+    /// Settings with the embedded default programme.
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL, testClock: Bool = false,
+        configuration: ServerConfiguration = ServerConfiguration(), schedulesJobs: Bool = true
+    ) throws {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.testClock = testClock
+        self.configuration = configuration
+        self.program = try Program.decode(json: Data(DefaultProgramme.programJSON.utf8))
+        self.catalogue = try Catalogue.decode(json: Data(DefaultProgramme.catalogueJSON.utf8))
+        self.schedulesJobs = schedulesJobs
+    }
+}
+
+/// Builds the server: the store in the data directory, the sync service, the HTTP routes and the scheduled jobs.
+public enum LoyaltyServerApp {
+    /// Opens the store (creating the data directory on first start) and prepares the sync service.
+    public static func makeService(settings: ServerSettings, logger: Logger) async throws -> SyncService {
+        try FileManager.default.createDirectory(at: settings.dataDirectory, withIntermediateDirectories: true)
+        let storage = try SQLiteStorage(path: settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path)
+        let key = try TokenAuthority.loadKey(in: settings.dataDirectory)
+        let clock: any ServerClock = settings.testClock ? TestClock() : SystemClock()
+        let service = SyncService(
+            storage: storage, clock: clock, configuration: settings.configuration, tokens: TokenAuthority(key: key),
+            logger: logger)
+        try await service.prepare(program: settings.program, catalogue: settings.catalogue)
+        return service
+    }
+
+    /// The HTTP application for a service. `onListening` is called with the bound port once it is listening.
+    public static func application(
+        service: SyncService, settings: ServerSettings, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        let router = Router()
+        let handler = APIHandler(service: service, metrics: service.metrics)
+        try handler.registerHandlers(
+            on: router, serverURL: URL(string: "/")!, configuration: .loyalty,
+            middlewares: [
+                FailureMiddleware(logger: logger),
+                GateMiddleware(service: service, configuration: settings.configuration),
+            ])
+        var services: [any Service] = []
+        if settings.schedulesJobs {
+            services.append(
+                JobScheduler(service: service, interval: settings.configuration.jobInterval, logger: logger))
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "loyalty-server"),
+            services: services,
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? settings.port) },
+            logger: logger)
+    }
+}
+
+extension LoyaltyServerApp {
+    /// Opens the store, builds the application and runs it until SIGTERM or SIGINT, then shuts down gracefully.
+    public static func serve(
+        settings: ServerSettings, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void
+    ) async throws {
+        let service = try await makeService(settings: settings, logger: logger)
+        let app = try application(service: service, settings: settings, logger: logger, onListening: onListening)
+        try await app.runService()
+    }
+}
+
+/// Runs the unlock and expiry jobs and compacts the feed on a schedule; stops at graceful shutdown.
+struct JobScheduler: Service {
+    let service: SyncService
+    let interval: TimeSpan
+    let logger: Logger
+
+    func run() async throws {
+        // Graceful shutdown cancels the sleep; that is how this service ends, not a failure.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(interval.milliseconds))
+                do {
+                    _ = try await service.run(.unlock)
+                    _ = try await service.run(.expire)
+                    try await service.compactFeed()
+                } catch {
+                    logger.error("scheduled jobs failed; they run again next time", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}

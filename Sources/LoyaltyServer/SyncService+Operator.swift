@@ -1,0 +1,362 @@
+public import Foundation
+internal import Logging
+public import LoyaltyCore
+internal import Prometheus
+
+/// What an operator's action created or moved.
+public struct OperatorReceipt: Sendable, Hashable {
+    public var id: String
+    public var memberID: MemberID?
+    public var points: Int?
+    public var number: String?
+    public var code: String?
+}
+
+/// A member as the back office sees it.
+public struct MemberOverview: Sendable {
+    public var state: MemberState
+    public var account: AccountRecord
+    public var devices: [DeviceRecord]
+}
+
+/// What a job run did.
+public struct JobReport: Sendable, Hashable {
+    public var job: String
+    public var members: Int
+    public var movements: Int
+}
+
+/// The jobs that run on a schedule and on demand.
+public enum Job: String, Sendable, CaseIterable {
+    case unlock, expire
+}
+
+extension SyncService {
+    /// The server's current time (the test clock's, if one is in use).
+    public var now: Timestamp { clock.now() }
+
+    /// Whether the operator may move the clock.
+    public var hasTestClock: Bool { clock.isAdjustable }
+
+    /// Moves the test clock.
+    public func setClock(to time: Timestamp?, advanceBy span: TimeSpan?) throws -> Timestamp {
+        switch (time, span) {
+        case (let time?, nil): try clock.set(time)
+        case (nil, let span?): try clock.advance(by: span)
+        default:
+            throw APIFailure(
+                .unprocessable, "give exactly one of set (a date-time) or advance (a duration such as 15d)")
+        }
+        logger.notice("test clock moved", metadata: ["now": "\(clock.now())"])
+        return clock.now()
+    }
+
+    /// Runs a member-level unit of work for the operator, turning domain refusals into 422s.
+    private func operate<T: Sendable>(
+        on member: MemberID, _ body: @Sendable @escaping (inout MemberWork) throws -> T
+    ) async throws -> T {
+        do {
+            return try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now()), body)
+        } catch StorageError.unknownMember(let id) {
+            throw APIFailure(.notFound, "there is no member \(id)")
+        } catch let error as LoyaltyError {
+            throw APIFailure(error.code == .duplicateTransaction ? .conflict : .unprocessable, error.message)
+        }
+    }
+
+    // MARK: Till
+
+    /// The till credits a purchase to a card (as scanned) or a member.
+    public func recordPurchase(
+        amount text: String, card cardText: String?, member memberText: String?, receiptCode: String?,
+        transaction transactionText: String?
+    ) async throws -> OperatorReceipt {
+        let amount = try Self.money(text, field: "amount")
+        var card: CardNumber?
+        if let cardText {
+            do { card = try CardNumber(cardText) } catch {
+                throw APIFailure(.unprocessable, "cardNumber: \(error.message)")
+            }
+        }
+        let memberID: MemberID
+        switch (card, memberText) {
+        case (.some(let card), nil):
+            guard let owner = try await storage.cardOwner(card) else {
+                throw APIFailure(.notFound, "card \(card) is not a card of this programme")
+            }
+            memberID = owner
+        case (nil, .some(let text)): memberID = MemberID(text)
+        default: throw APIFailure(.unprocessable, "give exactly one of cardNumber or memberID")
+        }
+        let transaction = TransactionID(transactionText ?? makeRandomID("T-"))
+        guard transaction.isWellFormed else {
+            throw APIFailure(.unprocessable, "transactionID '\(transaction)' is not a valid id")
+        }
+        if try await storage.transaction(transaction) != nil {
+            throw APIFailure(.conflict, "transaction \(transaction) was already recorded")
+        }
+        if let receiptCode {
+            guard Receipt.isWellFormedCode(receiptCode) else {
+                throw APIFailure(
+                    .unprocessable,
+                    "receiptCode '\(receiptCode)' is not a receipt code (4 to 32 capitals, digits or dashes)")
+            }
+            if let (receipt, _) = try await storage.receipt(code: receiptCode) {
+                guard receipt.claimedBy == nil else {
+                    throw APIFailure(.conflict, "receipt \(receiptCode) was already credited")
+                }
+            } else {
+                try await storage.insertReceipt(
+                    Receipt(code: receiptCode, amount: amount, shop: "till", purchasedAt: clock.now()))
+            }
+        }
+        let scanned = card
+        let points = try await operate(on: memberID) { work in
+            let lotID = LotID("purchase:\(transaction)")
+            let changes = try work.state.recordPurchase(transaction, amount: amount, card: scanned, at: work.now)
+            work.write(changes)
+            work.record(
+                TransactionRecord(
+                    id: transaction, kind: .purchase, memberID: work.state.member.id, lot: lotID,
+                    receiptCode: receiptCode))
+            return work.state.ledger.lots[lotID]?.amount ?? 0
+        }
+        logger.info(
+            "purchase", metadata: ["member": "\(memberID)", "transaction": "\(transaction)", "points": "\(points)"])
+        return OperatorReceipt(id: transaction.rawValue, memberID: memberID, points: points)
+    }
+
+    /// The till records a return of (part of) a purchase, named by its receipt or its transaction.
+    public func recordReturn(
+        amount text: String, receiptCode: String?, transaction transactionText: String?, returnID: String?
+    ) async throws -> OperatorReceipt {
+        let amount = try Self.money(text, field: "amount")
+        let memberID: MemberID
+        let lot: LotID
+        switch (receiptCode, transactionText) {
+        case (let code?, nil):
+            guard let (receipt, lotID) = try await storage.receipt(code: code), let owner = receipt.claimedBy, let lotID
+            else {
+                throw APIFailure(.notFound, "receipt \(code) was not credited to any member: nothing to revoke")
+            }
+            (memberID, lot) = (owner, lotID)
+        case (nil, let text?):
+            guard let record = try await storage.transaction(TransactionID(text)), record.kind == .purchase,
+                let lotID = record.lot
+            else { throw APIFailure(.notFound, "there is no purchase \(text)") }
+            (memberID, lot) = (record.memberID, lotID)
+        default:
+            throw APIFailure(.unprocessable, "give exactly one of receiptCode or transactionID")
+        }
+        let returnTransaction = TransactionID(returnID ?? makeRandomID("RT-"))
+        if try await storage.transaction(returnTransaction) != nil {
+            throw APIFailure(.conflict, "return \(returnTransaction) was already recorded")
+        }
+        let revoked = try await operate(on: memberID) { work in
+            let changes = try work.state.recordReturn(returnTransaction, of: lot, amount: amount, at: work.now)
+            work.write(changes)
+            work.record(
+                TransactionRecord(
+                    id: returnTransaction, kind: .return, memberID: work.state.member.id, lot: lot,
+                    receiptCode: receiptCode))
+            return changes.reduce(0) { sum, entity in
+                if case .ledgerEntry(let entry) = entity { return sum - entry.points }
+                return sum
+            }
+        }
+        logger.info(
+            "return", metadata: ["member": "\(memberID)", "return": "\(returnTransaction)", "points": "\(revoked)"])
+        return OperatorReceipt(id: returnTransaction.rawValue, memberID: memberID, points: revoked)
+    }
+
+    /// Issues a receipt a member can claim in the app.
+    public func issueReceipt(
+        amount text: String, code: String?, shop: String?, purchasedAt: Timestamp?
+    ) async throws -> OperatorReceipt {
+        let amount = try Self.money(text, field: "amount")
+        let code = code ?? makeRandomID("R-")
+        guard Receipt.isWellFormedCode(code) else {
+            throw APIFailure(
+                .unprocessable, "code '\(code)' is not a receipt code (4 to 32 capitals, digits or dashes)")
+        }
+        do {
+            try await storage.insertReceipt(
+                Receipt(code: code, amount: amount, shop: shop ?? "store", purchasedAt: purchasedAt ?? clock.now()))
+        } catch StorageError.duplicate {
+            throw APIFailure(.conflict, "receipt \(code) exists already")
+        }
+        return OperatorReceipt(id: code, code: code)
+    }
+
+    // MARK: Members
+
+    /// Corrects a member's points.
+    public func adjustPoints(member: MemberID, points: Int, reason: String) async throws -> OperatorReceipt {
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, reason.count <= 200 else {
+            throw APIFailure(.unprocessable, "reason must be 1 to 200 characters")
+        }
+        let id = makeRandomID("ADJ-")
+        try await operate(on: member) { work in
+            work.write(try work.state.adjustPoints(by: points, reason: reason, id: id, at: work.now))
+        }
+        logger.info("adjustment", metadata: ["member": "\(member)", "points": "\(points)"])
+        return OperatorReceipt(id: "adjustment:\(id)", memberID: member, points: points)
+    }
+
+    /// Issues a new card; the member's active cards become replaced.
+    public func replaceCard(member: MemberID) async throws -> OperatorReceipt {
+        for _ in 0..<5 {
+            let number = try CardNumber(body: "4000" + String((0..<8).map { _ in "0123456789".randomElement()! }))
+            if try await storage.cardOwner(number) != nil { continue }
+            try await operate(on: member) { work in
+                work.write(try work.state.issueCard(number, at: work.now))
+                work.register(card: number)
+            }
+            logger.info("card replaced", metadata: ["member": "\(member)"])
+            return OperatorReceipt(id: number.digits, memberID: member, number: number.digits)
+        }
+        throw APIFailure(.internalError, "could not draw a free card number; try again")
+    }
+
+    /// Places a member in segments.
+    public func setSegments(member: MemberID, segments: [String]) async throws {
+        let clean = Set(segments.map { $0.trimmingCharacters(in: .whitespaces) })
+        guard clean.allSatisfy({ Identifier<Offer>($0).isWellFormed }) else {
+            throw APIFailure(.unprocessable, "segments must be ids of letters, digits, '-', '_', '.' or ':'")
+        }
+        try await operate(on: member) { work in work.write(work.state.setSegments(clean)) }
+    }
+
+    /// A member's whole account.
+    public func overview(of member: MemberID) async throws -> MemberOverview {
+        guard let account = try await storage.account(member: member) else {
+            throw APIFailure(.notFound, "there is no member \(member)")
+        }
+        let state = try await operate(on: member) { $0.state }
+        return MemberOverview(state: state, account: account, devices: try await storage.devices(member: member))
+    }
+
+    /// Members in id order, a page at a time.
+    public func members(after: MemberID?, limit: Int) async throws -> [MemberOverview] {
+        var result: [MemberOverview] = []
+        for id in try await storage.memberIDs(after: after, limit: min(max(limit, 1), 500)) {
+            result.append(try await overview(of: id))
+        }
+        return result
+    }
+
+    /// Revokes any device.
+    public func revokeAnyDevice(_ id: DeviceID) async throws {
+        guard try await storage.revokeDevice(id, at: clock.now()) else {
+            throw APIFailure(.notFound, "there is no device \(id)")
+        }
+        logger.info("device revoked by the operator", metadata: ["device": "\(id)"])
+    }
+
+    // MARK: Catalogue
+
+    /// Publishes an offer.
+    public func createOffer(_ offer: Offer) async throws -> OperatorReceipt {
+        try Catalogue(offers: [offer]).validateForAPI()
+        try await storage.withCatalogue(now: clock.now()) { work in
+            guard !work.catalogue.offers.contains(where: { $0.id == offer.id }) else {
+                throw APIFailure(.conflict, "offer \(offer.id) exists already")
+            }
+            work.write([.offer(offer)])
+        }
+        return OperatorReceipt(id: offer.id.rawValue)
+    }
+
+    /// Withdraws an offer from now on.
+    public func withdrawOffer(_ id: OfferID) async throws {
+        let now = clock.now()
+        try await storage.withCatalogue(now: now) { work in
+            guard var offer = work.catalogue.offers.first(where: { $0.id == id }) else {
+                throw APIFailure(.notFound, "there is no offer \(id)")
+            }
+            guard offer.withdrawnAt == nil else { return }
+            offer.withdrawnAt = now
+            work.write([.offer(offer)])
+        }
+        logger.info("offer withdrawn", metadata: ["offer": "\(id)"])
+    }
+
+    /// Adds a reward.
+    public func createReward(_ reward: Reward) async throws -> OperatorReceipt {
+        try Catalogue(rewards: [reward]).validateForAPI()
+        try await storage.withCatalogue(now: clock.now()) { work in
+            guard !work.catalogue.rewards.contains(where: { $0.id == reward.id }) else {
+                throw APIFailure(.conflict, "reward \(reward.id) exists already")
+            }
+            work.write([.reward(reward)])
+        }
+        return OperatorReceipt(id: reward.id.rawValue)
+    }
+
+    /// Publishes a survey.
+    public func createSurvey(_ survey: Survey) async throws -> OperatorReceipt {
+        try Catalogue(surveys: [survey]).validateForAPI()
+        try await storage.withCatalogue(now: clock.now()) { work in
+            guard !work.catalogue.surveys.contains(where: { $0.id == survey.id }) else {
+                throw APIFailure(.conflict, "survey \(survey.id) exists already")
+            }
+            work.write([.survey(survey)])
+        }
+        return OperatorReceipt(id: survey.id.rawValue)
+    }
+
+    // MARK: Jobs
+
+    /// Runs a job over every member. Idempotent and safe while devices sync: each member is one unit of work.
+    public func run(_ job: Job) async throws -> JobReport {
+        var report = JobReport(job: job.rawValue, members: 0, movements: 0)
+        var after: MemberID?
+        while true {
+            let page = try await storage.memberIDs(after: after, limit: 200)
+            guard let last = page.last else { break }
+            for member in page {
+                let movements = try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now())) {
+                    work in
+                    let changes =
+                        job == .unlock ? work.state.unlockPending(at: work.now) : work.state.expireLots(at: work.now)
+                    work.write(changes)
+                    return changes.count { if case .ledgerEntry = $0 { true } else { false } }
+                }
+                if movements > 0 {
+                    report.members += 1
+                    report.movements += movements
+                }
+            }
+            after = last
+        }
+        metrics.jobMovements.increment(by: Int64(report.movements))
+        logger.info(
+            "job",
+            metadata: ["job": "\(job.rawValue)", "members": "\(report.members)", "movements": "\(report.movements)"])
+        return report
+    }
+
+    /// Forgets what the feed no longer needs to keep (see ``ServerConfiguration/feedRetention``).
+    public func compactFeed() async throws {
+        try await storage.compact(before: clock.now().adding(-configuration.feedRetention))
+    }
+
+    // MARK: Helpers
+
+    func makeRandomID(_ prefix: String) -> String { SyncService.randomID(prefix: prefix) }
+
+    static func money(_ text: String, field: String) throws -> Money {
+        do {
+            return try Money(parsing: text)
+        } catch {
+            throw APIFailure(.unprocessable, "\(field): \(error.message)")
+        }
+    }
+}
+
+extension Catalogue {
+    func validateForAPI() throws {
+        do { try validate() } catch { throw APIFailure(.unprocessable, error.message) }
+    }
+}
