@@ -319,13 +319,21 @@ public final class SyncService: Sendable {
         }
         guard request.limit >= 1 else { throw APIFailure(.unprocessable, "limit must be at least 1") }
         let limit = min(request.limit, configuration.maxPageSize)
+        let now = clock.now()
         var page = try await storage.feed(member: device.memberID, after: request.cursor, limit: limit)
-        var reset = false
-        if request.cursor.version > 0 && (request.cursor.version < page.horizon || request.cursor.version > page.latest)
-        {
-            reset = true
+        // A reset when the device was away longer than the feed promises to keep, when its cursor is before a
+        // deletion the feed has forgotten, or when the cursor is not from this store at all.
+        let away = device.lastPulledAt.map { $0 < now.adding(-configuration.feedRetention) } ?? false
+        let asked = request.cursor.version
+        let reset = asked > 0 && (away || asked < page.horizon || asked > page.latest)
+        if reset {
             page = try await storage.feed(member: device.memberID, after: .start, limit: limit)
             metrics.resets.increment()
+            logger.info("feed reset", metadata: ["member": "\(device.memberID)", "device": "\(device.id)"])
+        }
+        // One write per device per hour at most: enough to judge an absence of days.
+        if device.lastPulledAt.map({ $0 < now.adding(.hours(-1)) }) ?? true {
+            try await storage.markPulled(device.id, at: now)
         }
         let cursor = page.changes.last.map { Cursor(version: $0.version) } ?? (reset ? .start : request.cursor)
         metrics.changesPulled.increment(by: Int64(page.changes.count))

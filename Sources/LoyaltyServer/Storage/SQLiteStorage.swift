@@ -53,6 +53,7 @@ public final class SQLiteStorage: ServerStorage {
                         last_sequence INTEGER NOT NULL DEFAULT 0 CHECK (last_sequence >= 0),
                         last_acted_at INTEGER,
                         last_seen_at INTEGER,
+                        last_pulled_at INTEGER,
                         refresh_hash BLOB NOT NULL,
                         previous_refresh_hash BLOB,
                         rotated_at INTEGER);
@@ -302,9 +303,11 @@ public final class SQLiteStorage: ServerStorage {
     public func compact(before time: Timestamp) async throws {
         try await pool.write { db in
             let cutoff = time.millisecondsSince1970
+            // The horizon is the newest deletion forgotten: a cursor before it would miss that deletion.
             try db.execute(
                 sql: """
-                    UPDATE meta SET value = max(value, (SELECT coalesce(max(version), 0) FROM entities WHERE updated_at < ?))
+                    UPDATE meta SET value = max(value, (
+                        SELECT coalesce(max(version), 0) FROM entities WHERE body IS NULL AND updated_at < ?))
                     WHERE key = 'horizon'
                     """, arguments: [cutoff])
             try db.execute(sql: "DELETE FROM entities WHERE body IS NULL AND updated_at < ?", arguments: [cutoff])
@@ -392,6 +395,14 @@ public final class SQLiteStorage: ServerStorage {
                 sql: "UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
                 arguments: [time.millisecondsSince1970, id.rawValue])
             return db.changesCount == 1
+        }
+    }
+
+    public func markPulled(_ id: DeviceID, at time: Timestamp) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE devices SET last_pulled_at = ? WHERE id = ?",
+                arguments: [time.millisecondsSince1970, id.rawValue])
         }
     }
 
@@ -484,7 +495,8 @@ public final class SQLiteStorage: ServerStorage {
             id: DeviceID(row["id"]), memberID: MemberID(row["member_id"]), name: row["name"],
             createdAt: Timestamp(millisecondsSince1970: row["created_at"]), revokedAt: time("revoked_at"),
             lastSequence: UInt64(row["last_sequence"] as Int64), lastActedAt: time("last_acted_at"),
-            lastSeenAt: time("last_seen_at"), refreshHash: [UInt8](row["refresh_hash"] as Data),
+            lastSeenAt: time("last_seen_at"), lastPulledAt: time("last_pulled_at"),
+            refreshHash: [UInt8](row["refresh_hash"] as Data),
             previousRefreshHash: (row["previous_refresh_hash"] as Data?).map { [UInt8]($0) },
             rotatedAt: time("rotated_at"))
     }

@@ -52,6 +52,8 @@ public protocol ServerStorage: Sendable {
     func updateRefreshToken(device: DeviceID, current: [UInt8], previous: [UInt8]?, rotatedAt: Timestamp) async throws
     /// Marks a device revoked; false if it does not exist.
     func revokeDevice(_ id: DeviceID, at time: Timestamp) async throws -> Bool
+    /// Records when a device last pulled (the feed's retention is judged from it).
+    func markPulled(_ id: DeviceID, at time: Timestamp) async throws
     /// Records that a device was seen.
     func touchDevice(_ id: DeviceID, at time: Timestamp) async throws
 
@@ -64,8 +66,8 @@ public protocol ServerStorage: Sendable {
     /// A till transaction.
     func transaction(_ id: TransactionID) async throws -> TransactionRecord?
 
-    /// Forgets deleted entities and old mutation results written before `time`, and raises the feed's horizon:
-    /// a cursor below it gets a reset.
+    /// Forgets deleted entities and mutation results written before `time`, and raises the feed's horizon to the
+    /// newest deletion forgotten: a cursor below it gets a reset.
     func compact(before time: Timestamp) async throws
 }
 
@@ -211,6 +213,8 @@ public struct DeviceRecord: Sendable, Hashable {
     /// The latest time the server took this device to have acted at (the floor for later claims).
     public var lastActedAt: Timestamp?
     public var lastSeenAt: Timestamp?
+    /// When it last pulled; a device away longer than the feed's retention is answered with a reset.
+    public var lastPulledAt: Timestamp?
     /// SHA-256 of the current refresh token.
     public var refreshHash: [UInt8]
     /// SHA-256 of the refresh token it replaced, good until `rotatedAt` + the retry window.
@@ -219,7 +223,8 @@ public struct DeviceRecord: Sendable, Hashable {
 
     public init(
         id: DeviceID, memberID: MemberID, name: String, createdAt: Timestamp, revokedAt: Timestamp? = nil,
-        lastSequence: UInt64 = 0, lastActedAt: Timestamp? = nil, lastSeenAt: Timestamp? = nil, refreshHash: [UInt8],
+        lastSequence: UInt64 = 0, lastActedAt: Timestamp? = nil, lastSeenAt: Timestamp? = nil,
+        lastPulledAt: Timestamp? = nil, refreshHash: [UInt8],
         previousRefreshHash: [UInt8]? = nil, rotatedAt: Timestamp? = nil
     ) {
         self.id = id
@@ -230,6 +235,7 @@ public struct DeviceRecord: Sendable, Hashable {
         self.lastSequence = lastSequence
         self.lastActedAt = lastActedAt
         self.lastSeenAt = lastSeenAt
+        self.lastPulledAt = lastPulledAt
         self.refreshHash = refreshHash
         self.previousRefreshHash = previousRefreshHash
         self.rotatedAt = rotatedAt
