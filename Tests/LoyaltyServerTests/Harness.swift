@@ -37,8 +37,10 @@ struct Harness {
         return Harness(directory: directory, settings: settings, service: service, clock: clock)
     }
 
-    func application() throws -> some ApplicationProtocol {
-        try LoyaltyServerApp.application(service: service, settings: settings, logger: Logger(label: "test"))
+    func application(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol
+    {
+        try LoyaltyServerApp.application(
+            service: service, settings: settings, logger: Logger(label: "test"), onListening: onListening)
     }
 
     /// Enrols a member in-process and returns the first device's session and record.

@@ -2,6 +2,7 @@ public import Foundation
 public import HTTPTypes
 internal import Logging
 internal import LoyaltyAPI
+internal import LoyaltyCore
 public import OpenAPIRuntime
 
 /// What the gate learned about the caller, for the handler of this request.
@@ -129,7 +130,14 @@ struct FailureMiddleware: ServerMiddleware {
             return text.isEmpty ? "the body" : String(text.drop(while: { $0 == "." }))
         }
         switch error {
-        case .keyNotFound(let key, let context): return "\(path(context, key)) is missing"
+        case .keyNotFound(let key, let context):
+            // The runtime reports an unknown `kind` of a mutation as a missing key; its description has the value.
+            if context.debugDescription.contains("discriminator value") {
+                let value = context.debugDescription.split(separator: "'").dropFirst().first.map(String.init) ?? "?"
+                return "\(path(context, key)): unknown mutation kind '\(value)'; known kinds: "
+                    + LoyaltyCore.Mutation.kinds.joined(separator: ", ")
+            }
+            return "\(path(context, key)) is missing"
         case .typeMismatch(let type, let context): return "\(path(context)) has the wrong type (\(type) expected)"
         case .valueNotFound(let type, let context): return "\(path(context)) is null (\(type) expected)"
         case .dataCorrupted(let context):

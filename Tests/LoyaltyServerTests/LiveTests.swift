@@ -1,0 +1,244 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import LoyaltyAPI
+import LoyaltyCore
+import OpenAPIRuntime
+import OpenAPIURLSession
+import ServiceLifecycle
+import Testing
+
+@testable import LoyaltyServer
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Adds a bearer token to every request of the generated client.
+struct BearerToken: ClientMiddleware {
+    let token: String
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        request.headerFields[.authorization] = "Bearer \(token)"
+        return try await next(request, body, baseURL)
+    }
+}
+
+func apiClient(port: Int, token: String? = nil) -> Client {
+    Client(
+        serverURL: URL(string: "http://127.0.0.1:\(port)")!, configuration: .loyalty, transport: URLSessionTransport(),
+        middlewares: token.map { [BearerToken(token: $0)] } ?? [])
+}
+
+/// Real HTTP over loopback, through the generated client on the URLSession transport.
+@Suite struct LiveTests {
+    @Test func twoDevicesEnrolPushAndPullOverRealHTTP() async throws {
+        let harness = try await Harness.make()
+        try await harness.application().test(.live) { client in
+            let port = try #require(client.port)
+            let anonymous = apiClient(port: port)
+            let enrolled = try await anonymous.enroll(
+                headers: .init(loyaltyProtocol: "1"),
+                body: .json(.init(name: "Anna Schmidt", email: "anna@example.de", password: "correct horse")))
+            let phone = try enrolled.created.body.json
+            let signedIn = try await anonymous.login(
+                headers: .init(loyaltyProtocol: "1"),
+                body: .json(.init(email: "anna@example.de", password: "correct horse", deviceName: "tablet")))
+            let tablet = try signedIn.ok.body.json
+            #expect(tablet.memberID == phone.memberID)
+            #expect(tablet.deviceID != phone.deviceID)
+
+            let phoneAPI = apiClient(port: port, token: phone.accessToken)
+            let envelope = MutationEnvelope(
+                deviceID: DeviceID(phone.deviceID), sequence: 1,
+                stamp: HLCTimestamp(wallMilliseconds: 1_800_000_000_000, counter: 0),
+                deviceTime: harness.clock.now(),
+                mutation: .setProfileField(.phone, value: "+49 30 1234567", basedOn: nil))
+            let push = try await phoneAPI.push(
+                headers: .init(loyaltyProtocol: "1"),
+                body: .json(PushRequest(deviceID: envelope.deviceID, mutations: [envelope]).wire))
+            let pushed = try PushResponse(wire: try push.ok.body.json)
+            #expect(pushed.results == [MutationResult(sequence: 1, status: .applied)])
+
+            let tabletAPI = apiClient(port: port, token: tablet.accessToken)
+            var state = MemberState(
+                program: harness.settings.program,
+                member: MemberRecord(id: MemberID(tablet.memberID), createdAt: .init(millisecondsSince1970: 0)))
+            var cursor = Cursor.start
+            repeat {
+                let pull = try await tabletAPI.pull(
+                    headers: .init(loyaltyProtocol: "1"),
+                    body: .json(PullRequest(deviceID: DeviceID(tablet.deviceID), cursor: cursor, limit: 5).wire))
+                let page = try PullResponse(wire: try pull.ok.body.json)
+                for change in page.changes { state.apply(change) }
+                cursor = page.cursor
+                if !page.hasMore { break }
+            } while true
+            #expect(state.profileValue(.phone) == "+49 30 1234567", "the tablet sees the phone's edit")
+            #expect(state == (try await harness.state(of: MemberID(tablet.memberID))))
+        }
+    }
+
+    @Test func aPushWhoseAnswerWasLostIsAppliedOnceWhenRetried() async throws {
+        let harness = try await Harness.make()
+        let (session, device) = try await harness.enroll()
+        try await harness.give(1000, to: session.memberID)
+        let token = harness.service.tokens.accessToken(
+            for: .init(memberID: session.memberID, deviceID: device.id), now: harness.clock.now()
+        ).token
+        try await harness.application().test(.live) { client in
+            let api = apiClient(port: try #require(client.port), token: token)
+            let body = PushRequest(
+                deviceID: device.id, mutations: [harness.envelope(device, 1, .redeemReward("voucher-5"))]
+            ).wire
+            // The first answer is "lost": the client never looks at it. The retry gets the stored result.
+            _ = try await api.push(headers: .init(loyaltyProtocol: "1"), body: .json(body))
+            let retry = try PushResponse(
+                wire: try await api.push(headers: .init(loyaltyProtocol: "1"), body: .json(body)).ok.body.json)
+            #expect(retry.results.map(\.status) == [.applied])
+        }
+        #expect(try await harness.state(of: session.memberID).ledger.available == 500)
+    }
+
+    @Test func gracefulShutdownLetsAPushInFlightFinishAndKeepsItsEffects() async throws {
+        let (entered, enteredSink) = AsyncStream.makeStream(of: Void.self)
+        let harness = try await Harness.make(storage: { SlowStorage(base: $0, delay: .milliseconds(600), entered: enteredSink) })
+        let (session, device) = try await harness.enroll()
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let app = try harness.application { port in portSink.yield(port) }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test")))
+        async let running: Void = group.run()
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+
+        let token = harness.service.tokens.accessToken(
+            for: .init(memberID: session.memberID, deviceID: device.id), now: harness.clock.now()
+        ).token
+        let body = PushRequest(
+            deviceID: device.id, mutations: [harness.envelope(device, 1, .setConsent(.marketingEmail, granted: true))]
+        ).wire
+        let inFlight = Task {
+            try await apiClient(port: port, token: token).push(headers: .init(loyaltyProtocol: "1"), body: .json(body))
+        }
+        var signals = entered.makeAsyncIterator()
+        _ = await signals.next()  // the push is now inside the (slow) store
+        await group.triggerGracefulShutdown()
+        let answer = try PushResponse(wire: try await inFlight.value.ok.body.json)
+        try await running
+        #expect(answer.results.map(\.status) == [.applied])
+
+        // Reopen the store from its file: the effect is there, whole.
+        let reopened = try SQLiteStorage(path: harness.directory.appendingPathComponent("loyalty.sqlite").path)
+        let state = try await reopened.withMember(
+            MemberWorkRequest(memberID: session.memberID, now: harness.clock.now())
+        ) { $0.state }
+        #expect(state.consents.isGranted(.marketingEmail))
+        #expect(try await reopened.device(device.id)?.lastSequence == 1)
+    }
+
+    @Test func theBuiltServerPrintsItsPortAnswersAndStopsCleanlyOnSIGTERM() async throws {
+        let binary = try #require(Self.builtExecutable("loyalty-server"), "build the package first (swift build)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "loyalty-bin-\(UUID().uuidString)")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["serve", "--port", "0", "--data", directory.path, "--admin-token", "operator-secret"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        let line = try #require(Self.readLine(from: output.fileHandleForReading))
+        #expect(line.hasPrefix("listening on http://127.0.0.1:"))
+        let port = try #require(Int(line.split(separator: ":").last ?? ""))
+        let health = try await apiClient(port: port).health()
+        #expect(try health.ok.body.json.status == "ok")
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("loyalty.sqlite").path))
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("signing.key").path))
+    }
+
+    static func builtExecutable(_ name: String) -> URL? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Bundle.main.bundleURL.deletingLastPathComponent(),
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent()
+                .appendingPathComponent(".build/debug"),
+        ]
+        return candidates.map { $0.appendingPathComponent(name) }.first {
+            FileManager.default.isExecutableFile(atPath: $0.path)
+        }
+    }
+
+    static func readLine(from handle: FileHandle) -> String? {
+        var bytes: [UInt8] = []
+        while let byte = try? handle.read(upToCount: 1), let first = byte.first {
+            if first == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(first)
+        }
+        return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// The real store, made slow: the only way to hold a push in flight while the server shuts down.
+struct SlowStorage: ServerStorage {
+    let base: SQLiteStorage
+    let delay: Duration
+    let entered: AsyncStream<Void>.Continuation
+
+    func migrate() async throws { try await base.migrate() }
+    func ping() async throws { try await base.ping() }
+    func installProgramme(_ program: Program, catalogue: Catalogue, now: Timestamp) async throws -> Bool {
+        try await base.installProgramme(program, catalogue: catalogue, now: now)
+    }
+    func withMember<T: Sendable>(
+        _ request: MemberWorkRequest, _ body: @Sendable (inout MemberWork) throws -> T
+    ) async throws -> T {
+        if request.deviceID != nil {
+            entered.yield()
+            try await Task.sleep(for: delay)
+        }
+        return try await base.withMember(request, body)
+    }
+    func withCatalogue<T: Sendable>(
+        now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T
+    ) async throws -> T {
+        try await base.withCatalogue(now: now, body)
+    }
+    func feed(member: MemberID, after cursor: Cursor, limit: Int) async throws -> FeedPage {
+        try await base.feed(member: member, after: cursor, limit: limit)
+    }
+    func createMember(
+        _ account: AccountRecord, device: DeviceRecord, card: CardNumber, entities: [Entity], now: Timestamp
+    ) async throws {
+        try await base.createMember(account, device: device, card: card, entities: entities, now: now)
+    }
+    func account(email: String) async throws -> AccountRecord? { try await base.account(email: email) }
+    func account(member: MemberID) async throws -> AccountRecord? { try await base.account(member: member) }
+    func memberIDs(after: MemberID?, limit: Int) async throws -> [MemberID] {
+        try await base.memberIDs(after: after, limit: limit)
+    }
+    func device(_ id: DeviceID) async throws -> DeviceRecord? { try await base.device(id) }
+    func devices(member: MemberID) async throws -> [DeviceRecord] { try await base.devices(member: member) }
+    func insertDevice(_ device: DeviceRecord) async throws { try await base.insertDevice(device) }
+    func updateRefreshToken(device: DeviceID, current: [UInt8], previous: [UInt8]?, rotatedAt: Timestamp) async throws {
+        try await base.updateRefreshToken(device: device, current: current, previous: previous, rotatedAt: rotatedAt)
+    }
+    func revokeDevice(_ id: DeviceID, at time: Timestamp) async throws -> Bool {
+        try await base.revokeDevice(id, at: time)
+    }
+    func markPulled(_ id: DeviceID, at time: Timestamp) async throws { try await base.markPulled(id, at: time) }
+    func touchDevice(_ id: DeviceID, at time: Timestamp) async throws { try await base.touchDevice(id, at: time) }
+    func cardOwner(_ number: CardNumber) async throws -> MemberID? { try await base.cardOwner(number) }
+    func insertReceipt(_ receipt: Receipt) async throws { try await base.insertReceipt(receipt) }
+    func receipt(code: String) async throws -> (Receipt, LotID?)? { try await base.receipt(code: code) }
+    func transaction(_ id: TransactionID) async throws -> TransactionRecord? { try await base.transaction(id) }
+    func compact(before time: Timestamp) async throws { try await base.compact(before: time) }
+}
