@@ -106,7 +106,9 @@ func apiClient(port: Int, token: String? = nil) -> Client {
 
     @Test func gracefulShutdownLetsAPushInFlightFinishAndKeepsItsEffects() async throws {
         let (entered, enteredSink) = AsyncStream.makeStream(of: Void.self)
-        let harness = try await Harness.make(storage: { SlowStorage(base: $0, delay: .milliseconds(600), entered: enteredSink) })
+        let harness = try await Harness.make(storage: { store in
+            SlowStorage(base: store, delay: .milliseconds(600), entered: enteredSink)
+        })
         let (session, device) = try await harness.enroll()
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
         let app = try harness.application { port in portSink.yield(port) }
