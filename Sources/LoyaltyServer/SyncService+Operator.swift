@@ -258,14 +258,7 @@ extension SyncService {
 
     /// Publishes an offer.
     public func createOffer(_ offer: Offer) async throws -> OperatorReceipt {
-        try Catalogue(offers: [offer]).validateForAPI()
-        try await storage.withCatalogue(now: clock.now()) { work in
-            guard !work.catalogue.offers.contains(where: { $0.id == offer.id }) else {
-                throw APIFailure(.conflict, "offer \(offer.id) exists already")
-            }
-            work.write([.offer(offer)])
-        }
-        return OperatorReceipt(id: offer.id.rawValue)
+        try await publish(.offer(offer), in: Catalogue(offers: [offer])) { $0.offers.contains { $0.id == offer.id } }
     }
 
     /// Withdraws an offer from now on.
@@ -284,26 +277,31 @@ extension SyncService {
 
     /// Adds a reward.
     public func createReward(_ reward: Reward) async throws -> OperatorReceipt {
-        try Catalogue(rewards: [reward]).validateForAPI()
-        try await storage.withCatalogue(now: clock.now()) { work in
-            guard !work.catalogue.rewards.contains(where: { $0.id == reward.id }) else {
-                throw APIFailure(.conflict, "reward \(reward.id) exists already")
-            }
-            work.write([.reward(reward)])
+        try await publish(.reward(reward), in: Catalogue(rewards: [reward])) {
+            $0.rewards.contains { $0.id == reward.id }
         }
-        return OperatorReceipt(id: reward.id.rawValue)
     }
 
     /// Publishes a survey.
     public func createSurvey(_ survey: Survey) async throws -> OperatorReceipt {
-        try Catalogue(surveys: [survey]).validateForAPI()
-        try await storage.withCatalogue(now: clock.now()) { work in
-            guard !work.catalogue.surveys.contains(where: { $0.id == survey.id }) else {
-                throw APIFailure(.conflict, "survey \(survey.id) exists already")
-            }
-            work.write([.survey(survey)])
+        try await publish(.survey(survey), in: Catalogue(surveys: [survey])) {
+            $0.surveys.contains { $0.id == survey.id }
         }
-        return OperatorReceipt(id: survey.id.rawValue)
+    }
+
+    /// Validates a new catalogue item and writes it unless its id is taken.
+    private func publish(
+        _ entity: Entity, in catalogue: Catalogue, exists: @escaping @Sendable (Catalogue) -> Bool
+    ) async throws -> OperatorReceipt {
+        do { try catalogue.validate() } catch { throw APIFailure(.unprocessable, error.message) }
+        let key = entity.key
+        try await storage.withCatalogue(now: clock.now()) { work in
+            guard !exists(work.catalogue) else {
+                throw APIFailure(.conflict, "\(key.kind.rawValue) \(key.id) exists already")
+            }
+            work.write([entity])
+        }
+        return OperatorReceipt(id: key.id)
     }
 
     // MARK: Jobs
@@ -352,11 +350,5 @@ extension SyncService {
         } catch {
             throw APIFailure(.unprocessable, "\(field): \(error.message)")
         }
-    }
-}
-
-extension Catalogue {
-    func validateForAPI() throws {
-        do { try validate() } catch { throw APIFailure(.unprocessable, error.message) }
     }
 }
