@@ -26,6 +26,8 @@ let package = Package(
         .library(name: "LoyaltyCore", targets: ["LoyaltyCore"]),
         .library(name: "LoyaltyAPI", targets: ["LoyaltyAPI"]),
         .library(name: "LoyaltyServer", targets: ["LoyaltyServer"]),
+        .library(name: "LoyaltyStore", targets: ["LoyaltyStore"]),
+        .library(name: "LoyaltySync", targets: ["LoyaltySync"]),
         .executable(name: "loyalty-server", targets: ["loyalty-server"]),
     ],
     dependencies: dependencies,
@@ -61,6 +63,25 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "LoyaltyStore",
+            dependencies: [
+                "LoyaltyCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "LoyaltySync",
+            dependencies: [
+                "LoyaltyCore",
+                "LoyaltyStore",
+                "LoyaltyAPI",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // MARK: - Executables
         .executableTarget(
             name: "loyalty-server",
@@ -73,6 +94,18 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "LoyaltyCoreTests", dependencies: ["LoyaltyCore"]),
+        .testTarget(
+            name: "LoyaltyDeviceTests",
+            dependencies: [
+                "LoyaltyCore",
+                "LoyaltyStore",
+                "LoyaltySync",
+                "LoyaltyServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "LoyaltyServerTests",
             dependencies: [

@@ -1,0 +1,524 @@
+public import Foundation
+internal import GRDB
+public import LoyaltyCore
+internal import Synchronization
+
+/// A device's SQLite store: the state the server confirmed, the outbox of the member's pending mutations, the
+/// notices, and the sync position. One file per device.
+///
+/// What the member sees is the *view*: the confirmed state with the pending mutations replayed on it through
+/// LoyaltyCore's `apply`. The view is kept in memory and updated by every write, so a screen never replays
+/// or reads more than it shows.
+public final class DeviceStore: Sendable {
+    /// The database file.
+    public let path: String
+    private let pool: DatabasePool
+    private let cache: Mutex<ViewCache>
+
+    private struct ViewCache {
+        var confirmed: MemberState?
+        var view: MemberState?
+        var optimisticEntries: [LedgerEntry] = []
+    }
+
+    /// Opens (or creates) the store. A file that is not a usable SQLite database, or not a Loyalty device store,
+    /// is an error naming it; it is never replaced. A store locked by another process is waited for, then
+    /// reported.
+    public init(path: String, now: Timestamp = Timestamp(Date())) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch let error as DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+                throw DeviceStoreError(
+                    .unusableFile,
+                    "\(path) is not a usable Loyalty device store (corrupt or another kind of file); it was left "
+                        + "untouched: move it away and sign in again to start a fresh one")
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                throw DeviceStoreError(.locked, "\(path) is locked by another process; close it and try again")
+            default:
+                throw DeviceStoreError(.unusableFile, "\(path) could not be opened: \(error.message ?? "\(error)")")
+            }
+        }
+        cache = Mutex(ViewCache())
+        try rebuildView(now: now)
+    }
+
+    // MARK: Schema
+
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: confirmed state and outbox") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE device (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        identity BLOB,
+                        cursor INTEGER NOT NULL DEFAULT 0,
+                        last_processed INTEGER NOT NULL DEFAULT 0,
+                        next_sequence INTEGER NOT NULL DEFAULT 1 CHECK (next_sequence >= 1),
+                        hlc INTEGER NOT NULL DEFAULT 0,
+                        clock_offset INTEGER NOT NULL DEFAULT 0,
+                        clock_uncertainty INTEGER NOT NULL DEFAULT 0,
+                        last_sync_at INTEGER,
+                        last_error TEXT,
+                        condition TEXT NOT NULL DEFAULT 'signedOut');
+                    INSERT INTO device (id) VALUES (1);
+                    CREATE TABLE confirmed (
+                        kind TEXT NOT NULL,
+                        id TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        body BLOB NOT NULL,
+                        PRIMARY KEY (kind, id));
+                    CREATE TABLE ledger_entries (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        at INTEGER NOT NULL,
+                        version INTEGER NOT NULL,
+                        body BLOB NOT NULL);
+                    CREATE INDEX ledger_entries_by_time ON ledger_entries(at DESC, id);
+                    CREATE TABLE outbox (
+                        sequence INTEGER PRIMARY KEY NOT NULL CHECK (sequence >= 1),
+                        envelope BLOB NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        result BLOB);
+                    """)
+        }
+        migrator.registerMigration("v2: notices") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE notices (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        kind TEXT NOT NULL,
+                        message TEXT NOT NULL,
+                        sequence INTEGER,
+                        mutation_kind TEXT,
+                        created_at INTEGER NOT NULL,
+                        read INTEGER NOT NULL DEFAULT 0);
+                    CREATE INDEX notices_by_time ON notices(created_at DESC);
+                    """)
+        }
+        return migrator
+    }()
+
+    // MARK: Identity and sync position
+
+    /// The device's identity, once signed in.
+    public func identity() throws -> DeviceIdentity? {
+        try pool.read { db in try Self.identity(db) }
+    }
+
+    /// Stores a new session (enrolment, sign-in, refresh) and marks the device ready.
+    public func saveIdentity(_ identity: DeviceIdentity) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE device SET identity = ?, condition = 'ready', last_error = NULL",
+                arguments: [try JSONEncoder().encode(identity)])
+        }
+    }
+
+    /// Marks why the device cannot sync, keeping data and outbox.
+    public func setCondition(_ condition: DeviceCondition, error: String?) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE device SET condition = ?, last_error = ?", arguments: [condition.rawValue, error])
+        }
+    }
+
+    /// Records the outcome of a sync attempt.
+    public func recordAttempt(at time: Timestamp, error: String?) throws {
+        try pool.write { db in
+            if let error {
+                try db.execute(sql: "UPDATE device SET last_error = ?", arguments: [error])
+            } else {
+                try db.execute(
+                    sql: "UPDATE device SET last_error = NULL, last_sync_at = ?",
+                    arguments: [time.millisecondsSince1970])
+            }
+        }
+    }
+
+    /// Folds in what a server answer says about time: its clock (for the offset) and its stamp (causality).
+    public func observeServer(time: Timestamp, stamp: HLCTimestamp, sent: Timestamp, received: Timestamp) throws {
+        let offset = ClockOffset(sent: sent, received: received, serverTime: time)
+        try pool.write { db in
+            var clock = try Self.hlc(db)
+            // A stamp the server vouches for is folded in even if this clock is far behind (it is corrected).
+            _ = try? clock.receive(stamp, wall: received.adding(offset.offset))
+            try db.execute(
+                sql: "UPDATE device SET hlc = ?, clock_offset = ?, clock_uncertainty = ?",
+                arguments: [
+                    Int64(bitPattern: clock.last.encoded), offset.offset.milliseconds, offset.uncertainty.milliseconds,
+                ])
+        }
+    }
+
+    /// Where syncing stands.
+    public func status() throws -> SyncStatus {
+        try pool.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = 1")!
+            let pending = try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox") ?? 0
+            let unread = try Int.fetchOne(db, sql: "SELECT count(*) FROM notices WHERE read = 0") ?? 0
+            let oldest = try Int64.fetchOne(db, sql: "SELECT min(created_at) FROM outbox")
+            return SyncStatus(
+                condition: DeviceCondition(rawValue: row["condition"]) ?? .signedOut, pending: pending,
+                unreadNotices: unread,
+                lastSyncAt: (row["last_sync_at"] as Int64?).map { Timestamp(millisecondsSince1970: $0) },
+                lastError: row["last_error"], oldestPendingAt: oldest.map { Timestamp(millisecondsSince1970: $0) },
+                cursor: LoyaltyCore.Cursor(version: UInt64(row["cursor"] as Int64)),
+                clockOffset: ClockOffset(
+                    offset: .milliseconds(row["clock_offset"]), uncertainty: .milliseconds(row["clock_uncertainty"])))
+        }
+    }
+
+    /// The device clock corrected by the measured offset.
+    public func correctedTime(_ deviceTime: Timestamp) throws -> Timestamp {
+        try status().clockOffset.corrected(deviceTime)
+    }
+
+    // MARK: Local mutations
+
+    /// Records what the member did: checked against the view, applied to it at once, and written to the outbox
+    /// in one transaction. A mutation the view itself refuses is not queued: the refusal is thrown.
+    @discardableResult
+    public func record(_ mutation: Mutation, at deviceTime: Timestamp) throws -> (MutationEnvelope, MutationOutcome) {
+        let result = try pool.write { db -> (MutationEnvelope, MutationOutcome, MemberState, [LedgerEntry]) in
+            guard let identity = try Self.identity(db) else {
+                throw DeviceStoreError(.notSignedIn, "this device is not signed in: enroll or log in first")
+            }
+            guard var view = cache.withLock({ $0.view }) else {
+                throw DeviceStoreError(.notBootstrapped, "this device has no data yet: sync once while online")
+            }
+            let row = try Row.fetchOne(db, sql: "SELECT next_sequence, clock_offset FROM device WHERE id = 1")!
+            let sequence = UInt64(row["next_sequence"] as Int64)
+            let corrected = deviceTime.adding(.milliseconds(row["clock_offset"]))
+            var clock = try Self.hlc(db)
+            var mutation = mutation
+            if case .setProfileField(let field, let value, nil) = mutation {
+                mutation = .setProfileField(field, value: value, basedOn: view.profile[field]?.stamp)
+            }
+            let envelope = MutationEnvelope(
+                deviceID: identity.deviceID, sequence: sequence, stamp: clock.now(wall: corrected),
+                deviceTime: corrected,
+                mutation: mutation)
+            let outcome = view.apply(envelope, context: .device(now: corrected, actedAt: corrected))
+            if let rejection = outcome.rejection {
+                throw DeviceStoreError(.refused, rejection.message, rejection: rejection)
+            }
+            try db.execute(
+                sql: "INSERT INTO outbox (sequence, envelope, created_at) VALUES (?, ?, ?)",
+                arguments: [Int64(sequence), try JSONEncoder().encode(envelope), deviceTime.millisecondsSince1970])
+            try db.execute(
+                sql: "UPDATE device SET next_sequence = ?, hlc = ?",
+                arguments: [Int64(sequence + 1), Int64(bitPattern: clock.last.encoded)])
+            let entries = outcome.changes.compactMap { change -> LedgerEntry? in
+                if case .ledgerEntry(let entry) = change { return entry }
+                return nil
+            }
+            return (envelope, outcome, view, entries)
+        }
+        cache.withLock { cache in
+            cache.view = result.2
+            cache.optimisticEntries += result.3
+        }
+        return (result.0, result.1)
+    }
+
+    /// Every mutation in the outbox, in sequence order.
+    public func pendingMutations() throws -> [PendingMutation] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM outbox ORDER BY sequence").map { row in
+                let decoder = JSONDecoder()
+                return PendingMutation(
+                    envelope: try decoder.decode(MutationEnvelope.self, from: row["envelope"] as Data),
+                    result: try (row["result"] as Data?).map { try decoder.decode(MutationResult.self, from: $0) },
+                    createdAt: Timestamp(millisecondsSince1970: row["created_at"]))
+            }
+        }
+    }
+
+    /// Takes the server's results for pushed mutations. A rejected mutation leaves the outbox with a notice that
+    /// says what was undone; an adjusted one gets a notice and stays until the pulled state covers it; an
+    /// `out_of_order` answer is not a decision and changes nothing.
+    public func recordResults(_ results: [MutationResult], at time: Timestamp) throws -> [Notice] {
+        let notices = try pool.write { db -> [Notice] in
+            var notices: [Notice] = []
+            let encoder = JSONEncoder()
+            for result in results {
+                if case .rejected(let rejection) = result.status, rejection.code == .outOfOrder { continue }
+                guard
+                    let data = try Data.fetchOne(
+                        db, sql: "SELECT envelope FROM outbox WHERE sequence = ?", arguments: [Int64(result.sequence)])
+                else { continue }
+                let envelope = try JSONDecoder().decode(MutationEnvelope.self, from: data)
+                switch result.status {
+                case .applied:
+                    try db.execute(
+                        sql: "UPDATE outbox SET result = ? WHERE sequence = ?",
+                        arguments: [try encoder.encode(result), Int64(result.sequence)])
+                case .adjusted(let message):
+                    try db.execute(
+                        sql: "UPDATE outbox SET result = ? WHERE sequence = ?",
+                        arguments: [try encoder.encode(result), Int64(result.sequence)])
+                    notices.append(
+                        Notice(
+                            id: "result:\(result.sequence)", kind: .adjusted,
+                            message: Self.describe(envelope.mutation) + ": " + message,
+                            sequence: result.sequence, mutationKind: envelope.mutation.kind, createdAt: time))
+                case .rejected(let rejection):
+                    try db.execute(sql: "DELETE FROM outbox WHERE sequence = ?", arguments: [Int64(result.sequence)])
+                    notices.append(
+                        Notice(
+                            id: "result:\(result.sequence)", kind: .rejected,
+                            message: "\(Self.describe(envelope.mutation)) was refused: \(rejection.message). "
+                                + Self.undone(envelope.mutation),
+                            sequence: result.sequence, mutationKind: envelope.mutation.kind, createdAt: time))
+                }
+            }
+            for notice in notices { try Self.insert(notice, db) }
+            return notices
+        }
+        try rebuildView(now: time)
+        return notices
+    }
+
+    // MARK: Pulled changes
+
+    /// Applies one page of the change feed in one transaction: the changes, the cursor, the server's last processed
+    /// sequence number; decided mutations the page covers leave the outbox. A reset page first drops the confirmed
+    /// state (the outbox stays). Conflicts that replaced this device's values become notices.
+    public func applyPage(_ page: PullResponse, at time: Timestamp) throws -> [Notice] {
+        let notices = try pool.write { db -> [Notice] in
+            var notices: [Notice] = []
+            let me = try Self.identity(db)?.deviceID
+            if page.reset {
+                try db.execute(sql: "DELETE FROM confirmed")
+                try db.execute(sql: "DELETE FROM ledger_entries")
+                notices.append(
+                    Notice(
+                        id: "reset:\(page.cursor.version):\(time.millisecondsSince1970)", kind: .reset,
+                        message:
+                            "this device was away longer than the programme keeps changes, so its copy was rebuilt "
+                            + "from the server; changes made here that were not yet sent are kept and will be sent",
+                        sequence: nil, mutationKind: nil, createdAt: time))
+            }
+            let upsertEntity = try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO confirmed (kind, id, version, body) VALUES (?, ?, ?, ?)")
+            let upsertEntry = try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO ledger_entries (id, at, version, body) VALUES (?, ?, ?, ?)")
+            for change in page.changes {
+                let key = change.key
+                switch change.operation {
+                case .upsert(.ledgerEntry(let entry)):
+                    try upsertEntry.execute(arguments: [
+                        entry.id.rawValue, entry.at.millisecondsSince1970, Int64(change.version),
+                        try Entity.ledgerEntry(entry).payloadJSON(),
+                    ])
+                case .upsert(let entity):
+                    try upsertEntity.execute(arguments: [
+                        key.kind.rawValue, key.id, Int64(change.version), try entity.payloadJSON(),
+                    ])
+                    if case .conflict(let record) = entity, let me, record.losingSource == .device(me),
+                        !record.id.hasPrefix("conflict:\(me):")
+                    {
+                        // A later change from elsewhere replaced a value written here. (When this device's own
+                        // write lost, its push result already produced a notice.)
+                        notices.append(
+                            Notice(
+                                id: record.id, kind: .conflict,
+                                message:
+                                    "your change to \(record.field.rawValue) ('\(record.losingValue ?? "cleared")') was "
+                                    + "replaced by a later change from \(record.winningSource): "
+                                    + "'\(record.winningValue ?? "cleared")'",
+                                sequence: nil, mutationKind: "setProfileField", createdAt: time))
+                    }
+                case .delete:
+                    try db.execute(
+                        sql: "DELETE FROM confirmed WHERE kind = ? AND id = ?", arguments: [key.kind.rawValue, key.id])
+                }
+            }
+            try db.execute(
+                sql: "UPDATE device SET cursor = ?, last_processed = ? WHERE id = 1",
+                arguments: [Int64(page.cursor.version), Int64(page.lastProcessedSequence)])
+            try db.execute(
+                sql: "DELETE FROM outbox WHERE result IS NOT NULL AND sequence <= ?",
+                arguments: [Int64(page.lastProcessedSequence)])
+            for notice in notices { try Self.insert(notice, db) }
+            return notices
+        }
+        try rebuildView(now: time)
+        return notices
+    }
+
+    /// The feed position to pull from.
+    public func cursor() throws -> LoyaltyCore.Cursor {
+        try pool.read { db in
+            LoyaltyCore.Cursor(version: UInt64(try Int64.fetchOne(db, sql: "SELECT cursor FROM device") ?? 0))
+        }
+    }
+
+    /// Forgets everything of the member (a revoked device): identity, state, outbox, notices.
+    public func wipe() throws {
+        try pool.write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM confirmed; DELETE FROM ledger_entries; DELETE FROM outbox; DELETE FROM notices;
+                    UPDATE device SET identity = NULL, cursor = 0, last_processed = 0, condition = 'signedOut',
+                        last_sync_at = NULL, last_error = NULL;
+                    """)
+        }
+        cache.withLock { $0 = ViewCache() }
+    }
+
+    // MARK: The view
+
+    /// What the member sees: the confirmed state with the pending mutations replayed; nil before the first sync.
+    public var view: MemberState? { cache.withLock { $0.view } }
+
+    /// The state the server confirmed; nil before the first sync.
+    public var confirmed: MemberState? { cache.withLock { $0.confirmed } }
+
+    /// Rebuilds the view from the confirmed state and the outbox. Called after every sync step; cheap reads
+    /// never call it.
+    public func rebuildView(now: Timestamp) throws {
+        let entities = try pool.read { db -> [Entity] in
+            var entities: [Entity] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT kind, body FROM confirmed")
+            while let row = try rows.next() {
+                guard let kind = EntityKey.Kind(rawValue: row["kind"]) else { continue }
+                entities.append(try Entity.decode(kind: kind, json: row["body"]))
+            }
+            return entities
+        }
+        var program: Program?
+        var member: MemberRecord?
+        for entity in entities {
+            if case .program(let value) = entity { program = value }
+            if case .member(let value) = entity { member = value }
+        }
+        guard let program, let member else {
+            cache.withLock { $0 = ViewCache() }
+            return
+        }
+        var confirmed = MemberState(program: program, member: member)
+        for entity in entities { confirmed.merge(entity) }
+        var view = confirmed
+        var optimistic: [LedgerEntry] = []
+        let corrected = try correctedTime(now)
+        for mutation in try pendingMutations() {
+            // Mutations the server already decided are still replayed until the pulled state covers them.
+            let envelope = mutation.envelope
+            let outcome = view.apply(envelope, context: .device(now: corrected, actedAt: envelope.deviceTime))
+            for case .ledgerEntry(let entry) in outcome.changes { optimistic.append(entry) }
+        }
+        cache.withLock { cache in
+            cache.confirmed = confirmed
+            cache.view = view
+            cache.optimisticEntries = optimistic
+        }
+    }
+
+    /// The balance screen.
+    public func balance(at now: Timestamp) -> BalanceSummary? { view?.balance(at: now) }
+
+    /// The latest ledger movements, newest first: pending (optimistic) ones, then confirmed ones.
+    public func history(limit: Int) throws -> [LedgerEntry] {
+        let optimistic = cache.withLock { $0.optimisticEntries }.reversed()
+        let confirmed = try pool.read { db in
+            try Data.fetchAll(
+                db, sql: "SELECT body FROM ledger_entries ORDER BY at DESC, id DESC LIMIT ?", arguments: [limit]
+            ).map { data -> LedgerEntry in
+                guard case .ledgerEntry(let entry) = try Entity.decode(kind: .ledgerEntry, json: data) else {
+                    throw DeviceStoreError(.unusableFile, "\(self.path) holds a ledger entry it cannot read")
+                }
+                return entry
+            }
+        }
+        return Array((Array(optimistic) + confirmed).prefix(limit))
+    }
+
+    /// Offers the member is targeted by, with their state, soonest-ending first.
+    public func offers(at now: Timestamp) -> [(offer: Offer, state: OfferState)] {
+        guard let view else { return [] }
+        return view.offers.values.filter { $0.targets(view.member.segments) }
+            .sorted {
+                ($0.validUntil ?? .init(millisecondsSince1970: .max), $0.id) < (
+                    $1.validUntil ?? .init(millisecondsSince1970: .max), $1.id
+                )
+            }
+            .map { ($0, $0.state(for: view.memberOffers[$0.id], at: now)) }
+    }
+
+    /// Notices, newest first.
+    public func notices(unreadOnly: Bool = false) throws -> [Notice] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM notices \(unreadOnly ? "WHERE read = 0" : "") ORDER BY created_at DESC, id"
+            ).map { row in
+                Notice(
+                    id: row["id"], kind: Notice.Kind(rawValue: row["kind"]) ?? .adjusted, message: row["message"],
+                    sequence: (row["sequence"] as Int64?).map { UInt64($0) }, mutationKind: row["mutation_kind"],
+                    createdAt: Timestamp(millisecondsSince1970: row["created_at"]), isRead: row["read"])
+            }
+        }
+    }
+
+    /// Marks every notice read.
+    public func markNoticesRead() throws {
+        try pool.write { db in try db.execute(sql: "UPDATE notices SET read = 1") }
+    }
+
+    // MARK: Helpers
+
+    private static func identity(_ db: Database) throws -> DeviceIdentity? {
+        guard let data = try Data.fetchOne(db, sql: "SELECT identity FROM device WHERE id = 1") else { return nil }
+        return try JSONDecoder().decode(DeviceIdentity.self, from: data)
+    }
+
+    private static func hlc(_ db: Database) throws -> HybridLogicalClock {
+        let encoded = try Int64.fetchOne(db, sql: "SELECT hlc FROM device WHERE id = 1") ?? 0
+        return HybridLogicalClock(last: HLCTimestamp(encoded: UInt64(bitPattern: encoded)))
+    }
+
+    private static func insert(_ notice: Notice, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT OR IGNORE INTO notices (id, kind, message, sequence, mutation_kind, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                notice.id, notice.kind.rawValue, notice.message, notice.sequence.map { Int64($0) }, notice.mutationKind,
+                notice.createdAt.millisecondsSince1970,
+            ])
+    }
+
+    /// The member's action in words.
+    static func describe(_ mutation: Mutation) -> String {
+        switch mutation {
+        case .activateOffer(let id): "activating offer \(id)"
+        case .redeemOffer(let id): "using offer \(id)"
+        case .redeemReward(let id): "redeeming reward \(id)"
+        case .claimReceipt(let code): "claiming receipt \(code)"
+        case .answerSurvey(let id, _): "answering survey \(id)"
+        case .setProfileField(let field, _, _): "changing your \(field.rawValue)"
+        case .setConsent(let kind, let granted): "\(granted ? "granting" : "withdrawing") \(kind.rawValue) consent"
+        }
+    }
+
+    /// What undoing a refused mutation restored.
+    static func undone(_ mutation: Mutation) -> String {
+        switch mutation {
+        case .redeemReward: "The points were restored and the provisional voucher withdrawn."
+        case .redeemOffer: "The offer is shown as it is on the server again."
+        case .activateOffer: "The offer is not activated."
+        case .claimReceipt: "No points were credited for it."
+        case .answerSurvey: "No points were credited for it."
+        case .setProfileField: "Your profile shows the value the server keeps."
+        case .setConsent: "Your consent shows the value the server keeps."
+        }
+    }
+}

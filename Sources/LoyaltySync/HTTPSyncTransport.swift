@@ -1,0 +1,169 @@
+public import Foundation
+public import HTTPTypes
+internal import LoyaltyAPI
+public import LoyaltyCore
+public import OpenAPIRuntime
+internal import OpenAPIURLSession
+
+#if canImport(FoundationNetworking)
+internal import FoundationNetworking
+#endif
+
+/// The real transport: the client generated from docs/openapi.yaml, over URLSession (libcurl on Linux).
+public struct HTTPSyncTransport: SyncTransport {
+    private let client: Client
+
+    /// A transport to the server at `serverURL`.
+    public init(serverURL: URL, timeout: TimeInterval = 30) {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = timeout
+        let session = URLSession(configuration: configuration)
+        client = Client(
+            serverURL: serverURL, configuration: .loyalty,
+            transport: URLSessionTransport(configuration: .init(session: session)),
+            middlewares: [AuthorizationMiddleware(), ErrorMiddleware()])
+    }
+
+    public func enroll(
+        _ registration: Registration, password: String, deviceName: String?
+    ) async throws(TransportError) -> SessionGrant {
+        try await call {
+            let response = try await client.enroll(
+                headers: .init(loyaltyProtocol: loyaltyProtocolVersion),
+                body: .json(
+                    .init(
+                        name: registration.name, email: registration.email, password: password,
+                        phone: registration.phone,
+                        birthdate: registration.birthdate, address: registration.address, deviceName: deviceName)))
+            return SessionGrant(wire: try response.created.body.json)
+        }
+    }
+
+    public func login(email: String, password: String, deviceName: String?) async throws(TransportError) -> SessionGrant
+    {
+        try await call {
+            let response = try await client.login(
+                headers: .init(loyaltyProtocol: loyaltyProtocolVersion),
+                body: .json(.init(email: email, password: password, deviceName: deviceName)))
+            return SessionGrant(wire: try response.ok.body.json)
+        }
+    }
+
+    public func refresh(refreshToken: String) async throws(TransportError) -> SessionGrant {
+        try await call {
+            let response = try await client.refresh(
+                headers: .init(loyaltyProtocol: loyaltyProtocolVersion), body: .json(.init(refreshToken: refreshToken)))
+            return SessionGrant(wire: try response.ok.body.json)
+        }
+    }
+
+    public func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse {
+        try await call(token: accessToken) {
+            let response = try await client.push(
+                headers: .init(loyaltyProtocol: loyaltyProtocolVersion), body: .json(request.wire))
+            return try PushResponse(wire: try response.ok.body.json)
+        }
+    }
+
+    public func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {
+        try await call(token: accessToken) {
+            let response = try await client.pull(
+                headers: .init(loyaltyProtocol: loyaltyProtocolVersion), body: .json(request.wire))
+            return try PullResponse(wire: try response.ok.body.json)
+        }
+    }
+
+    public func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
+        try await call(token: accessToken) {
+            let response = try await client.listDevices(headers: .init(loyaltyProtocol: loyaltyProtocolVersion))
+            let devices: [Components.Schemas.Device] = try response.ok.body.json.devices
+            return devices.map { device -> DeviceSummary in
+                DeviceSummary(
+                    id: DeviceID(device.id), name: device.name, createdAt: Timestamp(device.createdAt),
+                    revokedAt: device.revokedAt.map { Timestamp($0) },
+                    lastSeenAt: device.lastSeenAt.map { Timestamp($0) },
+                    isCurrent: device.current)
+            }
+        }
+    }
+
+    public func revoke(device: DeviceID, accessToken: String) async throws(TransportError) {
+        try await call(token: accessToken) {
+            _ = try await client.revokeDevice(
+                path: .init(deviceID: device.rawValue), headers: .init(loyaltyProtocol: loyaltyProtocolVersion)
+            ).noContent
+        }
+    }
+
+    /// Runs a call and turns every failure into a ``TransportError``.
+    private func call<T: Sendable>(
+        token: String? = nil, _ body: @Sendable () async throws -> T
+    ) async throws(TransportError) -> T {
+        do {
+            return try await AuthorizationMiddleware.$token.withValue(token) { try await body() }
+        } catch {
+            throw Self.transportError(error)
+        }
+    }
+
+    static func transportError(_ error: any Error) -> TransportError {
+        if let error = error as? TransportError { return error }
+        if let error = error as? ClientError { return transportError(error.underlyingError) }
+        if let error = error as? URLError { return .unreachable(error.localizedDescription) }
+        let text = String(describing: error)
+        if text.contains("NSURLErrorDomain") || text.contains("URLError") { return .unreachable("no connection") }
+        return .refused(
+            status: 0, code: "bad_response", message: "the server's answer could not be read: \(text.prefix(200))")
+    }
+}
+
+/// Sends the access token of the current call.
+struct AuthorizationMiddleware: ClientMiddleware {
+    @TaskLocal static var token: String?
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        if let token = Self.token { request.headerFields[.authorization] = "Bearer \(token)" }
+        return try await next(request, body, baseURL)
+    }
+}
+
+/// Turns an error answer (`{"error": {"code", "message"}}` with a 4xx or 5xx status) into a ``TransportError``.
+struct ErrorMiddleware: ClientMiddleware {
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        let (response, responseBody) = try await next(request, body, baseURL)
+        let status = response.status.code
+        guard status >= 400 else { return (response, responseBody) }
+        var code = "http_\(status)"
+        var message = "the server answered \(status)"
+        if let responseBody, let data = try? await Data(collecting: responseBody, upTo: 1 << 16),
+            let error = try? JSONDecoder().decode(Components.Schemas.ErrorResponse.self, from: data)
+        {
+            code = error.error.code
+            message = error.error.message
+        }
+        switch (status, code) {
+        case (401, "token_expired"): throw TransportError.tokenExpired
+        case (401, "device_revoked"): throw TransportError.deviceRevoked
+        case (401, _): throw TransportError.unauthorized(message)
+        case (426, _): throw TransportError.upgradeRequired(message)
+        case (500..., _): throw TransportError.serverFailure(message)
+        default: throw TransportError.refused(status: status, code: code, message: message)
+        }
+    }
+}
+
+extension SessionGrant {
+    init(wire: Components.Schemas.Session) {
+        self.init(
+            memberID: MemberID(wire.memberID), deviceID: DeviceID(wire.deviceID), cardNumber: wire.cardNumber,
+            accessToken: wire.accessToken, accessTokenExpiresAt: Timestamp(wire.accessTokenExpiresAt),
+            refreshToken: wire.refreshToken, serverTime: Timestamp(wire.serverTime))
+    }
+}

@@ -1,0 +1,241 @@
+public import Foundation
+public import LoyaltyCore
+public import LoyaltyStore
+
+/// What one sync did.
+public struct SyncReport: Sendable, Hashable {
+    /// Mutations sent.
+    public var pushed = 0
+    /// Of those, applied (as sent or adjusted).
+    public var applied = 0
+    /// Of those, rejected.
+    public var rejected = 0
+    /// Changes received.
+    public var pulled = 0
+    /// New notices.
+    public var notices: [Notice] = []
+    /// How it ended.
+    public var outcome: SyncOutcome = .synced
+
+    public init() {}
+}
+
+/// Runs syncs for one device: push the outbox, pull the feed, rebase the view, with token refresh, backoff,
+/// revocation and upgrade handling as ``SyncPlanner`` decides. Clock, jitter and sleeping are injected so that
+/// tests and the simulation control time.
+public actor SyncEngine {
+    public let store: DeviceStore
+    private let transport: any SyncTransport
+    private let policy: SyncPolicy
+    private let wallClock: @Sendable () -> Timestamp
+    private let jitter: @Sendable () -> Double
+    private let sleep: @Sendable (TimeSpan) async throws -> Void
+
+    /// Creates an engine.
+    public init(
+        store: DeviceStore, transport: any SyncTransport, policy: SyncPolicy = SyncPolicy(),
+        wallClock: @escaping @Sendable () -> Timestamp = { Timestamp(Date()) },
+        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0...1) },
+        sleep: @escaping @Sendable (TimeSpan) async throws -> Void = {
+            try await Task.sleep(for: .milliseconds($0.milliseconds))
+        }
+    ) {
+        self.store = store
+        self.transport = transport
+        self.policy = policy
+        self.wallClock = wallClock
+        self.jitter = jitter
+        self.sleep = sleep
+    }
+
+    // MARK: Signing in
+
+    /// Enrols a new member with this device, then syncs to bootstrap.
+    public func enroll(
+        _ registration: Registration, password: String, deviceName: String?, serverURL: String
+    ) async throws(TransportError) -> SyncReport {
+        let grant = try await transport.enroll(registration, password: password, deviceName: deviceName)
+        try saveGrant(grant, serverURL: serverURL)
+        return await sync()
+    }
+
+    /// Signs this device in to an existing member, then syncs to bootstrap.
+    public func login(
+        email: String, password: String, deviceName: String?, serverURL: String
+    ) async throws(TransportError)
+        -> SyncReport
+    {
+        let grant = try await transport.login(email: email, password: password, deviceName: deviceName)
+        try saveGrant(grant, serverURL: serverURL)
+        return await sync()
+    }
+
+    private func saveGrant(_ grant: SessionGrant, serverURL: String) throws(TransportError) {
+        do {
+            try store.saveIdentity(
+                DeviceIdentity(
+                    serverURL: serverURL, memberID: grant.memberID, deviceID: grant.deviceID,
+                    cardNumber: grant.cardNumber,
+                    accessToken: grant.accessToken, accessTokenExpiresAt: grant.accessTokenExpiresAt,
+                    refreshToken: grant.refreshToken))
+        } catch {
+            throw .refused(status: 0, code: "store", message: "the session could not be stored: \(error)")
+        }
+    }
+
+    // MARK: Syncing
+
+    /// Pushes every pending mutation, pulls until caught up, and rebases the view. Never throws: the report's
+    /// outcome says how it ended, and nothing pending is lost whatever happens.
+    public func sync() async -> SyncReport {
+        var report = SyncReport()
+        var planner = SyncPlanner(policy: policy)
+        do {
+            guard try store.identity() != nil else {
+                report.outcome = .signedOut("this device is not signed in")
+                return report
+            }
+            var action = planner.next(after: .begin(hasPending: try !unresolved().isEmpty))
+            while true {
+                switch action {
+                case .push:
+                    do {
+                        let more = try await pushBatch(into: &report)
+                        action = planner.next(after: .pushed(morePending: more))
+                    } catch let error as TransportError {
+                        action = planner.next(after: .failed(error), jitter: jitter())
+                    }
+                case .pull:
+                    do {
+                        let hasMore = try await pullPage(into: &report)
+                        action = planner.next(after: .pulled(hasMore: hasMore))
+                    } catch let error as TransportError {
+                        action = planner.next(after: .failed(error), jitter: jitter())
+                    }
+                case .refresh:
+                    do {
+                        try await refreshSession()
+                        action = planner.next(after: .refreshed)
+                    } catch let error as TransportError {
+                        // A refused refresh cannot be fixed by refreshing again.
+                        action = planner.next(
+                            after: error == .tokenExpired ? .failed(.unauthorized("sign in again")) : .failed(error))
+                    }
+                case .wait(let delay):
+                    try await sleep(delay)
+                    action = planner.next(after: .waited)
+                case .wipe:
+                    try store.wipe()
+                    report.outcome = .revoked
+                    return report
+                case .finish(let outcome):
+                    report.outcome = outcome
+                    try finish(outcome)
+                    return report
+                }
+            }
+        } catch {
+            report.outcome = .failed("the device store failed: \(error)")
+            try? store.recordAttempt(at: wallClock(), error: "\(error)")
+            return report
+        }
+    }
+
+    private func finish(_ outcome: SyncOutcome) throws {
+        let now = wallClock()
+        switch outcome {
+        case .synced: try store.recordAttempt(at: now, error: nil)
+        case .offline(let message), .failed(let message): try store.recordAttempt(at: now, error: message)
+        case .signedOut(let message): try store.setCondition(.signedOut, error: message)
+        case .upgradeRequired(let message): try store.setCondition(.upgradeRequired, error: message)
+        case .revoked: break
+        }
+    }
+
+    /// Pending mutations without a result yet.
+    private func unresolved() throws -> [PendingMutation] {
+        try store.pendingMutations().filter { $0.result == nil }
+    }
+
+    /// Pushes one batch; true if undecided mutations remain that another push can make progress on.
+    private func pushBatch(into report: inout SyncReport) async throws -> Bool {
+        let batch = Array(try unresolved().prefix(policy.batchSize))
+        guard !batch.isEmpty, let identity = try store.identity() else { return false }
+        let sent = wallClock()
+        let response = try await transport.push(
+            PushRequest(deviceID: identity.deviceID, mutations: batch.map(\.envelope)),
+            accessToken: identity.accessToken)
+        let received = wallClock()
+        try store.observeServer(time: response.serverTime, stamp: response.serverStamp, sent: sent, received: received)
+        let notices = try store.recordResults(response.results, at: received)
+        report.notices += notices
+        report.pushed += batch.count
+        var decided = 0
+        for result in response.results {
+            switch result.status {
+            case .applied, .adjusted:
+                report.applied += 1
+                decided += 1
+            case .rejected(let rejection) where rejection.code != .outOfOrder:
+                report.rejected += 1
+                decided += 1
+            case .rejected:
+                continue
+            }
+        }
+        // No progress (the server expects a sequence number this device no longer has): stop pushing; the pull
+        // still brings the server's state, and the outbox is kept.
+        let remaining = try unresolved()
+        return decided > 0 && !remaining.isEmpty
+    }
+
+    /// Pulls and applies one page; true if more follow.
+    private func pullPage(into report: inout SyncReport) async throws -> Bool {
+        guard let identity = try store.identity() else { return false }
+        let sent = wallClock()
+        let response = try await transport.pull(
+            PullRequest(deviceID: identity.deviceID, cursor: try store.cursor(), limit: policy.pageSize),
+            accessToken: identity.accessToken)
+        let received = wallClock()
+        try store.observeServer(time: response.serverTime, stamp: response.serverStamp, sent: sent, received: received)
+        report.notices += try store.applyPage(response, at: received)
+        report.pulled += response.changes.count
+        return response.hasMore
+    }
+
+    private func refreshSession() async throws {
+        guard var identity = try store.identity() else {
+            throw TransportError.unauthorized("this device is not signed in")
+        }
+        let grant = try await transport.refresh(refreshToken: identity.refreshToken)
+        identity.accessToken = grant.accessToken
+        identity.accessTokenExpiresAt = grant.accessTokenExpiresAt
+        identity.refreshToken = grant.refreshToken
+        try store.saveIdentity(identity)
+    }
+
+    // MARK: Devices
+
+    /// The member's devices.
+    public func devices() async throws -> [DeviceSummary] {
+        try await withRefresh { token in try await self.transport.devices(accessToken: token) }
+    }
+
+    /// Revokes one of the member's devices.
+    public func revoke(_ device: DeviceID) async throws {
+        try await withRefresh { token in try await self.transport.revoke(device: device, accessToken: token) }
+    }
+
+    /// Makes a call with the access token, refreshing it once if it expired.
+    private func withRefresh<T: Sendable>(_ call: @Sendable (String) async throws -> T) async throws -> T {
+        guard let identity = try store.identity() else {
+            throw TransportError.unauthorized("this device is not signed in")
+        }
+        do {
+            return try await call(identity.accessToken)
+        } catch let error as TransportError where error == .tokenExpired {
+            try await refreshSession()
+            return try await call(try store.identity()?.accessToken ?? "")
+        }
+    }
+}

@@ -1,0 +1,106 @@
+public import LoyaltyCore
+
+/// What a device needs from the server. The engine depends only on this; ``HTTPSyncTransport`` is the real one
+/// (the generated client over URLSession), and a simulation can put a faulty network in between.
+public protocol SyncTransport: Sendable {
+    /// Creates a member and this device.
+    func enroll(
+        _ registration: Registration, password: String, deviceName: String?
+    ) async throws(TransportError) -> SessionGrant
+    /// Adds this device to a member.
+    func login(email: String, password: String, deviceName: String?) async throws(TransportError) -> SessionGrant
+    /// Exchanges a refresh token for a new session.
+    func refresh(refreshToken: String) async throws(TransportError) -> SessionGrant
+    /// Pushes mutations.
+    func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse
+    /// Pulls a page of changes.
+    func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse
+    /// The member's devices.
+    func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary]
+    /// Revokes one of the member's devices.
+    func revoke(device: DeviceID, accessToken: String) async throws(TransportError)
+}
+
+/// A session from enrolment, sign-in or refresh.
+public struct SessionGrant: Sendable, Hashable {
+    public var memberID: MemberID
+    public var deviceID: DeviceID
+    public var cardNumber: String
+    public var accessToken: String
+    public var accessTokenExpiresAt: Timestamp
+    public var refreshToken: String
+    public var serverTime: Timestamp
+
+    public init(
+        memberID: MemberID, deviceID: DeviceID, cardNumber: String, accessToken: String,
+        accessTokenExpiresAt: Timestamp,
+        refreshToken: String, serverTime: Timestamp
+    ) {
+        self.memberID = memberID
+        self.deviceID = deviceID
+        self.cardNumber = cardNumber
+        self.accessToken = accessToken
+        self.accessTokenExpiresAt = accessTokenExpiresAt
+        self.refreshToken = refreshToken
+        self.serverTime = serverTime
+    }
+}
+
+/// One of the member's devices.
+public struct DeviceSummary: Sendable, Hashable {
+    public var id: DeviceID
+    public var name: String
+    public var createdAt: Timestamp
+    public var revokedAt: Timestamp?
+    public var lastSeenAt: Timestamp?
+    public var isCurrent: Bool
+
+    public init(
+        id: DeviceID, name: String, createdAt: Timestamp, revokedAt: Timestamp?, lastSeenAt: Timestamp?, isCurrent: Bool
+    ) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+        self.lastSeenAt = lastSeenAt
+        self.isCurrent = isCurrent
+    }
+}
+
+/// Why a call to the server failed, in the terms the engine acts on.
+public enum TransportError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The server could not be reached (no network, refused, timed out). Retry later.
+    case unreachable(String)
+    /// The access token expired: refresh once.
+    case tokenExpired
+    /// Credentials are wrong or no longer valid: sign in again.
+    case unauthorized(String)
+    /// The member revoked this device: wipe the member's data.
+    case deviceRevoked
+    /// The server speaks another protocol version: update the app.
+    case upgradeRequired(String)
+    /// The server refused the request (4xx); retrying the same request will not help.
+    case refused(status: Int, code: String, message: String)
+    /// The server failed (5xx). Retry later.
+    case serverFailure(String)
+
+    /// Whether trying again later may succeed.
+    public var isTransient: Bool {
+        switch self {
+        case .unreachable, .serverFailure: true
+        default: false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unreachable(let reason): "the server cannot be reached (\(reason))"
+        case .tokenExpired: "the session expired"
+        case .unauthorized(let message): message
+        case .deviceRevoked: "this device was signed out by the member"
+        case .upgradeRequired(let message): message
+        case .refused(_, _, let message): message
+        case .serverFailure(let message): "the server failed: \(message)"
+        }
+    }
+}
