@@ -101,6 +101,7 @@ let package = Package(
                 "LoyaltyStore",
                 "LoyaltySync",
                 "LoyaltyServer",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

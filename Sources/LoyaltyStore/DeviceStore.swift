@@ -282,7 +282,7 @@ public final class DeviceStore: Sendable {
             for notice in notices { try Self.insert(notice, db) }
             return notices
         }
-        try rebuildView(now: time)
+        try replay(now: time)
         return notices
     }
 
@@ -350,7 +350,16 @@ public final class DeviceStore: Sendable {
             for notice in notices { try Self.insert(notice, db) }
             return notices
         }
-        try rebuildView(now: time)
+        // Merge the page into the confirmed state in memory (reloading it only if it is not there yet).
+        let merged = cache.withLock { cache -> Bool in
+            if page.reset { cache.confirmed = nil }
+            guard var confirmed = cache.confirmed else { return false }
+            cache.confirmed = nil  // let the merge below mutate in place rather than copy
+            for change in page.changes { confirmed.apply(change) }
+            cache.confirmed = confirmed
+            return true
+        }
+        if merged { try replay(now: time) } else { try rebuildView(now: time) }
         return notices
     }
 
@@ -382,8 +391,7 @@ public final class DeviceStore: Sendable {
     /// The state the server confirmed; nil before the first sync.
     public var confirmed: MemberState? { cache.withLock { $0.confirmed } }
 
-    /// Rebuilds the view from the confirmed state and the outbox. Called after every sync step; cheap reads
-    /// never call it.
+    /// Reloads the confirmed state from the file and replays the outbox on it (at open, and after a reset).
     public func rebuildView(now: Timestamp) throws {
         let entities = try pool.read { db -> [Entity] in
             var entities: [Entity] = []
@@ -406,17 +414,23 @@ public final class DeviceStore: Sendable {
         }
         var confirmed = MemberState(program: program, member: member)
         for entity in entities { confirmed.merge(entity) }
+        cache.withLock { $0.confirmed = confirmed }
+        try replay(now: now)
+    }
+
+    /// The view: the confirmed state with every mutation still in the outbox replayed on it, in order. Mutations
+    /// the server already decided are replayed too until the pulled state covers them.
+    private func replay(now: Timestamp) throws {
+        guard let confirmed = cache.withLock({ $0.confirmed }) else { return }
         var view = confirmed
         var optimistic: [LedgerEntry] = []
         let corrected = try correctedTime(now)
         for mutation in try pendingMutations() {
-            // Mutations the server already decided are still replayed until the pulled state covers them.
             let envelope = mutation.envelope
             let outcome = view.apply(envelope, context: .device(now: corrected, actedAt: envelope.deviceTime))
             for case .ledgerEntry(let entry) in outcome.changes { optimistic.append(entry) }
         }
         cache.withLock { cache in
-            cache.confirmed = confirmed
             cache.view = view
             cache.optimisticEntries = optimistic
         }

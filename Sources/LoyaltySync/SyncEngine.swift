@@ -24,7 +24,7 @@ public struct SyncReport: Sendable, Hashable {
 /// revocation and upgrade handling as ``SyncPlanner`` decides. Clock, jitter and sleeping are injected so that
 /// tests and the simulation control time.
 public actor SyncEngine {
-    public let store: DeviceStore
+    nonisolated public let store: DeviceStore
     private let transport: any SyncTransport
     private let policy: SyncPolicy
     private let wallClock: @Sendable () -> Timestamp

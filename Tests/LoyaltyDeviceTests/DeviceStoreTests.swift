@@ -1,0 +1,160 @@
+import Foundation
+import GRDB
+import LoyaltyCore
+import Testing
+
+@testable import LoyaltyStore
+
+@Suite struct DeviceStoreTests {
+    func temporaryPath(_ name: String = "device") -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).sqlite").path
+    }
+
+    @Test func aCorruptFileIsAnErrorThatNamesItAndIsLeftUntouched() throws {
+        let path = temporaryPath()
+        let garbage =
+            Data("this is not a database, it is a shopping list: milk, eggs, bread".utf8)
+            + Data(repeating: 7, count: 4096)
+        try garbage.write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try DeviceStore(path: path)
+            Issue.record("a corrupt file was opened")
+        } catch let error as DeviceStoreError {
+            #expect(error.code == .unusableFile)
+            #expect(error.message.contains(path))
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == garbage)
+    }
+
+    @Test func aStoreFromTheFirstSchemaVersionUpgradesWithoutLosingItsOutbox() throws {
+        let path = temporaryPath()
+        // Write a store as version 1 of the schema wrote it, with a mutation waiting in the outbox.
+        let queue = try DatabaseQueue(path: path)
+        try DeviceStore.migrator.migrate(queue, upTo: "v1: confirmed state and outbox")
+        let envelope = MutationEnvelope(
+            deviceID: "d-1", sequence: 7, stamp: HLCTimestamp(wallMilliseconds: 1000, counter: 0),
+            deviceTime: Timestamp(millisecondsSince1970: 1000), mutation: .setConsent(.profiling, granted: false))
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO outbox (sequence, envelope, created_at) VALUES (7, ?, 1000)",
+                arguments: [try JSONEncoder().encode(envelope)])
+            try db.execute(sql: "UPDATE device SET next_sequence = 8")
+        }
+        try queue.close()
+
+        let store = try DeviceStore(path: path)
+        #expect(try store.pendingMutations().map(\.envelope) == [envelope])
+        #expect(try store.notices().isEmpty, "the v2 notices table exists")
+        #expect(try store.status().pending == 1)
+    }
+
+    @Test func anEmptyStoreHasNoViewAndRefusesMutations() throws {
+        let store = try DeviceStore(path: temporaryPath())
+        #expect(store.view == nil)
+        #expect(try store.status().condition == .signedOut)
+        #expect(throws: DeviceStoreError.self) { try store.record(.activateOffer("welcome-10"), at: Timestamp(Date())) }
+    }
+
+    @Test func sequenceNumbersNeverRepeatAcrossReopeningAndDecidedMutations() throws {
+        let path = temporaryPath()
+        let (store, now) = try Self.bootstrapped(path: path, lots: 1)
+        let first = try store.record(.setConsent(.marketingEmail, granted: true), at: now).0
+        let reopened = try DeviceStore(path: path, now: now)  // as after the process was killed
+        let second = try reopened.record(.setConsent(.marketingEmail, granted: false), at: now).0
+        _ = try reopened.recordResults(
+            [MutationResult(sequence: first.sequence, status: .rejected(MutationRejection(.memberNotActive, "x")))],
+            at: now)
+        let third = try reopened.record(.setConsent(.profiling, granted: true), at: now).0
+        #expect([first.sequence, second.sequence, third.sequence] == [1, 2, 3])
+        #expect(try reopened.pendingMutations().map(\.envelope.sequence) == [2, 3])
+    }
+
+    @Test func aMutationTheViewRefusesIsNotQueued() throws {
+        let (store, now) = try Self.bootstrapped(path: temporaryPath(), lots: 1)
+        do {
+            try store.record(.redeemReward("voucher-20"), at: now)
+            Issue.record("an overdraw was queued")
+        } catch let error as DeviceStoreError {
+            #expect(error.rejection?.code == .insufficientPoints)
+        }
+        #expect(try store.pendingMutations().isEmpty)
+    }
+
+    @Test func screenQueriesOnAHundredThousandMovementsAreAnsweredFromTheView() throws {
+        let (store, now) = try Self.bootstrapped(path: temporaryPath(), lots: 100_000)
+        let balance = try #require(store.balance(at: now))
+        #expect(balance.available == 100_000)
+        #expect(balance.pending == 0)
+        let history = try store.history(limit: 20)
+        #expect(history.count == 20)
+        #expect(history.map(\.at) == history.map(\.at).sorted(by: >), "newest first")
+        #expect(store.offers(at: now).map(\.state) == [.available], "targeted offers only")
+
+        // An optimistic spend shows at once, at the top of the history.
+        try store.record(.redeemReward("tote-bag"), at: now)
+        #expect(store.balance(at: now)?.available == 99_700)
+        #expect(try store.history(limit: 1).first?.kind == .spend)
+    }
+
+    /// A store holding a member with `lots` one-point purchases (as the server would have sent them).
+    static func bootstrapped(path: String, lots: Int) throws -> (DeviceStore, Timestamp) {
+        let store = try DeviceStore(path: path)
+        let now = Timestamp.parse("2026-06-01T10:00:00Z")!
+        try store.saveIdentity(
+            DeviceIdentity(
+                serverURL: "http://127.0.0.1:1", memberID: "m-1", deviceID: "d-1", cardNumber: "4000001000013",
+                accessToken: "t", accessTokenExpiresAt: now.adding(.hours(1)), refreshToken: "r"))
+        let program = try Program.decode(json: Data(LoyaltyServerFixture.program.utf8))
+        var changes: [Change] = []
+        var version: UInt64 = 0
+        func add(_ entity: Entity) {
+            version += 1
+            changes.append(Change(version: version, operation: .upsert(entity)))
+        }
+        add(.program(program))
+        add(.member(MemberRecord(id: "m-1", createdAt: now.adding(.days(-400)))))
+        add(.card(Card(number: try CardNumber("4000001000013"), issuedAt: now.adding(.days(-400)))))
+        add(
+            .offer(
+                Offer(
+                    id: "welcome-10", title: "Welcome", validFrom: now.adding(.days(-1)),
+                    validUntil: now.adding(.days(30)))))
+        add(
+            .offer(
+                Offer(
+                    id: "gold-only", title: "Gold", segments: ["gold"], validFrom: now.adding(.days(-1)),
+                    validUntil: nil)))
+        add(.reward(Reward(id: "tote-bag", title: "Tote", cost: 300)))
+        add(.reward(Reward(id: "voucher-20", title: "20 EUR", cost: 1800)))
+        for index in 0..<lots {
+            let earned = now.adding(.minutes(Int64(-lots + index)))
+            var lot = EarnLot(
+                id: LotID("l\(index)"), cause: .purchase, amount: 1, earnedAt: earned, pendingUntil: nil,
+                expiresAt: now.adding(.days(700)))
+            lot.state = .active
+            add(.lot(lot))
+            add(.ledgerEntry(LedgerEntry(id: EntryID("earn:l\(index)"), kind: .earn, at: earned, available: 1)))
+        }
+        var start = 0
+        while start < changes.count {
+            let page = Array(changes[start..<min(start + 5000, changes.count)])
+            start += page.count
+            _ = try store.applyPage(
+                PullResponse(
+                    changes: page, cursor: Cursor(version: page.last!.version), hasMore: start < changes.count,
+                    reset: false,
+                    lastProcessedSequence: 0, serverTime: now, serverStamp: .zero), at: now)
+        }
+        return (store, now)
+    }
+}
+
+enum LoyaltyServerFixture {
+    static let program = """
+        {"id": "test", "name": "Test", "currency": "EUR", "timeZone": "UTC", "pointsPerCurrencyUnit": 1,
+         "minimumRedemption": 100, "pendingDays": 14, "expiry": {"rule": "monthsAfterEarning", "months": 24},
+         "receiptClaimDays": 30, "offlineGrace": "72h", "expiringSoonDays": 30,
+         "tiers": {"ladder": [{"id": "classic", "name": "Classic", "threshold": 0}], "windowMonths": 12,
+                   "retentionMonths": 12, "downgrade": "oneDown"}}
+        """
+}

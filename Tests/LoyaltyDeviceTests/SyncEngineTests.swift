@@ -1,0 +1,297 @@
+import Foundation
+import LoyaltyCore
+import LoyaltyStore
+import LoyaltySync
+import Synchronization
+import Testing
+
+@testable import LoyaltyServer
+
+/// The device engine against a real `loyalty-server` on loopback, through the real HTTP transport.
+@Suite struct SyncEngineTests {
+    @Test func enrolmentBootstrapsTheDeviceWithTheMembersWholeState() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, _) = try await harness.pair(server: server)
+            let view = try #require(phone.store.view)
+            #expect(view.activeCard != nil)
+            #expect(view.offers.count == 3)
+            #expect(view.program.id == "de-retail")
+            #expect(view == (try await harness.serverState(of: phone)))
+            #expect(try phone.store.status().condition == .ready)
+        }
+    }
+
+    @Test func aChangeOnOneDeviceReachesTheOtherAndEveryoneAgrees() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, tablet) = try await harness.pair(server: server)
+            try phone.act(.setProfileField(.phone, value: "+49 30 1234567", basedOn: nil), at: harness.clock.now())
+            try phone.act(.setConsent(.marketingEmail, granted: true), at: harness.clock.now())
+            #expect(phone.store.view?.profileValue(.phone) == "+49 30 1234567", "shown at once, offline")
+            #expect(try phone.store.status().pending == 2)
+
+            let pushed = await phone.sync()
+            #expect(pushed.outcome == .synced)
+            #expect(pushed.pushed == 2 && pushed.applied == 2)
+            #expect(try phone.store.status().pending == 0, "decided and covered by the pulled state")
+
+            _ = await tablet.sync()
+            let server = try await harness.serverState(of: phone)
+            #expect(tablet.store.view?.profileValue(.phone) == "+49 30 1234567")
+            #expect(phone.store.confirmed == server)
+            #expect(tablet.store.confirmed == server)
+        }
+    }
+
+    @Test func aRejectedMutationIsUndoneOnTheDeviceWithANotice() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, tablet) = try await harness.pair(server: server)
+            try await harness.give(1000, to: phone)
+            _ = try await harness.service.createReward(Reward(id: "big", title: "Big", cost: 700))
+            _ = await phone.sync()
+            _ = await tablet.sync()
+            // Both offline: each sees 1000 points and redeems 700.
+            try phone.act(.redeemReward("big"), at: harness.clock.now())
+            try tablet.act(.redeemReward("big"), at: harness.clock.now())
+            #expect(tablet.store.view?.ledger.available == 300)
+            #expect(tablet.store.view?.vouchers.count == 1)
+
+            #expect(await phone.sync().applied == 1)
+            let report = await tablet.sync()
+            #expect(report.rejected == 1)
+            #expect(report.notices.map(\.kind) == [.rejected])
+            #expect(report.notices.first?.message.contains("points were restored") == true)
+            #expect(tablet.store.view?.vouchers.isEmpty == false, "the phone's voucher, pulled")
+            let phoneID = try #require(try phone.store.identity()).deviceID.rawValue
+            #expect(tablet.store.view?.vouchers.values.allSatisfy { $0.id.rawValue.hasPrefix(phoneID) } == true)
+            #expect(tablet.store.view?.ledger.available == 300)
+            #expect(try tablet.store.notices(unreadOnly: true).count == 1)
+            _ = await phone.sync()
+            #expect(phone.store.view == tablet.store.view)
+        }
+    }
+
+    @Test func aPushWhoseAnswerIsLostIsRetriedAndAppliedOnce() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let lossy = LosesFirstPushAnswer(base: HTTPSyncTransport(serverURL: server))
+            let phone = try harness.device("phone", server: server, transport: lossy)
+            _ = try await phone.enroll(
+                Registration(name: "Anna", email: "lossy@example.de"), password: "correct horse", deviceName: nil,
+                serverURL: server.absoluteString)
+            try await harness.give(1000, to: phone)
+            _ = await phone.sync()
+            try phone.act(.redeemReward("voucher-5"), at: harness.clock.now())
+
+            let first = await phone.sync()
+            guard case .offline = first.outcome else {
+                Issue.record("the lost answer should look like a network failure")
+                return
+            }
+            #expect(try await harness.serverState(of: phone).ledger.available == 500, "the server did apply it")
+            #expect(try phone.store.status().pending == 1, "the device does not know yet")
+
+            let retry = await phone.sync()
+            #expect(retry.outcome == .synced)
+            #expect(retry.applied == 1)
+            #expect(try await harness.serverState(of: phone).ledger.available == 500, "applied once")
+            #expect(phone.store.view?.ledger.available == 500)
+            #expect(try phone.store.status().pending == 0)
+        }
+    }
+
+    @Test func aDeviceAwayLongerThanTheFeedKeepsIsResetAndItsPendingMutationsStillGoThrough() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, tablet) = try await harness.pair(server: server)
+            try tablet.act(.setConsent(.marketingSMS, granted: true), at: harness.clock.now())
+            try harness.clock.advance(by: .days(40))
+            try await harness.give(200, to: phone)
+            try await harness.service.compactFeed()
+
+            let report = await tablet.sync()
+            #expect(report.outcome == .synced)
+            #expect(report.notices.contains { $0.kind == .reset })
+            #expect(tablet.store.view?.consents.isGranted(.marketingSMS) == true)
+            #expect(tablet.store.confirmed == (try await harness.serverState(of: tablet)))
+            #expect(tablet.store.view?.ledger.available == 200)
+        }
+    }
+
+    @Test func anExpiredSessionIsRefreshedDuringTheSync() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, _) = try await harness.pair(server: server)
+            let before = try #require(try phone.store.identity())
+            try harness.clock.advance(by: .minutes(20))
+            try phone.act(.setConsent(.profiling, granted: true), at: harness.clock.now())
+            let report = await phone.sync()
+            #expect(report.outcome == .synced)
+            #expect(report.applied == 1)
+            let after = try #require(try phone.store.identity())
+            #expect(after.refreshToken != before.refreshToken, "rotated")
+        }
+    }
+
+    @Test func aRevokedDeviceWipesTheMembersData() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, tablet) = try await harness.pair(server: server)
+            try phone.act(.setConsent(.profiling, granted: true), at: harness.clock.now())
+            try await tablet.revoke(try #require(try phone.store.identity()).deviceID)
+            let report = await phone.sync()
+            #expect(report.outcome == .revoked)
+            #expect(try phone.store.identity() == nil)
+            #expect(phone.store.view == nil)
+            #expect(try phone.store.pendingMutations().isEmpty)
+            #expect(try await harness.serverState(of: tablet).consents.changes.isEmpty, "nothing of it was applied")
+        }
+    }
+
+    @Test func anUpgradeRequiredAnswerKeepsDataAndOutbox() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, _) = try await harness.pair(server: server)
+            try phone.act(.setConsent(.profiling, granted: true), at: harness.clock.now())
+            let upgraded = try await DeviceHarness.make { $0.protocolVersions = ["2"] }
+            try await upgraded.live { newServer in
+                var identity = try #require(try phone.store.identity())
+                identity.serverURL = newServer.absoluteString
+                let moved = SyncEngine(
+                    store: phone.store, transport: HTTPSyncTransport(serverURL: newServer),
+                    policy: SyncPolicy(retries: 0))
+                let report = await moved.sync()
+                guard case .upgradeRequired(let message) = report.outcome else {
+                    Issue.record("\(report.outcome)")
+                    return
+                }
+                #expect(message.contains("update the app"))
+            }
+            #expect(try phone.store.status().condition == .upgradeRequired)
+            #expect(try phone.store.pendingMutations().count == 1)
+            #expect(phone.store.view?.consents.isGranted(.profiling) == true)
+        }
+    }
+
+    @Test func anUnreachableServerIsRetriedWithGrowingDelaysThenReportedOffline() async throws {
+        let store = try DeviceStore(
+            path: FileManager.default.temporaryDirectory.appendingPathComponent("offline-\(UUID()).sqlite").path)
+        try store.saveIdentity(
+            DeviceIdentity(
+                serverURL: "http://127.0.0.1:9", memberID: "m-1", deviceID: "d-1", cardNumber: "4000001000013",
+                accessToken: "t", accessTokenExpiresAt: .init(millisecondsSince1970: 0), refreshToken: "r"))
+        let waits = Mutex<[TimeSpan]>([])
+        let engine = SyncEngine(
+            store: store, transport: HTTPSyncTransport(serverURL: URL(string: "http://127.0.0.1:9")!, timeout: 2),
+            policy: SyncPolicy(retries: 3, baseDelay: .milliseconds(100)), jitter: { 1 },
+            sleep: { delay in waits.withLock { $0.append(delay) } })
+        let report = await engine.sync()
+        guard case .offline = report.outcome else {
+            Issue.record("\(report.outcome)")
+            return
+        }
+        #expect(waits.withLock { $0 } == [.milliseconds(100), .milliseconds(200), .milliseconds(400)])
+        #expect(try store.status().lastError?.contains("cannot be reached") == true)
+    }
+
+    @Test func aServerThatComesBackIsSyncedWithAfterTheBackoff() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let flaky = FailsFirstCalls(base: HTTPSyncTransport(serverURL: server), failures: 2)
+            let phone = try harness.device("phone", server: server, transport: flaky, policy: SyncPolicy(retries: 3))
+            _ = try await phone.enroll(
+                Registration(name: "Anna", email: "flaky@example.de"), password: "correct horse", deviceName: nil,
+                serverURL: server.absoluteString)
+            try phone.act(.setConsent(.marketingPush, granted: true), at: harness.clock.now())
+            flaky.failNext(2)
+            let report = await phone.sync()
+            #expect(report.outcome == .synced)
+            #expect(report.applied == 1)
+        }
+    }
+}
+
+/// The real transport, except that the first push's answer is lost after the server committed it.
+final class LosesFirstPushAnswer: SyncTransport, Sendable {
+    let base: HTTPSyncTransport
+    let lost = Mutex(false)
+    init(base: HTTPSyncTransport) { self.base = base }
+
+    func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse {
+        let response = try await base.push(request, accessToken: accessToken)
+        if lost.withLock({ done in
+            defer { done = true }
+            return !done
+        }) {
+            throw .unreachable("connection reset")
+        }
+        return response
+    }
+    func enroll(
+        _ registration: Registration, password: String, deviceName: String?
+    ) async throws(TransportError) -> SessionGrant {
+        try await base.enroll(registration, password: password, deviceName: deviceName)
+    }
+    func login(email: String, password: String, deviceName: String?) async throws(TransportError) -> SessionGrant {
+        try await base.login(email: email, password: password, deviceName: deviceName)
+    }
+    func refresh(refreshToken: String) async throws(TransportError) -> SessionGrant {
+        try await base.refresh(refreshToken: refreshToken)
+    }
+    func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {
+        try await base.pull(request, accessToken: accessToken)
+    }
+    func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
+        try await base.devices(accessToken: accessToken)
+    }
+    func revoke(device: DeviceID, accessToken: String) async throws(TransportError) {
+        try await base.revoke(device: device, accessToken: accessToken)
+    }
+}
+
+/// The real transport, except that the next N sync calls find the server down.
+final class FailsFirstCalls: SyncTransport, Sendable {
+    let base: HTTPSyncTransport
+    let remaining: Mutex<Int>
+    init(base: HTTPSyncTransport, failures: Int) {
+        self.base = base
+        self.remaining = Mutex(0)
+    }
+    func failNext(_ count: Int) { remaining.withLock { $0 = count } }
+    private func gate() throws(TransportError) {
+        if remaining.withLock({ count in
+            defer { count = max(count - 1, 0) }
+            return count > 0
+        }) {
+            throw .unreachable("connection refused")
+        }
+    }
+
+    func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse {
+        try gate()
+        return try await base.push(request, accessToken: accessToken)
+    }
+    func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {
+        try gate()
+        return try await base.pull(request, accessToken: accessToken)
+    }
+    func enroll(
+        _ registration: Registration, password: String, deviceName: String?
+    ) async throws(TransportError) -> SessionGrant {
+        try await base.enroll(registration, password: password, deviceName: deviceName)
+    }
+    func login(email: String, password: String, deviceName: String?) async throws(TransportError) -> SessionGrant {
+        try await base.login(email: email, password: password, deviceName: deviceName)
+    }
+    func refresh(refreshToken: String) async throws(TransportError) -> SessionGrant {
+        try await base.refresh(refreshToken: refreshToken)
+    }
+    func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
+        try await base.devices(accessToken: accessToken)
+    }
+    func revoke(device: DeviceID, accessToken: String) async throws(TransportError) {
+        try await base.revoke(device: device, accessToken: accessToken)
+    }
+}
