@@ -114,7 +114,7 @@ public final class DeviceStore: Sendable {
 
     /// Stores a new session (enrolment, sign-in, refresh) and marks the device ready.
     public func saveIdentity(_ identity: DeviceIdentity) throws {
-        try pool.write { db in
+        try write { db in
             try db.execute(
                 sql: "UPDATE device SET identity = ?, condition = 'ready', last_error = NULL",
                 arguments: [try JSONEncoder().encode(identity)])
@@ -123,7 +123,7 @@ public final class DeviceStore: Sendable {
 
     /// Marks why the device cannot sync, keeping data and outbox.
     public func setCondition(_ condition: DeviceCondition, error: String?) throws {
-        try pool.write { db in
+        try write { db in
             try db.execute(
                 sql: "UPDATE device SET condition = ?, last_error = ?", arguments: [condition.rawValue, error])
         }
@@ -131,7 +131,7 @@ public final class DeviceStore: Sendable {
 
     /// Records the outcome of a sync attempt.
     public func recordAttempt(at time: Timestamp, error: String?) throws {
-        try pool.write { db in
+        try write { db in
             if let error {
                 try db.execute(sql: "UPDATE device SET last_error = ?", arguments: [error])
             } else {
@@ -145,7 +145,7 @@ public final class DeviceStore: Sendable {
     /// Folds in what a server answer says about time: its clock (for the offset) and its stamp (causality).
     public func observeServer(time: Timestamp, stamp: HLCTimestamp, sent: Timestamp, received: Timestamp) throws {
         let offset = ClockOffset(sent: sent, received: received, serverTime: time)
-        try pool.write { db in
+        try write { db in
             var clock = try Self.hlc(db)
             // A stamp the server vouches for is folded in even if this clock is far behind (it is corrected).
             _ = try? clock.receive(stamp, wall: received.adding(offset.offset))
@@ -186,7 +186,7 @@ public final class DeviceStore: Sendable {
     /// in one transaction. A mutation the view itself refuses is not queued: the refusal is thrown.
     @discardableResult
     public func record(_ mutation: Mutation, at deviceTime: Timestamp) throws -> (MutationEnvelope, MutationOutcome) {
-        let result = try pool.write { db -> (MutationEnvelope, MutationOutcome, MemberState, [LedgerEntry]) in
+        let result = try write { db -> (MutationEnvelope, MutationOutcome, MemberState, [LedgerEntry]) in
             guard let identity = try Self.identity(db) else {
                 throw DeviceStoreError(.notSignedIn, "this device is not signed in: enroll or log in first")
             }
@@ -245,7 +245,7 @@ public final class DeviceStore: Sendable {
     /// says what was undone; an adjusted one gets a notice and stays until the pulled state covers it; an
     /// `out_of_order` answer is not a decision and changes nothing.
     public func recordResults(_ results: [MutationResult], at time: Timestamp) throws -> [Notice] {
-        let notices = try pool.write { db -> [Notice] in
+        let notices = try write { db -> [Notice] in
             var notices: [Notice] = []
             let encoder = JSONEncoder()
             for result in results {
@@ -292,7 +292,7 @@ public final class DeviceStore: Sendable {
     /// sequence number; decided mutations the page covers leave the outbox. A reset page first drops the confirmed
     /// state (the outbox stays). Conflicts that replaced this device's values become notices.
     public func applyPage(_ page: PullResponse, at time: Timestamp) throws -> [Notice] {
-        let notices = try pool.write { db -> [Notice] in
+        let notices = try write { db -> [Notice] in
             var notices: [Notice] = []
             let me = try Self.identity(db)?.deviceID
             if page.reset {
@@ -372,7 +372,7 @@ public final class DeviceStore: Sendable {
 
     /// Forgets everything of the member (a revoked device): identity, state, outbox, notices.
     public func wipe() throws {
-        try pool.write { db in
+        try write { db in
             try db.execute(
                 sql: """
                     DELETE FROM confirmed; DELETE FROM ledger_entries; DELETE FROM outbox; DELETE FROM notices;
@@ -483,10 +483,20 @@ public final class DeviceStore: Sendable {
 
     /// Marks every notice read.
     public func markNoticesRead() throws {
-        try pool.write { db in try db.execute(sql: "UPDATE notices SET read = 1") }
+        try write { db in try db.execute(sql: "UPDATE notices SET read = 1") }
     }
 
     // MARK: Helpers
+
+    /// A write transaction; a store another process holds locked past the busy timeout is reported clearly.
+    private func write<T>(_ updates: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.write(updates)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+        {
+            throw DeviceStoreError(.locked, "\(path) is locked by another process (waited 5 s): close it and try again")
+        }
+    }
 
     private static func identity(_ db: Database) throws -> DeviceIdentity? {
         guard let data = try Data.fetchOne(db, sql: "SELECT identity FROM device WHERE id = 1") else { return nil }

@@ -48,6 +48,27 @@ import Testing
         #expect(try store.status().pending == 1)
     }
 
+    @Test func aStoreLockedByAnotherProcessIsWaitedForThenReported() throws {
+        let path = temporaryPath()
+        let store = try DeviceStore(path: path)
+        let other = try DatabaseQueue(path: path)  // another process's connection
+        try other.writeWithoutTransaction { db in
+            try db.execute(sql: "BEGIN EXCLUSIVE")
+            defer { try? db.execute(sql: "ROLLBACK") }
+            do {
+                try store.saveIdentity(
+                    DeviceIdentity(
+                        serverURL: "x", memberID: "m", deviceID: "d", cardNumber: "1", accessToken: "a",
+                        accessTokenExpiresAt: Timestamp(millisecondsSince1970: 0), refreshToken: "r"))
+                Issue.record("a locked store was written")
+            } catch let error as DeviceStoreError {
+                #expect(error.code == .locked)
+                #expect(error.message.contains(path))
+            }
+        }
+        #expect(try store.identity() == nil, "nothing was half-written")
+    }
+
     @Test func anEmptyStoreHasNoViewAndRefusesMutations() throws {
         let store = try DeviceStore(path: temporaryPath())
         #expect(store.view == nil)
