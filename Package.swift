@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "LoyaltyStore", targets: ["LoyaltyStore"]),
         .library(name: "LoyaltySync", targets: ["LoyaltySync"]),
         .executable(name: "loyalty-server", targets: ["loyalty-server"]),
+        .executable(name: "loyalty", targets: ["loyalty"]),
     ],
     dependencies: dependencies,
     targets: [
@@ -82,7 +83,25 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "LoyaltyCLI",
+            dependencies: [
+                "LoyaltyCore",
+                "LoyaltyAPI",
+                "LoyaltyStore",
+                "LoyaltySync",
+                "LoyaltyServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+
         // MARK: - Executables
+        .executableTarget(name: "loyalty", dependencies: ["LoyaltyCLI"]),
         .executableTarget(
             name: "loyalty-server",
             dependencies: [
@@ -102,6 +121,19 @@ let package = Package(
                 "LoyaltySync",
                 "LoyaltyServer",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "LoyaltyCLITests",
+            dependencies: [
+                "LoyaltyCLI",
+                "LoyaltyCore",
+                "LoyaltyServer",
+                "LoyaltyStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

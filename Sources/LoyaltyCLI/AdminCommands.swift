@@ -1,0 +1,432 @@
+internal import ArgumentParser
+internal import Foundation
+internal import HTTPTypes
+internal import LoyaltyAPI
+internal import LoyaltyCore
+internal import OpenAPIRuntime
+internal import OpenAPIURLSession
+
+/// Options of every admin command.
+struct AdminOptions: ParsableArguments {
+    @Option(help: "The server's URL.") var server: String
+    @Option(help: "The operator token (default: $LOYALTY_ADMIN_TOKEN).") var token: String?
+    @Flag(name: .long, help: "Print exactly one JSON document on stdout.") var json = false
+
+    var output: Output { Output(json: json) }
+
+    func client() throws -> AdminClient {
+        guard let token = token ?? ProcessInfo.processInfo.environment["LOYALTY_ADMIN_TOKEN"], !token.isEmpty else {
+            throw ValidationError("Please give --token or set LOYALTY_ADMIN_TOKEN.")
+        }
+        return AdminClient(serverURL: try serverURL(server), token: token)
+    }
+}
+
+/// The generated client with the operator token; error answers become ``CLIError``s carrying the server's words.
+struct AdminClient: Sendable {
+    let client: Client
+
+    init(serverURL: URL, token: String) {
+        client = Client(
+            serverURL: serverURL, configuration: .loyalty, transport: URLSessionTransport(),
+            middlewares: [AdminAuth(token: token)])
+    }
+
+    func call<T: Sendable>(_ body: @Sendable (Client) async throws -> T) async throws -> T {
+        do {
+            return try await body(client)
+        } catch let error as ClientError {
+            if let cli = error.underlyingError as? CLIError { throw cli }
+            throw CLIError("unreachable", "the server cannot be reached: \(error.underlyingError)")
+        }
+    }
+}
+
+struct AdminAuth: ClientMiddleware {
+    let token: String
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        request.headerFields[.authorization] = "Bearer \(token)"
+        let (response, responseBody) = try await next(request, body, baseURL)
+        guard response.status.code >= 400 else { return (response, responseBody) }
+        var code = "http_\(response.status.code)"
+        var message = "the server answered \(response.status.code)"
+        if let responseBody, let data = try? await Data(collecting: responseBody, upTo: 1 << 16),
+            let error = try? JSONDecoder().decode(Components.Schemas.ErrorResponse.self, from: data)
+        {
+            code = error.error.code
+            message = error.error.message
+        }
+        throw CLIError(code, message)
+    }
+}
+
+func createdJSON(_ created: Components.Schemas.Created) -> [String: Any] {
+    var document: [String: Any] = ["id": created.id]
+    if let number = created.number { document["number"] = number }
+    if let code = created.code { document["code"] = code }
+    if let points = created.points { document["points"] = points }
+    if let member = created.memberID { document["member"] = member }
+    return document
+}
+
+func parseDate(_ text: String, option: String) throws -> Date {
+    guard let time = Timestamp.parse(text) else {
+        throw ValidationError("Please give \(option) as a date (2026-12-31) or date-time (2026-12-31T18:00:00Z).")
+    }
+    return time.date
+}
+
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The operator's console: the till, the catalogue, members, jobs and the test clock.",
+        discussion:
+            "Example: loyalty admin purchase --server http://127.0.0.1:8080 --token s3cret --card 4000019179411 --amount 42.50",
+        subcommands: [
+            MemberCommand.self, OfferAdmin.self, RewardAdmin.self, ReceiptAdmin.self, Purchase.self, Return.self,
+            CardAdmin.self, SurveyAdmin.self, JobCommand.self, ClockAdmin.self, DeviceAdmin.self,
+        ])
+
+    struct MemberCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "member", abstract: "List or show members.", subcommands: [List.self, Show.self])
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Members in id order.")
+            @OptionGroup var admin: AdminOptions
+            @Option(help: "Show members after this id.") var after: String?
+            @Option(help: "How many.") var limit = 100
+
+            func run() async throws {
+                let members = try await admin.client().call {
+                    try await $0.adminListMembers(query: .init(after: after, limit: limit)).ok.body.json.members
+                }
+                admin.output.emit(
+                    [
+                        "members": members.map {
+                            [
+                                "id": $0.id, "name": $0.name, "email": $0.email, "status": $0.status.rawValue,
+                                "card": $0.cardNumber as Any, "available": $0.available, "pending": $0.pending,
+                            ]
+                        }
+                    ],
+                    text: members.map {
+                        "\(pad($0.id, 16)) \(pad($0.name, 20)) \(pad("\($0.available) pts", 10)) \($0.email)"
+                    }.joined(separator: "\n"))
+            }
+        }
+
+        struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "One member's account.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The member id.") var id: String
+
+            func run() async throws {
+                let member = try await admin.client().call {
+                    try await $0.adminShowMember(path: .init(memberID: id)).ok.body.json
+                }
+                admin.output.emit(
+                    [
+                        "id": member.id, "status": member.status.rawValue, "available": member.available,
+                        "pending": member.pending,
+                        "owed": member.owed, "tier": member.tier, "lifetimeEarned": member.lifetimeEarned,
+                        "cards": member.cards.map { ["number": $0.number, "status": $0.status.rawValue] },
+                        "profile": member.profile.additionalProperties, "devices": member.devices.map(\.id),
+                    ],
+                    text: """
+                        Member \(member.id) (\(member.status.rawValue)), tier \(member.tier)
+                        Points: \(member.available) available, \(member.pending) pending, \(member.owed) owed, \(member.lifetimeEarned) earned in all
+                        Cards: \(member.cards.map { "\($0.number) \($0.status.rawValue)" }.joined(separator: ", "))
+                        Devices: \(member.devices.map(\.id).joined(separator: ", "))
+                        """)
+            }
+        }
+    }
+
+    struct OfferAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "offer", abstract: "Create or withdraw offers.", subcommands: [Create.self, Withdraw.self])
+
+        struct Create: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Publish an offer to every member (or segments).")
+            @OptionGroup var admin: AdminOptions
+            @Option(help: "Title.") var title: String
+            @Flag(help: "Usable once per member (the default).") var singleUse = false
+            @Option(help: "Usable N times per member.") var uses: Int?
+            @Option(help: "First day it may be used (default now).") var validFrom: String?
+            @Option(help: "Last moment it may be used.") var validUntil: String?
+            @Option(help: "Target a segment (repeatable).") var segment: [String] = []
+            @Flag(help: "Members must activate it before use.") var activationRequired = false
+            @Option(help: "An id (generated if absent).") var id: String?
+
+            func validate() throws {
+                if let uses, !(1...1000).contains(uses) { throw ValidationError("Please give --uses from 1 to 1000.") }
+                if singleUse && uses != nil {
+                    throw ValidationError("Please give either --single-use or --uses, not both.")
+                }
+            }
+
+            func run() async throws {
+                let body = Components.Schemas.OfferRequest(
+                    id: id, title: title, segments: segment.isEmpty ? nil : segment,
+                    validFrom: try validFrom.map { try parseDate($0, option: "--valid-from") },
+                    validUntil: try validUntil.map { try parseDate($0, option: "--valid-until") },
+                    activationRequired: activationRequired, usesPerMember: uses ?? 1)
+                let created = try await admin.client().call {
+                    try await $0.adminCreateOffer(body: .json(body)).created.body.json
+                }
+                admin.output.emit(createdJSON(created), text: "Offer \(created.id) created.")
+            }
+        }
+
+        struct Withdraw: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Withdraw an offer from now on.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The offer id.") var id: String
+
+            func run() async throws {
+                _ = try await admin.client().call {
+                    try await $0.adminWithdrawOffer(path: .init(offerID: id)).noContent
+                }
+                admin.output.emit(["id": id, "withdrawn": true], text: "Offer \(id) withdrawn.")
+            }
+        }
+    }
+
+    struct RewardAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reward", abstract: "Add rewards.", subcommands: [Create.self])
+
+        struct Create: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Add a reward to the catalogue.")
+            @OptionGroup var admin: AdminOptions
+            @Option(help: "Title.") var title: String
+            @Option(help: "Price in points.") var cost: Int
+            @Option(help: "How many there are (unlimited if absent).") var stock: Int?
+            @Option(help: "An id (generated if absent).") var id: String?
+
+            func validate() throws {
+                guard cost >= 1 else { throw ValidationError("Please give --cost of at least 1 point.") }
+                if let stock, stock < 0 { throw ValidationError("Please give --stock of 0 or more.") }
+            }
+
+            func run() async throws {
+                let created = try await admin.client().call {
+                    try await $0.adminCreateReward(body: .json(.init(id: id, title: title, cost: cost, stock: stock)))
+                        .created.body.json
+                }
+                admin.output.emit(createdJSON(created), text: "Reward \(created.id) created.")
+            }
+        }
+    }
+
+    struct ReceiptAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "receipt", abstract: "Issue receipts.", subcommands: [Issue.self])
+
+        struct Issue: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Issue a till receipt a member can claim in the app.")
+            @OptionGroup var admin: AdminOptions
+            @Option(help: "The amount paid, e.g. 42.50.") var amount: String
+            @Option(help: "The code (generated if absent).") var code: String?
+            @Option(help: "The shop.") var shop: String?
+
+            func run() async throws {
+                let created = try await admin.client().call {
+                    try await $0.adminIssueReceipt(body: .json(.init(amount: amount, code: code, shop: shop))).created
+                        .body.json
+                }
+                admin.output.emit(createdJSON(created), text: "Receipt \(created.code ?? created.id) issued.")
+            }
+        }
+    }
+
+    struct Purchase: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The till credits a purchase to a card or a member.")
+        @OptionGroup var admin: AdminOptions
+        @Option(help: "The card number scanned.") var card: String?
+        @Option(help: "Or the member id.") var member: String?
+        @Option(help: "The amount, e.g. 42.50.") var amount: String
+        @Option(help: "The receipt printed for it.") var receipt: String?
+
+        func validate() throws {
+            guard (card == nil) != (member == nil) else {
+                throw ValidationError("Please give exactly one of --card or --member.")
+            }
+        }
+
+        func run() async throws {
+            let created = try await admin.client().call {
+                try await $0.adminRecordPurchase(
+                    body: .json(.init(amount: amount, cardNumber: card, memberID: member, receiptCode: receipt))
+                ).created.body.json
+            }
+            admin.output.emit(
+                createdJSON(created),
+                text: "Purchase \(created.id): \(created.points ?? 0) points to \(created.memberID ?? "?").")
+        }
+    }
+
+    struct Return: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The till records a return: the purchase's points are revoked pro rata.")
+        @OptionGroup var admin: AdminOptions
+        @Option(help: "The purchase's receipt code.") var receipt: String
+        @Option(help: "The amount returned, e.g. 20.00.") var amount: String
+
+        func run() async throws {
+            let created = try await admin.client().call {
+                try await $0.adminRecordReturn(body: .json(.init(amount: amount, receiptCode: receipt))).created.body
+                    .json
+            }
+            admin.output.emit(
+                createdJSON(created), text: "Return \(created.id): \(created.points ?? 0) points revoked.")
+        }
+    }
+
+    struct CardAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "card", abstract: "Replace cards.", subcommands: [Replace.self])
+
+        struct Replace: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Issue a new card; the old one stops earning.")
+            @OptionGroup var admin: AdminOptions
+            @Option(help: "The member id.") var member: String
+
+            func run() async throws {
+                let created = try await admin.client().call {
+                    try await $0.adminReplaceCard(path: .init(memberID: member)).created.body.json
+                }
+                admin.output.emit(createdJSON(created), text: "New card \(created.number ?? created.id).")
+            }
+        }
+    }
+
+    struct SurveyAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "survey", abstract: "Publish surveys.", subcommands: [Create.self])
+
+        struct Create: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Publish a survey that pays points once per member.",
+                discussion:
+                    "Questions are ID:TEXT:TYPE, TYPE one of rating, text or choice=A|B|C, e.g. --question 'q1:How was it?:rating'"
+            )
+            @OptionGroup var admin: AdminOptions
+            @Option(help: "Title.") var title: String
+            @Option(help: "Points paid.") var points: Int
+            @Option(name: .customLong("question"), help: "ID:TEXT:TYPE, repeatable.") var questions: [String] = []
+
+            func run() async throws {
+                var parsed: [Components.Schemas.SurveyQuestion] = []
+                for spec in questions {
+                    let parts = spec.split(separator: ":", maxSplits: 2).map(String.init)
+                    guard parts.count == 3 else {
+                        throw ValidationError("Please write each --question as ID:TEXT:TYPE.")
+                    }
+                    if parts[2].hasPrefix("choice=") {
+                        let options = parts[2].dropFirst(7).split(separator: "|").map(String.init)
+                        parsed.append(.init(id: parts[0], text: parts[1], _type: .choice, options: options))
+                    } else if let type = Components.Schemas.SurveyQuestion._TypePayload(rawValue: parts[2]) {
+                        parsed.append(.init(id: parts[0], text: parts[1], _type: type))
+                    } else {
+                        throw ValidationError(
+                            "Please use rating, text or choice=A|B as a question type, not '\(parts[2])'.")
+                    }
+                }
+                guard !parsed.isEmpty else { throw ValidationError("Please give at least one --question.") }
+                let body = Components.Schemas.SurveyRequest(title: title, points: points, questions: parsed)
+                let created = try await admin.client().call {
+                    try await $0.adminCreateSurvey(body: .json(body)).created.body.json
+                }
+                admin.output.emit(createdJSON(created), text: "Survey \(created.id) published.")
+            }
+        }
+    }
+
+    struct JobCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "job", abstract: "Run a job now: unlock or expire.")
+        @OptionGroup var admin: AdminOptions
+        @Argument(help: "unlock or expire") var job: String
+
+        func validate() throws {
+            guard ["unlock", "expire"].contains(job) else {
+                throw ValidationError("Please name the job: unlock or expire.")
+            }
+        }
+
+        func run() async throws {
+            let result = try await admin.client().call {
+                try await $0.adminRunJob(path: .init(job: job == "unlock" ? .unlock : .expire)).ok.body.json
+            }
+            admin.output.emit(
+                ["job": result.job, "members": result.members, "movements": result.movements],
+                text: "Job \(result.job): \(result.movements) movements for \(result.members) members.")
+        }
+    }
+
+    struct ClockAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "clock", abstract: "Move the server's test clock (needs --test-clock).",
+            subcommands: [Set.self, Advance.self])
+
+        struct Set: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Set the server's time, e.g. 2027-01-01.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "A date or date-time.") var date: String
+
+            func run() async throws {
+                let when = try parseDate(date, option: "the date")
+                let state = try await admin.client().call {
+                    try await $0.adminSetClock(body: .json(.init(set: when))).ok.body.json
+                }
+                admin.output.emit(
+                    ["now": Timestamp(state.now).description], text: "Server time: \(Timestamp(state.now)).")
+            }
+        }
+
+        struct Advance: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Move the server's time forward, e.g. 15d.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "A duration: 15d, 36h, 90m, 30s.") var duration: String
+
+            func validate() throws {
+                guard let span = TimeSpan(parsing: duration), span > .zero else {
+                    throw ValidationError("Please write the duration like 15d, 36h or 90m.")
+                }
+            }
+
+            func run() async throws {
+                let state = try await admin.client().call {
+                    try await $0.adminSetClock(body: .json(.init(advance: duration))).ok.body.json
+                }
+                admin.output.emit(
+                    ["now": Timestamp(state.now).description], text: "Server time: \(Timestamp(state.now)).")
+            }
+        }
+    }
+
+    struct DeviceAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "device", abstract: "Revoke devices.", subcommands: [Revoke.self])
+
+        struct Revoke: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Revoke any device.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The device id.") var id: String
+
+            func run() async throws {
+                _ = try await admin.client().call {
+                    try await $0.adminRevokeDevice(path: .init(deviceID: id)).noContent
+                }
+                admin.output.emit(["revoked": id], text: "Device \(id) revoked.")
+            }
+        }
+    }
+}

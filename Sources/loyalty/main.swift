@@ -1,0 +1,3 @@
+import LoyaltyCLI
+
+await LoyaltyCLI.main()
