@@ -33,7 +33,8 @@ public struct LoyaltyCLI: AsyncParsableCommand {
 
     /// Parses the arguments, runs the command, and exits with 0, 1 (refused or failed) or 2 (usage error).
     public static func main(_ arguments: [String]? = nil) async {
-        let json = (arguments ?? Array(CommandLine.arguments.dropFirst())).contains("--json")
+        let arguments = normalize(arguments ?? Array(CommandLine.arguments.dropFirst()))
+        let json = arguments.contains("--json")
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -57,6 +58,30 @@ public struct LoyaltyCLI: AsyncParsableCommand {
             FileHandle.standardError.write(Data("loyalty: \(message)\n".utf8))
             Foundation.exit(isUsage ? 2 : 1)
         }
+    }
+}
+
+extension LoyaltyCLI {
+    /// Moves the global options written before the command (`loyalty --device DIR --json balance`) after it,
+    /// where each command's option group reads them (`loyalty balance --device DIR --json`).
+    static func normalize(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let token = arguments[index]
+            if token == "--json" {
+                leading.append(token)
+            } else if token == "--device", index + 1 < arguments.count {
+                leading += [token, arguments[index + 1]]
+                index += 1
+            } else if token.hasPrefix("--device=") {
+                leading.append(token)
+            } else {
+                break
+            }
+            index += 1
+        }
+        return Array(arguments[index...]) + leading
     }
 }
 

@@ -1,0 +1,329 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import LoyaltyCore
+import Testing
+
+@testable import LoyaltyCLI
+@testable import LoyaltyServer
+
+/// Runs the built `loyalty` binary.
+struct CLI {
+    let binary: URL
+    let environment: [String: String]
+
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
+        }
+        var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    }
+
+    static func locate() -> URL? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Bundle.main.bundleURL.deletingLastPathComponent(),
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent()
+                .appendingPathComponent(".build/debug"),
+        ]
+        return candidates.map { $0.appendingPathComponent("loyalty") }.first {
+            FileManager.default.isExecutableFile(atPath: $0.path)
+        }
+    }
+
+    /// Runs the binary on a thread of its own: blocking a cooperative thread would starve the in-process server.
+    func callAsFunction(_ arguments: String...) async throws -> Run {
+        let binary = self.binary
+        var environment = ProcessInfo.processInfo.environment
+        environment["NO_COLOR"] = "1"
+        for (key, value) in self.environment { environment[key] = value }
+        let finalEnvironment = environment
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do {
+                    let process = Process()
+                    process.executableURL = binary
+                    process.arguments = arguments
+                    process.environment = finalEnvironment
+                    let out = Pipe()
+                    let err = Pipe()
+                    process.standardOutput = out
+                    process.standardError = err
+                    try process.run()
+                    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+                    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+                    process.waitUntilExit()
+                    continuation.resume(
+                        returning: Run(
+                            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                            stderr: String(decoding: stderr, as: UTF8.self)))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}
+
+/// A live server with a test clock, for the binary to talk to.
+func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Void) async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("loyalty-cli-\(UUID().uuidString)")
+    let token = "operator-token-for-cli-tests"
+    let settings = try ServerSettings(
+        port: 0, dataDirectory: directory, testClock: true, configuration: ServerConfiguration(adminToken: token),
+        schedulesJobs: false)
+    let service = try await LoyaltyServerApp.makeService(settings: settings, logger: Logger(label: "test"))
+    let app = try LoyaltyServerApp.application(service: service, settings: settings, logger: Logger(label: "test"))
+    try await app.test(.live) { client in
+        try await body(URL(string: "http://127.0.0.1:\(try #require(client.port))")!, token)
+    }
+}
+
+@Suite struct CLIParsingTests {
+    @Test func commandsParseWithTheirOptions() throws {
+        #expect(
+            try LoyaltyCLI.parseAsRoot(LoyaltyCLI.normalize(["--device", "/tmp/x", "--json", "balance"])) is Balance)
+        #expect(
+            LoyaltyCLI.normalize(["--json", "--device", "d", "offer", "redeem", "x"]) == [
+                "offer", "redeem", "x", "--json", "--device", "d",
+            ])
+        #expect(try LoyaltyCLI.parseAsRoot(["history", "--limit", "5", "--json"]) is History)
+        #expect(try LoyaltyCLI.parseAsRoot(["consent", "set", "marketing-sms", "withdrawn"]) is ConsentCommand.Set)
+        #expect(try LoyaltyCLI.parseAsRoot(["profile"]) is ProfileCommand.Show)
+        #expect(try LoyaltyCLI.parseAsRoot(["clock", "skew", "+1d"]) is ClockCommand.Skew)
+        let survey = try LoyaltyCLI.parseAsRoot([
+            "survey", "answer", "store-visit", "--answer", "rating=5", "--answer", "store=Hamburg",
+        ])
+        #expect((survey as? SurveyCommand.Answer)?.answers == ["rating=5", "store=Hamburg"])
+    }
+
+    @Test(arguments: [
+        ["consent", "set", "marketing-fax", "granted"],
+        ["consent", "set", "profiling", "maybe"],
+        ["clock", "skew", "soon"],
+        ["network", "sideways"],
+        ["profile", "set", "shoe-size", "42"],
+        ["history", "--limit", "0"],
+        ["survey", "answer", "store-visit"],
+        ["admin", "purchase", "--server", "http://x", "--token", "t", "--amount", "5"],
+        ["enroll", "--server", "not a url", "--name", "A", "--email", "a@b.de", "--password", "correct horse"],
+        ["frobnicate"],
+    ])
+    func badArgumentsAreUsageErrors(arguments: [String]) {
+        do {
+            var command = try LoyaltyCLI.parseAsRoot(arguments)
+            try command.validate()
+            if let enroll = command as? Enroll { _ = try serverURL(enroll.server) }
+            Issue.record("accepted \(arguments)")
+        } catch {
+            #expect(LoyaltyCLI.exitCode(for: error) != .success)
+        }
+    }
+
+    @Test func theDeviceDirectoryDefaultsToTheEnvironmentThenHome() throws {
+        let options = try GlobalOptions.parse(["--device", "/tmp/phone"])
+        #expect(options.deviceDirectory.path == "/tmp/phone")
+        let defaulted = try GlobalOptions.parse([])
+        let expected =
+            ProcessInfo.processInfo.environment["LOYALTY_DEVICE"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".loyalty/device").path
+        #expect(defaulted.deviceDirectory.path == URL(fileURLWithPath: expected).path)
+    }
+}
+
+@Suite struct CLIEndToEndTests {
+    let cli: CLI
+    let root: URL
+
+    init() throws {
+        cli = CLI(binary: try #require(CLI.locate(), "build the package first (swift build)"), environment: [:])
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("loyalty-cli-devices-\(UUID().uuidString)")
+    }
+
+    func device(_ name: String) -> String { root.appendingPathComponent(name).path }
+
+    @Test func twoDevicesGoThroughAnOfflineConflictAndAgree() async throws {
+        let cli = self.cli
+        let phone = device("phone")
+        let tablet = device("tablet")
+        try await withLiveServer { server, token in
+            let enrolled = try await cli(
+                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Anna Schmidt",
+                "--email", "anna@example.de", "--password", "correct horse")
+            #expect(enrolled.status == 0, "\(enrolled.stderr)")
+            let member = try #require(enrolled.json["member"] as? String)
+            #expect(
+                try await cli(
+                    "--device", tablet, "login", "--server", server.absoluteString, "--email", "anna@example.de",
+                    "--password", "correct horse"
+                ).status == 0)
+
+            let credit = try await cli(
+                "admin", "purchase", "--server", server.absoluteString, "--token", token, "--member", member,
+                "--amount", "1000.00", "--json")
+            #expect(credit.status == 0)
+            #expect(credit.json["points"] as? Int == 1000)
+            #expect(
+                try await cli("admin", "clock", "advance", "15d", "--server", server.absoluteString, "--token", token)
+                    .status == 0)
+            #expect(
+                try await cli("admin", "job", "unlock", "--server", server.absoluteString, "--token", token).status == 0
+            )
+            for device in [phone, tablet] { #expect(try await cli("--device", device, "sync").status == 0) }
+
+            for device in [phone, tablet] { #expect(try await cli("--device", device, "network", "off").status == 0) }
+            for device in [phone, tablet] {
+                #expect(try await cli("--device", device, "offer", "activate", "welcome-10").status == 0)
+                #expect(try await cli("--device", device, "offer", "redeem", "welcome-10").status == 0)
+            }
+            let offline = try await cli("--device", phone, "--json", "sync")
+            #expect(offline.status == 1)
+            #expect(offline.errorCode == "offline")
+            let queued = try await cli("--device", phone, "--json", "status")
+            #expect(queued.json["pending"] as? Int == 2)
+            #expect(queued.json["online"] as? Bool == false)
+
+            for device in [phone, tablet] { #expect(try await cli("--device", device, "network", "on").status == 0) }
+            let first = try await cli("--device", phone, "--json", "sync")
+            #expect(first.json["applied"] as? Int == 2)
+            let second = try await cli("--device", tablet, "--json", "sync")
+            #expect(second.json["rejected"] as? Int == 1)
+            let notices =
+                try await cli("--device", tablet, "--json", "notices").json["notices"] as? [[String: Any]] ?? []
+            #expect(notices.count == 1)
+            #expect((notices.first?["message"] as? String)?.contains("already redeemed") == true)
+            #expect(notices.first?["kind"] as? String == "rejected")
+
+            _ = try await cli("--device", phone, "sync")
+            for device in [phone, tablet] {
+                let offers =
+                    try await cli("--device", device, "--json", "offers").json["offers"] as? [[String: Any]] ?? []
+                #expect(offers.first { $0["id"] as? String == "welcome-10" }?["state"] as? String == "redeemed")
+                let balance = try await cli("--device", device, "--json", "balance").json
+                #expect(balance["available"] as? Int == 1000)
+                #expect(balance["pending"] as? Int == 0)
+                #expect(try await cli("--device", device, "--json", "status").json["pending"] as? Int == 0)
+            }
+            let card = try await cli("--device", phone, "--json", "card").json
+            #expect((card["number"] as? String)?.count == 13)
+            #expect(card["status"] as? String == "active")
+            let history =
+                try await cli("--device", phone, "--json", "history", "--limit", "5").json["entries"]
+                as? [[String: Any]] ?? []
+            #expect(history.contains { $0["kind"] as? String == "earn" && $0["amount"] as? Int == 1000 })
+        }
+    }
+
+    @Test func profileConsentsAndSurveysWorkOfflineAndShowTheDocumentedKeys() async throws {
+        let cli = self.cli
+        let phone = device("phone")
+        try await withLiveServer { server, _ in
+            _ = try await cli(
+                "--device", phone, "enroll", "--server", server.absoluteString, "--name", "Jonas", "--email",
+                "jonas@example.de", "--password", "correct horse")
+            _ = try await cli("--device", phone, "network", "off")
+            #expect(try await cli("--device", phone, "profile", "set", "address", "Hauptstraße 5, Hamburg").status == 0)
+            #expect(try await cli("--device", phone, "consent", "set", "marketing-email", "granted").status == 0)
+            #expect(
+                try await cli(
+                    "--device", phone, "survey", "answer", "store-visit", "--answer", "rating=4", "--answer",
+                    "store=Hamburg"
+                ).status == 0)
+            let profile = try await cli("--device", phone, "--json", "profile").json
+            #expect(Set(profile.keys) == ["name", "email", "phone", "birthdate", "address"])
+            #expect(profile["address"] as? String == "Hauptstraße 5, Hamburg")
+            let consents =
+                try await cli("--device", phone, "--json", "consents").json["consents"] as? [[String: Any]] ?? []
+            #expect(consents.first { $0["kind"] as? String == "marketing-email" }?["granted"] as? Bool == true)
+            _ = try await cli("--device", phone, "network", "on")
+            let synced = try await cli("--device", phone, "--json", "sync").json
+            #expect(synced["applied"] as? Int == 3)
+            #expect(
+                try await cli("--device", phone, "--json", "balance").json["available"] as? Int == 50, "the survey paid"
+            )
+        }
+    }
+
+    @Test func badInputGivesTheDocumentedErrorAndExitCode() async throws {
+        let cli = self.cli
+        let phone = device("phone")
+        try await withLiveServer { server, token in
+            _ = try await cli(
+                "--device", phone, "enroll", "--server", server.absoluteString, "--name", "Leyla", "--email",
+                "leyla@example.de", "--password", "correct horse")
+            let unknownOffer = try await cli("--device", phone, "--json", "offer", "redeem", "no-such-offer")
+            #expect(unknownOffer.status == 1)
+            #expect(unknownOffer.errorCode == "offer_not_found")
+            #expect(try await cli("--device", phone, "--json", "status").json["pending"] as? Int == 0, "nothing queued")
+
+            let overdraw = try await cli("--device", phone, "--json", "reward", "redeem", "voucher-20")
+            #expect(overdraw.errorCode == "insufficient_points")
+
+            let malformed = try await cli(
+                "admin", "purchase", "--server", server.absoluteString, "--token", token, "--member", "m-x", "--amount",
+                "12.345", "--json")
+            #expect(malformed.status == 1)
+            #expect((malformed.json["error"] as? [String: Any])?["message"] as? String ?? "" != "")
+
+            let usage = try await cli("--device", phone, "consent", "set", "marketing-fax", "granted")
+            #expect(usage.status == 2)
+            #expect(usage.stderr.contains("marketing-email"))
+
+            let wrongToken = try await cli(
+                "admin", "member", "list", "--server", server.absoluteString, "--token", "not-the-token", "--json")
+            #expect(wrongToken.status == 1)
+            #expect(wrongToken.errorCode == "unauthorized")
+        }
+        let unreachable = try await cli("--device", phone, "--json", "sync")
+        #expect(unreachable.status == 1, "the server is gone")
+        #expect(unreachable.errorCode == "offline")
+        let noServer = try await cli(
+            "admin", "member", "list", "--server", "http://127.0.0.1:9", "--token", "whatever", "--json")
+        #expect(noServer.status == 1)
+        #expect(noServer.errorCode == "unreachable")
+    }
+
+    @Test func aCorruptDeviceDirectoryIsReportedAndLeftAlone() async throws {
+        let directory = root.appendingPathComponent("corrupt")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("device.sqlite")
+        let garbage = Data(repeating: 0x5A, count: 8192)
+        try garbage.write(to: file)
+        let run = try await cli("--device", directory.path, "--json", "balance")
+        #expect(run.status == 1)
+        #expect(run.errorCode == "device_store")
+        #expect(run.stderr.contains(file.path))
+        #expect(try Data(contentsOf: file) == garbage)
+    }
+
+    @Test func aDeviceThatNeverSignedInSaysSo() async throws {
+        let run = try await cli("--device", device("fresh"), "--json", "balance")
+        #expect(run.status == 1)
+        #expect(run.errorCode == "not_signed_in")
+    }
+
+    @Test func theDemoTellsItsStoryAndEndsInAgreement() async throws {
+        let run = try await cli("demo", "--json")
+        #expect(run.status == 0, "\(run.stderr)")
+        let document = run.json
+        #expect(document["agree"] as? Bool == true)
+        #expect((document["steps"] as? [Any])?.count == 9)
+        let final = document["final"] as? [String: [String: String]] ?? [:]
+        #expect(final["available points"]?["server"] == "300")
+        #expect(final["phone number"]?["phone"] == "+49 30 2222222")
+    }
+
+    @Test func theDemoCanKeepItsDirectoriesForExploring() async throws {
+        let keep = root.appendingPathComponent("kept")
+        #expect(try await cli("demo", "--keep", keep.path, "--json").status == 0)
+        let balance = try await cli("--device", keep.appendingPathComponent("phone").path, "--json", "balance")
+        #expect(balance.json["available"] as? Int == 300)
+        #expect(FileManager.default.fileExists(atPath: keep.appendingPathComponent("server/loyalty.sqlite").path))
+    }
+}
