@@ -12,10 +12,11 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Watch two devices of one member go through an offline story with real conflicts.",
         discussion: """
-            With no options it starts an embedded server on a SQLite store in a temporary directory, enrols Anna, and
-            takes her phone and tablet offline: both redeem the same single-use offer, both edit her phone number,
-            both spend the same points, and the till credits a purchase meanwhile. Then both sync, and the demo shows
-            what the server decided, the notices each device got, and that both devices and the server agree.
+            With no options it starts an embedded server on a SQLite store in a temporary directory, enrols Anna, \
+            and takes her phone and tablet offline: both redeem the same single-use offer, both edit her phone \
+            number, both spend the same points, and the till credits a purchase meanwhile. Then both sync, and the \
+            demo shows what the server decided, the notices each device got, and that both devices and the server \
+            agree.
 
               loyalty demo                       # everything in a temporary directory, removed afterwards
               loyalty demo --keep ./demo         # keep the server data and the device directories to explore:

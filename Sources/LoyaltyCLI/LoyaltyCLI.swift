@@ -8,7 +8,7 @@ public struct LoyaltyCLI: AsyncParsableCommand {
         commandName: "loyalty",
         abstract: "The Loyalty app on a terminal: one simulated device per directory.",
         discussion: """
-            Every member action works offline: it is applied at once and queued; 'loyalty sync' sends it and brings
+            Every member action works offline: it is applied at once and queued; 'loyalty sync' sends it and brings \
             back what the server decided. Start with 'loyalty demo' to watch two devices go through an offline story.
 
             Examples:
@@ -18,8 +18,11 @@ public struct LoyaltyCLI: AsyncParsableCommand {
               loyalty --device ./phone reward redeem tote-bag
               loyalty --device ./phone --json balance
 
-            Exit codes: 0 done, 1 refused or failed, 2 usage error. With --json every command prints exactly one JSON
-            document on stdout; errors are {"error": {"code", "message"}}.
+            Global options (before or after the command): --device DIR (default $LOYALTY_DEVICE, else \
+            ~/.loyalty/device) and --json.
+
+            Exit codes: 0 done, 1 refused or failed, 2 usage error. With --json every command prints exactly one \
+            JSON document on stdout; errors are {"error": {"code", "message"}}.
             """,
         subcommands: [
             Demo.self, Enroll.self, Login.self, Logout.self, Network.self, ClockCommand.self, Sync.self, Status.self,
