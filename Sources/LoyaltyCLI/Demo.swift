@@ -77,7 +77,7 @@ struct Demo: AsyncParsableCommand {
                 throw CLIError("server", "the embedded server did not start")
             }
             let url = URL(string: "http://127.0.0.1:\(port)")!
-            output.progress(
+            output.narrate(
                 output.dim("Embedded server on \(url) with its SQLite store in \(settings.dataDirectory.path)"))
             do {
                 try await Story(
@@ -91,7 +91,7 @@ struct Demo: AsyncParsableCommand {
             try await tasks.waitForAll()
         }
         if keep != nil {
-            output.progress(
+            output.narrate(
                 "\nKept in \(base.path). Explore: loyalty --device \(base.appendingPathComponent("phone").path) balance "
                     + "(the embedded server is gone; start one on \(settings.dataDirectory.path) to sync again).")
         }
@@ -117,8 +117,8 @@ struct Story {
         func say(_ title: String, _ details: [String] = []) {
             number += 1
             steps.append(["step": number, "title": title, "details": details])
-            output.progress("\n" + output.bold("\(number). \(title)"))
-            for line in details { output.progress("   " + line) }
+            output.narrate("\n" + output.bold("\(number). \(title)"))
+            for line in details { output.narrate("   " + line) }
         }
 
         let phone = try DeviceContext(directory: base.appendingPathComponent("phone"))
@@ -228,9 +228,9 @@ struct Story {
         let agree =
             phone.store.view == tablet.store.view && phone.store.confirmed == tablet.store.confirmed
             && rows.allSatisfy { $0.3 == "-" || ($0.1 == $0.2 && $0.2 == $0.3) }
-        output.progress("\n" + output.bold(pad("", 18) + pad("phone", 18) + pad("tablet", 18) + "server"))
-        for row in rows { output.progress(pad(row.0, 18) + pad(row.1, 18) + pad(row.2, 18) + row.3) }
-        output.progress(
+        output.narrate("\n" + output.bold(pad("", 18) + pad("phone", 18) + pad("tablet", 18) + "server"))
+        for row in rows { output.narrate(pad(row.0, 18) + pad(row.1, 18) + pad(row.2, 18) + row.3) }
+        output.narrate(
             "\n"
                 + (agree
                     ? output.green("✓ Both devices and the server agree.")

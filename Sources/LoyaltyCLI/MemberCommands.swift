@@ -28,7 +28,9 @@ struct Enroll: AsyncParsableCommand {
         let report: SyncReport
         do {
             report = try await context.engine(serverURL: url).enroll(
-                registration, password: password, deviceName: deviceName ?? "terminal", serverURL: url.absoluteString)
+                registration, password: password, deviceName: deviceName ?? "terminal", serverURL: url.absoluteString,
+                progress: global.output.syncProgress)
+            global.output.endProgress()
         } catch {
             throw CLIError("enroll_failed", "enrolment failed: \(error)")
         }
@@ -62,7 +64,9 @@ struct Login: AsyncParsableCommand {
         let report: SyncReport
         do {
             report = try await context.engine(serverURL: url).login(
-                email: email, password: password, deviceName: deviceName ?? "terminal", serverURL: url.absoluteString)
+                email: email, password: password, deviceName: deviceName ?? "terminal", serverURL: url.absoluteString,
+                progress: global.output.syncProgress)
+            global.output.endProgress()
         } catch {
             throw CLIError("login_failed", "sign-in failed: \(error)")
         }
@@ -151,8 +155,9 @@ struct Sync: AsyncParsableCommand {
 
     func run() async throws {
         let context = try global.context()
-        let report = try await context.engine().sync()
         let output = global.output
+        let report = try await context.engine().sync(progress: output.syncProgress)
+        output.endProgress()
         switch report.outcome {
         case .synced: break
         case .offline(let message):
@@ -243,6 +248,10 @@ struct CardCommand: AsyncParsableCommand {
         ]
         for other in view.cards.values where other.number != card.number {
             lines.append("Also:    \(other.number) (\(other.status.rawValue))")
+        }
+        if card.status == .active, let code = QRCode(card.barcodePayload) {
+            lines.append("")
+            lines += code.render().map { "  " + $0 }
         }
         global.output.emit(
             [

@@ -1,4 +1,5 @@
 public import Foundation
+internal import LoyaltySync
 
 /// A failure the CLI reports: a stable code, a message, and the exit status (1 for refusals and failures).
 public struct CLIError: Error, Sendable, CustomStringConvertible {
@@ -18,10 +19,12 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
 struct Output: Sendable {
     let json: Bool
     let colours: Bool
+    let isTerminal: Bool
 
     init(json: Bool) {
         self.json = json
-        self.colours = !json && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        self.isTerminal = isatty(STDOUT_FILENO) == 1
+        self.colours = !json && isTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
     }
 
     /// Prints the command's result.
@@ -36,10 +39,28 @@ struct Output: Sendable {
         }
     }
 
-    /// Progress for long work: only on a terminal, never with `--json`.
-    func progress(_ line: String) {
+    /// A line of a story the command tells (the demo): printed unless `--json`.
+    func narrate(_ line: String) {
         guard !json else { return }
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    /// Progress of long work, rewritten in place: only on a terminal, never with `--json`.
+    func progress(_ line: String) {
+        guard !json, isTerminal else { return }
+        FileHandle.standardOutput.write(Data("\r\u{1B}[2K\(line)".utf8))
+    }
+
+    /// Ends a progress line.
+    func endProgress() {
+        guard !json, isTerminal else { return }
+        FileHandle.standardOutput.write(Data("\r\u{1B}[2K".utf8))
+    }
+
+    /// A sync progress reporter for the engine.
+    var syncProgress: @Sendable (SyncReport) -> Void {
+        let output = self
+        return { report in output.progress("syncing: \(report.pushed) pushed, \(report.pulled) changes pulled ...") }
     }
 
     func bold(_ text: String) -> String { colours ? "\u{1B}[1m\(text)\u{1B}[0m" : text }

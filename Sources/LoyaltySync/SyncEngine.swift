@@ -52,22 +52,22 @@ public actor SyncEngine {
 
     /// Enrols a new member with this device, then syncs to bootstrap.
     public func enroll(
-        _ registration: Registration, password: String, deviceName: String?, serverURL: String
+        _ registration: Registration, password: String, deviceName: String?, serverURL: String,
+        progress: (@Sendable (SyncReport) -> Void)? = nil
     ) async throws(TransportError) -> SyncReport {
         let grant = try await transport.enroll(registration, password: password, deviceName: deviceName)
         try saveGrant(grant, serverURL: serverURL)
-        return await sync()
+        return await sync(progress: progress)
     }
 
     /// Signs this device in to an existing member, then syncs to bootstrap.
     public func login(
-        email: String, password: String, deviceName: String?, serverURL: String
-    ) async throws(TransportError)
-        -> SyncReport
-    {
+        email: String, password: String, deviceName: String?, serverURL: String,
+        progress: (@Sendable (SyncReport) -> Void)? = nil
+    ) async throws(TransportError) -> SyncReport {
         let grant = try await transport.login(email: email, password: password, deviceName: deviceName)
         try saveGrant(grant, serverURL: serverURL)
-        return await sync()
+        return await sync(progress: progress)
     }
 
     private func saveGrant(_ grant: SessionGrant, serverURL: String) throws(TransportError) {
@@ -86,8 +86,9 @@ public actor SyncEngine {
     // MARK: Syncing
 
     /// Pushes every pending mutation, pulls until caught up, and rebases the view. Never throws: the report's
-    /// outcome says how it ended, and nothing pending is lost whatever happens.
-    public func sync() async -> SyncReport {
+    /// outcome says how it ended, and nothing pending is lost whatever happens. `progress` is called with the
+    /// report so far after every push and every pulled page (for long bootstraps).
+    public func sync(progress: (@Sendable (SyncReport) -> Void)? = nil) async -> SyncReport {
         var report = SyncReport()
         var planner = SyncPlanner(policy: policy)
         do {
@@ -101,6 +102,7 @@ public actor SyncEngine {
                 case .push:
                     do {
                         let more = try await pushBatch(into: &report)
+                        progress?(report)
                         action = planner.next(after: .pushed(morePending: more))
                     } catch let error as TransportError {
                         action = planner.next(after: .failed(error), jitter: jitter())
@@ -108,6 +110,7 @@ public actor SyncEngine {
                 case .pull:
                     do {
                         let hasMore = try await pullPage(into: &report)
+                        progress?(report)
                         action = planner.next(after: .pulled(hasMore: hasMore))
                     } catch let error as TransportError {
                         action = planner.next(after: .failed(error), jitter: jitter())
