@@ -1,5 +1,6 @@
 public import ArgumentParser
 public import Foundation
+internal import LoyaltyCore
 
 /// The `loyalty` command: the member's app on a terminal, one device per directory, plus the operator console
 /// (`loyalty admin`) and the demo (`loyalty demo`).
@@ -84,7 +85,15 @@ extension LoyaltyCLI {
             }
             index += 1
         }
-        return Array(arguments[index...]) + leading
+        var result = Array(arguments[index...]) + leading
+        // A negative skew (`clock skew -2h`) would read as the short options -2 and -h: pass it after `--`.
+        if let skew = result.firstIndex(of: "skew"), skew > 0, result[skew - 1] == "clock", skew + 1 < result.count,
+            result[skew + 1].hasPrefix("-"), TimeSpan(parsing: result[skew + 1]) != nil
+        {
+            let value = result.remove(at: skew + 1)
+            result += ["--", value]
+        }
+        return result
     }
 }
 

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import LoyaltyCore
+import LoyaltyStore
 import Testing
 
 @testable import LoyaltyCLI
@@ -97,6 +98,9 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
         #expect(try LoyaltyCLI.parseAsRoot(["consent", "set", "marketing-sms", "withdrawn"]) is ConsentCommand.Set)
         #expect(try LoyaltyCLI.parseAsRoot(["profile"]) is ProfileCommand.Show)
         #expect(try LoyaltyCLI.parseAsRoot(["clock", "skew", "+1d"]) is ClockCommand.Skew)
+        let negative = try LoyaltyCLI.parseAsRoot(LoyaltyCLI.normalize(["--device", "d", "clock", "skew", "-2h"]))
+        #expect((negative as? ClockCommand.Skew)?.skew == "-2h")
+        #expect((negative as? ClockCommand.Skew)?.global.device == "d")
         let survey = try LoyaltyCLI.parseAsRoot([
             "survey", "answer", "store-visit", "--answer", "rating=5", "--answer", "store=Hamburg",
         ])
@@ -325,5 +329,107 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
         let balance = try await cli("--device", keep.appendingPathComponent("phone").path, "--json", "balance")
         #expect(balance.json["available"] as? Int == 300)
         #expect(FileManager.default.fileExists(atPath: keep.appendingPathComponent("server/loyalty.sqlite").path))
+    }
+}
+
+/// Commands parsed and executed in-process, checked through the device store they change.
+@Suite struct CLIInProcessTests {
+    @Test func memberActionsRunInProcessAndQueueOffline() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "loyalty-inprocess-\(UUID().uuidString)")
+        try await withLiveServer { server, _ in
+            func run(_ arguments: [String]) async throws {
+                var command = try LoyaltyCLI.parseAsRoot(
+                    LoyaltyCLI.normalize(["--device", directory.path, "--json"] + arguments))
+                if var asyncCommand = command as? any AsyncParsableCommand {
+                    try await asyncCommand.run()
+                } else {
+                    try command.run()
+                }
+            }
+            try await run([
+                "enroll", "--server", server.absoluteString, "--name", "Anna", "--email", "inproc@example.de",
+                "--password", "correct horse",
+            ])
+            try await run(["network", "off"])
+            try await run(["clock", "skew", "-2h"])
+            try await run(["offer", "activate", "welcome-10"])
+            try await run(["profile", "set", "phone", "+49 30 5555555"])
+            try await run(["consent", "set", "profiling", "granted"])
+            try await run(["survey", "answer", "store-visit", "--answer", "rating=3", "--answer", "store=München"])
+            await #expect(throws: CLIError.self) { try await run(["sync"]) }
+
+            let context = try DeviceContext(directory: directory)
+            #expect(!context.isOnline)
+            #expect(context.skew == .hours(-2))
+            let pending = try context.store.pendingMutations()
+            #expect(
+                pending.map(\.envelope.mutation.kind) == [
+                    "activateOffer", "setProfileField", "setConsent", "answerSurvey",
+                ])
+            #expect(pending.map(\.envelope.sequence) == [1, 2, 3, 4])
+            #expect(context.store.view?.profileValue(.phone) == "+49 30 5555555")
+
+            try await run(["network", "on"])
+            try await run(["sync"])
+            let reopened = try DeviceContext(directory: directory)  // as the next command would
+            #expect(try reopened.store.status().pending == 0)
+            #expect(reopened.store.confirmed?.consents.isGranted(.profiling) == true)
+            #expect(reopened.store.confirmed?.profileValue(.phone) == "+49 30 5555555")
+            await #expect(throws: CLIError.self) { try await run(["offer", "redeem", "no-such-offer"]) }
+            try await run(["logout"])
+            #expect(try context.store.identity() == nil)
+        }
+    }
+}
+
+/// A real `loyalty` process killed with SIGKILL while it records mutations: the outbox it leaves is whole.
+@Suite struct CLIDurabilityTests {
+    @Test func killingTheProcessMidWriteLosesNothingItAcknowledgedAndRepeatsNoSequenceNumber() async throws {
+        let binary = try #require(CLI.locate())
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "loyalty-kill-\(UUID().uuidString)")
+        let phone = directory.appendingPathComponent("phone").path
+        try await withLiveServer { server, _ in
+            let cli = CLI(binary: binary, environment: [:])
+            #expect(
+                try await cli(
+                    "--device", phone, "enroll", "--server", server.absoluteString, "--name", "K", "--email",
+                    "kill@example.de", "--password", "correct horse"
+                ).status == 0)
+            #expect(try await cli("--device", phone, "network", "off").status == 0)
+
+            // A shell records consents in a loop, printing each acknowledged one; it is killed mid-loop.
+            let log = directory.appendingPathComponent("acknowledged.log")
+            let script = """
+                for i in $(seq 1 200); do
+                  "\(binary.path)" --device "\(phone)" consent set profiling granted >/dev/null 2>&1 && echo "$i" >> "\(log.path)"
+                done
+                """
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", script]
+            try process.run()
+            try await Task.sleep(for: .milliseconds(1500))
+            kill(-process.processIdentifier, SIGKILL)
+            kill(process.processIdentifier, SIGKILL)
+            _ = try? Process.run(
+                URL(fileURLWithPath: "/usr/bin/pkill"), arguments: ["-9", "-f", "\(phone) consent set"])
+            process.waitUntilExit()
+            try await Task.sleep(for: .milliseconds(200))
+
+            let acknowledged = (try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            let store = try DeviceStore(path: phone + "/device.sqlite")
+            let sequences = try store.pendingMutations().map(\.envelope.sequence)
+            #expect(acknowledged > 0, "the loop ran")
+            #expect(sequences == (0..<sequences.count).map { UInt64($0 + 1) }, "contiguous from 1, no repeats")
+            #expect(sequences.count >= acknowledged, "every acknowledged mutation is in the outbox")
+            #expect(sequences.count <= acknowledged + 1, "at most the one being written when killed")
+
+            #expect(try await cli("--device", phone, "network", "on").status == 0)
+            let synced = try await cli("--device", phone, "--json", "sync")
+            #expect(synced.status == 0)
+            #expect(synced.json["applied"] as? Int == sequences.count)
+        }
     }
 }
