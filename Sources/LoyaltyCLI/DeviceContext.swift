@@ -58,54 +58,18 @@ struct DeviceContext: Sendable {
                 "not_signed_in", "this device is not signed in: run 'loyalty enroll' or 'loyalty login' first")
         }
         let skew = self.skew
+        let flag = file("network")
+        // While the network is off, every call fails as in airplane mode.
+        let network = InterposedTransport(HTTPSyncTransport(serverURL: url)) { _ throws(TransportError) in
+            let state = try? String(contentsOf: flag, encoding: .utf8)
+            if state?.trimmingCharacters(in: .whitespacesAndNewlines) == "off" {
+                throw .unreachable("the device's network is off ('loyalty network on' turns it back on)")
+            }
+        }
         return SyncEngine(
-            store: store, transport: NetworkSwitch(base: HTTPSyncTransport(serverURL: url), directory: directory),
-            policy: SyncPolicy(retries: 0), wallClock: { Timestamp(Date()).adding(skew) })
+            store: store, transport: network, policy: SyncPolicy(retries: 0),
+            wallClock: { Timestamp(Date()).adding(skew) })
     }
 
     private func file(_ name: String) -> URL { directory.appendingPathComponent(name) }
-}
-
-/// The real transport behind a switch: while the device's network is off, every call fails as in airplane mode.
-struct NetworkSwitch: SyncTransport {
-    let base: HTTPSyncTransport
-    let directory: URL
-
-    private func check() throws(TransportError) {
-        let flag = try? String(contentsOf: directory.appendingPathComponent("network"), encoding: .utf8)
-        if flag?.trimmingCharacters(in: .whitespacesAndNewlines) == "off" {
-            throw .unreachable("the device's network is off ('loyalty network on' turns it back on)")
-        }
-    }
-
-    func enroll(
-        _ registration: Registration, password: String, deviceName: String?
-    ) async throws(TransportError) -> SessionGrant {
-        try check()
-        return try await base.enroll(registration, password: password, deviceName: deviceName)
-    }
-    func login(email: String, password: String, deviceName: String?) async throws(TransportError) -> SessionGrant {
-        try check()
-        return try await base.login(email: email, password: password, deviceName: deviceName)
-    }
-    func refresh(refreshToken: String) async throws(TransportError) -> SessionGrant {
-        try check()
-        return try await base.refresh(refreshToken: refreshToken)
-    }
-    func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse {
-        try check()
-        return try await base.push(request, accessToken: accessToken)
-    }
-    func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {
-        try check()
-        return try await base.pull(request, accessToken: accessToken)
-    }
-    func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
-        try check()
-        return try await base.devices(accessToken: accessToken)
-    }
-    func revoke(device: DeviceID, accessToken: String) async throws(TransportError) {
-        try check()
-        try await base.revoke(device: device, accessToken: accessToken)
-    }
 }

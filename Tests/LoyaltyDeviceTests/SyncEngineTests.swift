@@ -76,7 +76,16 @@ import Testing
     @Test func aPushWhoseAnswerIsLostIsRetriedAndAppliedOnce() async throws {
         let harness = try await DeviceHarness.make()
         try await harness.live { server in
-            let lossy = LosesFirstPushAnswer(base: HTTPSyncTransport(serverURL: server))
+            let lost = Mutex(false)
+            let lossy = InterposedTransport(
+                HTTPSyncTransport(serverURL: server),
+                loseAnswer: { call in
+                    call == .push
+                        && lost.withLock { done in
+                            defer { done = true }
+                            return !done
+                        }
+                })
             let phone = try harness.device("phone", server: server, transport: lossy)
             _ = try await phone.enroll(
                 Registration(name: "Anna", email: "lossy@example.de"), password: "correct horse", deviceName: nil,
@@ -199,99 +208,25 @@ import Testing
     @Test func aServerThatComesBackIsSyncedWithAfterTheBackoff() async throws {
         let harness = try await DeviceHarness.make()
         try await harness.live { server in
-            let flaky = FailsFirstCalls(base: HTTPSyncTransport(serverURL: server), failures: 2)
+            let failures = Mutex(0)
+            let flaky = InterposedTransport(HTTPSyncTransport(serverURL: server)) { call throws(TransportError) in
+                guard call == .push || call == .pull else { return }
+                if failures.withLock({ count in
+                    defer { count = max(count - 1, 0) }
+                    return count > 0
+                }) {
+                    throw .unreachable("connection refused")
+                }
+            }
             let phone = try harness.device("phone", server: server, transport: flaky, policy: SyncPolicy(retries: 3))
             _ = try await phone.enroll(
                 Registration(name: "Anna", email: "flaky@example.de"), password: "correct horse", deviceName: nil,
                 serverURL: server.absoluteString)
             try phone.act(.setConsent(.marketingPush, granted: true), at: harness.clock.now())
-            flaky.failNext(2)
+            failures.withLock { $0 = 2 }
             let report = await phone.sync()
             #expect(report.outcome == .synced)
             #expect(report.applied == 1)
         }
-    }
-}
-
-/// The real transport, except that the first push's answer is lost after the server committed it.
-final class LosesFirstPushAnswer: SyncTransport, Sendable {
-    let base: HTTPSyncTransport
-    let lost = Mutex(false)
-    init(base: HTTPSyncTransport) { self.base = base }
-
-    func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse {
-        let response = try await base.push(request, accessToken: accessToken)
-        if lost.withLock({ done in
-            defer { done = true }
-            return !done
-        }) {
-            throw .unreachable("connection reset")
-        }
-        return response
-    }
-    func enroll(
-        _ registration: Registration, password: String, deviceName: String?
-    ) async throws(TransportError) -> SessionGrant {
-        try await base.enroll(registration, password: password, deviceName: deviceName)
-    }
-    func login(email: String, password: String, deviceName: String?) async throws(TransportError) -> SessionGrant {
-        try await base.login(email: email, password: password, deviceName: deviceName)
-    }
-    func refresh(refreshToken: String) async throws(TransportError) -> SessionGrant {
-        try await base.refresh(refreshToken: refreshToken)
-    }
-    func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {
-        try await base.pull(request, accessToken: accessToken)
-    }
-    func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
-        try await base.devices(accessToken: accessToken)
-    }
-    func revoke(device: DeviceID, accessToken: String) async throws(TransportError) {
-        try await base.revoke(device: device, accessToken: accessToken)
-    }
-}
-
-/// The real transport, except that the next N sync calls find the server down.
-final class FailsFirstCalls: SyncTransport, Sendable {
-    let base: HTTPSyncTransport
-    let remaining: Mutex<Int>
-    init(base: HTTPSyncTransport, failures: Int) {
-        self.base = base
-        self.remaining = Mutex(0)
-    }
-    func failNext(_ count: Int) { remaining.withLock { $0 = count } }
-    private func gate() throws(TransportError) {
-        if remaining.withLock({ count in
-            defer { count = max(count - 1, 0) }
-            return count > 0
-        }) {
-            throw .unreachable("connection refused")
-        }
-    }
-
-    func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse {
-        try gate()
-        return try await base.push(request, accessToken: accessToken)
-    }
-    func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {
-        try gate()
-        return try await base.pull(request, accessToken: accessToken)
-    }
-    func enroll(
-        _ registration: Registration, password: String, deviceName: String?
-    ) async throws(TransportError) -> SessionGrant {
-        try await base.enroll(registration, password: password, deviceName: deviceName)
-    }
-    func login(email: String, password: String, deviceName: String?) async throws(TransportError) -> SessionGrant {
-        try await base.login(email: email, password: password, deviceName: deviceName)
-    }
-    func refresh(refreshToken: String) async throws(TransportError) -> SessionGrant {
-        try await base.refresh(refreshToken: refreshToken)
-    }
-    func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
-        try await base.devices(accessToken: accessToken)
-    }
-    func revoke(device: DeviceID, accessToken: String) async throws(TransportError) {
-        try await base.revoke(device: device, accessToken: accessToken)
     }
 }

@@ -109,16 +109,19 @@ struct FailureMiddleware: ServerMiddleware {
     static func failure(for error: any Error) -> APIFailure {
         switch error {
         case let failure as APIFailure: return failure
-        case let error as ServerError: return failure(for: error.underlyingError)
+        case let error as ServerError:
+            let underlying = failure(for: error.underlyingError)
+            // The generated server failed before it could decode the operation's input (a missing header, an
+            // unreadable body): that is the request's fault, whatever the runtime's internal error type.
+            if underlying.kind == .internalError && error.operationInput == nil {
+                return APIFailure(.badRequest, "the request is malformed: \(error.causeDescription)")
+            }
+            return underlying
         case let error as WireError: return APIFailure(.badRequest, error.message)
         case let error as DecodingError: return APIFailure(.badRequest, describe(error))
         case StorageError.duplicate(let what): return APIFailure(.conflict, "\(what) exists already")
         case StorageError.unknownMember(let id): return APIFailure(.notFound, "there is no member \(id)")
         default:
-            let text = String(describing: error)
-            if text.contains("Unexpected") || text.contains("missing") || text.contains("header") {
-                return APIFailure(.badRequest, "the request is malformed: \(text.prefix(300))")
-            }
             return APIFailure(.internalError, "the server failed to answer; it was logged and nothing was half-written")
         }
     }
