@@ -47,16 +47,15 @@ struct DeviceHarness {
 
     /// A new device: its own store file and an engine talking HTTP to `server`, on the server's (test) clock.
     func device(
-        _ name: String, server: URL, transport: (any SyncTransport)? = nil, policy: SyncPolicy = SyncPolicy(retries: 0)
-    )
-        throws -> SyncEngine
-    {
+        _ name: String, server: URL, transport: (any SyncTransport)? = nil, policy: SyncPolicy = SyncPolicy(retries: 0),
+        skew: TimeSpan = .zero
+    ) throws -> SyncEngine {
         let store = try DeviceStore(
             path: directory.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(4)).sqlite").path)
         let clock = self.clock
         return SyncEngine(
             store: store, transport: transport ?? HTTPSyncTransport(serverURL: server), policy: policy,
-            wallClock: { clock.now() }, jitter: { 1 }, sleep: { _ in })
+            wallClock: { clock.now().adding(skew) }, jitter: { 1 }, sleep: { _ in })
     }
 
     /// Enrols a member on a first device and signs a second one in.
