@@ -410,7 +410,13 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", script]
             try process.run()
-            try await Task.sleep(for: .milliseconds(1500))
+            // Kill it once it is well under way (a few mutations acknowledged), whatever the machine's load.
+            for _ in 0..<600 {
+                let done = (try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0
+                if done >= 5 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...300)))
             kill(-process.processIdentifier, SIGKILL)
             kill(process.processIdentifier, SIGKILL)
             _ = try? Process.run(
