@@ -14,7 +14,6 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-    .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
 ]
@@ -58,7 +57,6 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -112,10 +110,22 @@ let package = Package(
         ),
 
         // MARK: - Tests
+        .target(
+            name: "LoyaltyTesting",
+            dependencies: [
+                "LoyaltyCore",
+                "LoyaltyServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/LoyaltyTesting"
+        ),
         .testTarget(name: "LoyaltyCoreTests", dependencies: ["LoyaltyCore"]),
         .testTarget(
             name: "LoyaltyDeviceTests",
             dependencies: [
+                "LoyaltyTesting",
                 "LoyaltyCore",
                 "LoyaltyStore",
                 "LoyaltySync",
@@ -129,6 +139,7 @@ let package = Package(
         .testTarget(
             name: "LoyaltyCLITests",
             dependencies: [
+                "LoyaltyTesting",
                 "LoyaltyCLI",
                 "LoyaltyCore",
                 "LoyaltyServer",
@@ -142,6 +153,7 @@ let package = Package(
         .testTarget(
             name: "LoyaltyServerTests",
             dependencies: [
+                "LoyaltyTesting",
                 "LoyaltyCore",
                 "LoyaltyAPI",
                 "LoyaltyServer",

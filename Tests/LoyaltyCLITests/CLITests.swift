@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import LoyaltyCore
 import LoyaltyStore
+import LoyaltyTesting
 import Testing
 
 @testable import LoyaltyCLI
@@ -74,16 +75,7 @@ struct CLI {
 
 /// A live server with a test clock, for the binary to talk to.
 func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Void) async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("loyalty-cli-\(UUID().uuidString)")
-    let token = "operator-token-for-cli-tests"
-    let settings = try ServerSettings(
-        port: 0, dataDirectory: directory, testClock: true, configuration: ServerConfiguration(adminToken: token),
-        schedulesJobs: false)
-    let service = try await LoyaltyServerApp.makeService(settings: settings, logger: Logger(label: "test"))
-    let app = try LoyaltyServerApp.application(service: service, settings: settings, logger: Logger(label: "test"))
-    try await app.test(.live) { client in
-        try await body(URL(string: "http://127.0.0.1:\(try #require(client.port))")!, token)
-    }
+    try await TestServer.make().live { url in try await body(url, TestServer.adminToken) }
 }
 
 @Suite struct CLIParsingTests {

@@ -2,6 +2,7 @@ import Foundation
 import LoyaltyCore
 import LoyaltyStore
 import LoyaltySync
+import LoyaltyTesting
 import Testing
 
 @testable import LoyaltyServer

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LoyaltyCore
+import LoyaltyTesting
 import Testing
 
 @testable import LoyaltyStore

@@ -1,5 +1,6 @@
 import LoyaltyCore
 import LoyaltySync
+import LoyaltyTesting
 import Testing
 
 @Suite struct SyncPlannerTests {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import LoyaltyCore
+import LoyaltyTesting
 import Testing
 
 @testable import LoyaltyServer

@@ -4,45 +4,16 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import LoyaltyCore
+import LoyaltyTesting
 import NIOCore
 import Testing
 
 @testable import LoyaltyServer
 
 /// A real server in a temporary directory: SQLite file, signing key, test clock.
-struct Harness {
-    static let adminToken = "admin-token-for-tests"
-    let directory: URL
-    let settings: ServerSettings
-    let service: SyncService
-    let clock: TestClock
+typealias Harness = TestServer
 
-    static func make(
-        configure: (inout ServerConfiguration) -> Void = { _ in },
-        storage wrap: (SQLiteStorage) -> any ServerStorage = { $0 }
-    ) async throws -> Harness {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "loyalty-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var configuration = ServerConfiguration(adminToken: adminToken)
-        configure(&configuration)
-        let settings = try ServerSettings(
-            port: 0, dataDirectory: directory, testClock: true, configuration: configuration, schedulesJobs: false)
-        let clock = TestClock()
-        let storage = wrap(try SQLiteStorage(path: directory.appendingPathComponent("loyalty.sqlite").path))
-        let service = SyncService(
-            storage: storage, clock: clock, configuration: configuration,
-            tokens: TokenAuthority(key: try TokenAuthority.loadKey(in: directory)), logger: Logger(label: "test"))
-        try await service.prepare(program: settings.program, catalogue: settings.catalogue)
-        return Harness(directory: directory, settings: settings, service: service, clock: clock)
-    }
-
-    func application(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol
-    {
-        try LoyaltyServerApp.application(
-            service: service, settings: settings, logger: Logger(label: "test"), onListening: onListening)
-    }
-
+extension TestServer {
     /// Enrols a member in-process and returns the first device's session and record.
     func enroll(
         _ email: String = "anna-\(UUID().uuidString.prefix(6))@example.de"
@@ -56,19 +27,6 @@ struct Harness {
     func login(_ session: Session, email: String) async throws -> (Session, DeviceRecord) {
         let second = try await service.login(email: email, password: "correct horse", deviceName: "tablet")
         return (second, try #require(try await service.storage.device(second.deviceID)))
-    }
-
-    /// Credits a purchase and unlocks it, so the member has `points` spendable points.
-    func give(_ points: Int, to member: MemberID) async throws {
-        _ = try await service.recordPurchase(
-            amount: "\(points).00", card: nil, member: member.rawValue, receiptCode: nil, transaction: nil)
-        try clock.advance(by: .days(15))
-        _ = try await service.run(.unlock)
-    }
-
-    /// The member's state as the server holds it.
-    func state(of member: MemberID) async throws -> MemberState {
-        try await service.overview(of: member).state
     }
 
     func envelope(

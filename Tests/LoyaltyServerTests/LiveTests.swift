@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Logging
 import LoyaltyAPI
 import LoyaltyCore
+import LoyaltyTesting
 import OpenAPIRuntime
 import OpenAPIURLSession
 import ServiceLifecycle
@@ -134,7 +135,8 @@ func apiClient(port: Int, token: String? = nil) -> Client {
         #expect(answer.results.map(\.status) == [.applied])
 
         // Reopen the store from its file: the effect is there, whole.
-        let reopened = try SQLiteStorage(path: harness.directory.appendingPathComponent("loyalty.sqlite").path)
+        let reopened = try SQLiteStorage(
+            path: harness.settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path)
         let state = try await reopened.withMember(
             MemberWorkRequest(memberID: session.memberID, now: harness.clock.now())
         ) { $0.state }

@@ -1,5 +1,6 @@
 import Foundation
 import LoyaltyCore
+import LoyaltyTesting
 import Testing
 
 @testable import LoyaltyServer
@@ -33,7 +34,8 @@ import Testing
         let harness = try await Harness.make()
         let (session, _) = try await harness.enroll()
         try await harness.give(120, to: session.memberID)
-        let reopened = try SQLiteStorage(path: harness.directory.appendingPathComponent("loyalty.sqlite").path)
+        let reopened = try SQLiteStorage(
+            path: harness.settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path)
         try await reopened.migrate()
         let state = try await reopened.withMember(
             MemberWorkRequest(memberID: session.memberID, now: harness.clock.now())

@@ -1,5 +1,6 @@
 import Foundation
 import LoyaltyCore
+import LoyaltyTesting
 import Testing
 
 @testable import LoyaltyServer

@@ -1,0 +1,74 @@
+public import Foundation
+public import Hummingbird
+internal import HummingbirdTesting
+public import Logging
+public import LoyaltyCore
+public import LoyaltyServer
+
+/// A real `loyalty-server` for tests: its SQLite store and signing key in a temporary directory, a test clock,
+/// an operator token, and the HTTP application on demand (in-process, or listening on loopback).
+public struct TestServer: Sendable {
+    /// The operator token of every test server.
+    public static let adminToken = "admin-token-for-tests"
+    /// The temporary directory (the store is in `server/`).
+    public let directory: URL
+    public let settings: ServerSettings
+    public let service: SyncService
+    public let clock: TestClock
+
+    /// Starts a server. `configure` adjusts limits and policies; `storage` may wrap the real store (to slow it).
+    public static func make(
+        configure: (inout ServerConfiguration) -> Void = { _ in },
+        storage wrap: (SQLiteStorage) -> any ServerStorage = { $0 }
+    ) async throws -> TestServer {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "loyalty-test-\(UUID().uuidString)")
+        var configuration = ServerConfiguration(adminToken: adminToken)
+        configure(&configuration)
+        let settings = try ServerSettings(
+            port: 0, dataDirectory: directory.appendingPathComponent("server"), testClock: true,
+            configuration: configuration, schedulesJobs: false)
+        try FileManager.default.createDirectory(at: settings.dataDirectory, withIntermediateDirectories: true)
+        let clock = TestClock()
+        let storage = wrap(
+            try SQLiteStorage(path: settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path))
+        let service = SyncService(
+            storage: storage, clock: clock, configuration: configuration,
+            tokens: TokenAuthority(key: try TokenAuthority.loadKey(in: settings.dataDirectory)),
+            logger: Logger(label: "test"))
+        try await service.prepare(program: settings.program, catalogue: settings.catalogue)
+        return TestServer(directory: directory, settings: settings, service: service, clock: clock)
+    }
+
+    /// The HTTP application; `onListening` gets the port once it listens.
+    public func application(
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        try LoyaltyServerApp.application(
+            service: service, settings: settings, logger: Logger(label: "test"), onListening: onListening)
+    }
+
+    /// Runs `body` with the server listening on loopback.
+    public func live(_ body: @escaping @Sendable (URL) async throws -> Void) async throws {
+        try await application().test(.live) { client in
+            guard let port = client.port else { throw TestServerError.noPort }
+            try await body(URL(string: "http://127.0.0.1:\(port)")!)
+        }
+    }
+
+    /// Credits `points` to a member: a purchase, then the return window passes and the unlock job runs.
+    public func give(_ points: Int, to member: MemberID) async throws {
+        _ = try await service.recordPurchase(
+            amount: "\(points).00", card: nil, member: member.rawValue, receiptCode: nil, transaction: nil)
+        try clock.advance(by: .days(15))
+        _ = try await service.run(.unlock)
+    }
+
+    /// The member's state as the server holds it.
+    public func state(of member: MemberID) async throws -> MemberState {
+        try await service.overview(of: member).state
+    }
+}
+
+/// A test server that could not be reached.
+public enum TestServerError: Error { case noPort }
