@@ -132,8 +132,11 @@ struct ClockCommand: AsyncParsableCommand {
         @Argument(help: "A signed duration: +1d, -2h, 90m, 0s.") var skew: String
 
         func validate() throws {
-            guard TimeSpan(parsing: skew) != nil else {
+            guard let span = TimeSpan(parsing: skew) else {
                 throw ValidationError("Please write the skew like +1d, -2h, 90m or 0s.")
+            }
+            guard span.magnitude <= .days(3650) else {
+                throw ValidationError("Please keep the skew within ten years (3650d).")
             }
         }
 

@@ -66,7 +66,7 @@ public struct HybridLogicalClock: Sendable, Hashable, Codable {
 
     /// A stamp for a local event at the given (corrected) wall time, greater than every earlier stamp.
     public mutating func now(wall: Timestamp) -> HLCTimestamp {
-        advance(to: max(wall.millisecondsSince1970, 0), seen: nil)
+        advance(to: Self.clamped(wall), seen: nil)
     }
 
     /// Folds in a stamp from another node and returns a local stamp greater than both.
@@ -77,7 +77,12 @@ public struct HybridLogicalClock: Sendable, Hashable, Codable {
                 .clockDrift,
                 "a stamp \(drift) ahead of this clock arrived (at most \(maximumDrift) is accepted); check the clock")
         }
-        return advance(to: max(wall.millisecondsSince1970, 0), seen: remote)
+        return advance(to: Self.clamped(wall), seen: remote)
+    }
+
+    /// A wall time within the 48 bits a stamp holds (a clock set absurdly far off must not stop the device).
+    private static func clamped(_ wall: Timestamp) -> Int64 {
+        min(max(wall.millisecondsSince1970, 0), (1 << 48) - 2)
     }
 
     private mutating func advance(to wall: Int64, seen remote: HLCTimestamp?) -> HLCTimestamp {
@@ -85,10 +90,12 @@ public struct HybridLogicalClock: Sendable, Hashable, Codable {
         let next: HLCTimestamp
         if wall > top.wallMilliseconds {
             next = HLCTimestamp(wallMilliseconds: wall, counter: 0)
-        } else if top.counter == .max {
+        } else if top.counter < .max {
+            next = HLCTimestamp(wallMilliseconds: top.wallMilliseconds, counter: top.counter + 1)
+        } else if top.wallMilliseconds < (1 << 48) - 1 {
             next = HLCTimestamp(wallMilliseconds: top.wallMilliseconds + 1, counter: 0)
         } else {
-            next = HLCTimestamp(wallMilliseconds: top.wallMilliseconds, counter: top.counter + 1)
+            next = top  // the stamp space ends in the year 10889: saturate rather than trap
         }
         last = next
         return next

@@ -103,6 +103,7 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
         ["consent", "set", "marketing-fax", "granted"],
         ["consent", "set", "profiling", "maybe"],
         ["clock", "skew", "soon"],
+        ["clock", "skew", "+999999999d"],
         ["network", "sideways"],
         ["profile", "set", "shoe-size", "42"],
         ["history", "--limit", "0"],

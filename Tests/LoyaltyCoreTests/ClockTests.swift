@@ -33,6 +33,15 @@ import Testing
         #expect(clock.last == before)
     }
 
+    @Test func anAbsurdWallClockIsClampedNotFatal() {
+        var clock = HybridLogicalClock()
+        let first = clock.now(wall: Timestamp(millisecondsSince1970: .max / 2))
+        let second = clock.now(wall: Timestamp(millisecondsSince1970: .max / 2))
+        #expect(second > first)
+        #expect(first.wallMilliseconds < (1 << 48))
+        #expect(clock.now(wall: Timestamp(millisecondsSince1970: -5)) > second, "still monotonic")
+    }
+
     @Test func theCounterOverflowsIntoTheNextMillisecond() {
         let wall = Timestamp.test()
         var clock = HybridLogicalClock(last: HLCTimestamp(wallMilliseconds: wall.millisecondsSince1970, counter: .max))
