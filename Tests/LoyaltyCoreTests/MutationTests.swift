@@ -101,6 +101,19 @@ import Testing
         #expect(old.actedAt == now.adding(.hours(-72)))
     }
 
+    @Test func anOfferIsRefusedBeforeItsValidityStarts() throws {
+        var state = try world.member()
+        state.merge(
+            .offer(Offer(id: "summer", title: "Summer", validFrom: .test(.days(10)), validUntil: .test(.days(40)))))
+        var device = DeviceScript("phone")
+        let early = state.applyOnServer(device.envelope(.activateOffer("summer")))
+        #expect(early.rejection?.code == .offerNotYetValid)
+        #expect(state.offerStates(at: .test())["summer"] == .available)
+        #expect(
+            state.applyOnServer(device.envelope(.activateOffer("summer"), at: .test(.days(11))), now: .test(.days(11)))
+                .status == .applied)
+    }
+
     @Test func aWithdrawnOfferIsRefusedIfTheMemberActedAfterTheWithdrawal() throws {
         var state = try world.member()
         var offer = try #require(state.offers["welcome-10"])

@@ -119,5 +119,6 @@ import Testing
         #expect(ledger.qualifyingPoints(from: window, through: .test()) == 500, "old purchase and adjustment excluded")
         _ = try state.recordReturn("ret", of: "purchase:new", amount: Money(minorUnits: 20_000), at: .test())
         #expect(state.ledger.qualifyingPoints(from: window, through: .test()) == 300)
+        #expect(state.ledger.lifetimeEarned == 900 + 500 + 5000 - 200, "lifetime: every lot, less what returns revoked")
     }
 }
