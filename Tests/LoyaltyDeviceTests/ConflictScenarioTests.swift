@@ -3,6 +3,7 @@ import LoyaltyCore
 import LoyaltyStore
 import LoyaltySync
 import LoyaltyTesting
+import Synchronization
 import Testing
 
 @testable import LoyaltyServer
@@ -311,6 +312,74 @@ import Testing
             #expect(stranger.store.view?.ledger.pendingPoints == 0)
             try await Self.checkInvariants(harness, [phone, tablet], reports: Array(reports[0...1]) + [reports[3]])
             try await Self.checkInvariants(harness, [stranger], reports: [reports[2]])
+        }
+    }
+
+    @Test func c13APushWhoseAnswerIsLostIsRetriedAndAppliedOnce() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let lost = Mutex(false)
+            let lossy = InterposedTransport(
+                HTTPSyncTransport(serverURL: server),
+                loseAnswer: { call in
+                    call == .push
+                        && lost.withLock { done in
+                            defer { done = true }
+                            return !done
+                        }
+                })
+            let phone = try harness.device("phone", server: server, transport: lossy)
+            _ = try await phone.enroll(
+                Registration(name: "Anna", email: "c13@example.de"), password: "correct horse", deviceName: nil,
+                serverURL: server.absoluteString)
+            let tablet = try harness.device("tablet", server: server)
+            _ = try await tablet.login(
+                email: "c13@example.de", password: "correct horse", deviceName: nil, serverURL: server.absoluteString)
+            try await harness.give(1000, to: phone)
+            _ = await phone.sync()
+            try phone.act(.redeemReward("voucher-5"), at: harness.clock.now())
+            let lostAnswer = await phone.sync()
+            guard case .offline = lostAnswer.outcome else {
+                Issue.record("\(lostAnswer.outcome)")
+                return
+            }
+            let reports = [await phone.sync(), await tablet.sync()]
+            #expect(reports[0].applied == 1)
+            #expect(try await harness.serverState(of: phone).vouchers.count == 1, "applied exactly once")
+            try await Self.checkInvariants(harness, [phone, tablet], reports: reports)
+        }
+    }
+
+    @Test func c16ADeviceAwayLongerThanRetentionIsResetAndItsQueueGoesThrough() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, tablet) = try await harness.pair(server: server)
+            try tablet.act(.setConsent(.marketingSMS, granted: true), at: harness.clock.now())
+            try tablet.act(.activateOffer("welcome-10"), at: harness.clock.now())
+            try harness.clock.advance(by: .days(40))
+            try await harness.give(250, to: phone)
+            try await harness.service.compactFeed()
+            let reports = [await tablet.sync(), await phone.sync()]
+            #expect(reports[0].notices.contains { $0.kind == .reset })
+            #expect(reports[0].applied == 2, "its pending mutations still go through")
+            try await Self.checkInvariants(harness, [phone, tablet], reports: reports)
+        }
+    }
+
+    @Test func c18ARevokedDevicesQueueIsRefusedAndItWipesItself() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, tablet) = try await harness.pair(server: server)
+            try await harness.give(1000, to: phone)
+            _ = await phone.sync()
+            try phone.act(.redeemReward("voucher-5"), at: harness.clock.now())
+            try await tablet.revoke(try #require(try phone.store.identity()).deviceID)
+            let revoked = await phone.sync()
+            #expect(revoked.outcome == .revoked)
+            #expect(try phone.store.identity() == nil && phone.store.view == nil)
+            let reports = [await tablet.sync()]
+            #expect(try await harness.serverState(of: tablet).vouchers.isEmpty, "nothing of its queue was applied")
+            try await Self.checkInvariants(harness, [tablet], reports: reports)
         }
     }
 }
