@@ -177,7 +177,10 @@ public final class DeviceStore: Sendable {
 
     /// The device clock corrected by the measured offset.
     public func correctedTime(_ deviceTime: Timestamp) throws -> Timestamp {
-        try status().clockOffset.corrected(deviceTime)
+        let offset = try pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT clock_offset FROM device WHERE id = 1") ?? 0
+        }
+        return deviceTime.adding(.milliseconds(offset))
     }
 
     // MARK: Local mutations

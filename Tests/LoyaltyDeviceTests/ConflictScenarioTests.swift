@@ -340,12 +340,17 @@ import Testing
             try phone.act(.redeemReward("voucher-5"), at: harness.clock.now())
             let lostAnswer = await phone.sync()
             guard case .offline = lostAnswer.outcome else {
-                Issue.record("\(lostAnswer.outcome)")
+                Issue.record("the lost answer should look like a network failure: \(lostAnswer.outcome)")
                 return
             }
+            #expect(try await harness.serverState(of: phone).ledger.available == 500, "the server did apply it")
+            #expect(try phone.store.status().pending == 1, "the device does not know yet")
             let reports = [await phone.sync(), await tablet.sync()]
+            #expect(reports[0].outcome == .synced)
             #expect(reports[0].applied == 1)
             #expect(try await harness.serverState(of: phone).vouchers.count == 1, "applied exactly once")
+            #expect(try await harness.serverState(of: phone).ledger.available == 500, "spent once")
+            #expect(phone.store.view?.ledger.available == 500)
             try await Self.checkInvariants(harness, [phone, tablet], reports: reports)
         }
     }

@@ -74,44 +74,6 @@ import Testing
         }
     }
 
-    @Test func aPushWhoseAnswerIsLostIsRetriedAndAppliedOnce() async throws {
-        let harness = try await DeviceHarness.make()
-        try await harness.live { server in
-            let lost = Mutex(false)
-            let lossy = InterposedTransport(
-                HTTPSyncTransport(serverURL: server),
-                loseAnswer: { call in
-                    call == .push
-                        && lost.withLock { done in
-                            defer { done = true }
-                            return !done
-                        }
-                })
-            let phone = try harness.device("phone", server: server, transport: lossy)
-            _ = try await phone.enroll(
-                Registration(name: "Anna", email: "lossy@example.de"), password: "correct horse", deviceName: nil,
-                serverURL: server.absoluteString)
-            try await harness.give(1000, to: phone)
-            _ = await phone.sync()
-            try phone.act(.redeemReward("voucher-5"), at: harness.clock.now())
-
-            let first = await phone.sync()
-            guard case .offline = first.outcome else {
-                Issue.record("the lost answer should look like a network failure")
-                return
-            }
-            #expect(try await harness.serverState(of: phone).ledger.available == 500, "the server did apply it")
-            #expect(try phone.store.status().pending == 1, "the device does not know yet")
-
-            let retry = await phone.sync()
-            #expect(retry.outcome == .synced)
-            #expect(retry.applied == 1)
-            #expect(try await harness.serverState(of: phone).ledger.available == 500, "applied once")
-            #expect(phone.store.view?.ledger.available == 500)
-            #expect(try phone.store.status().pending == 0)
-        }
-    }
-
     @Test func aDeviceAwayLongerThanTheFeedKeepsIsResetAndItsPendingMutationsStillGoThrough() async throws {
         let harness = try await DeviceHarness.make()
         try await harness.live { server in
