@@ -177,14 +177,23 @@ extension PullRequest {
     /// The domain pull of a wire pull; `defaultLimit` when the device names none.
     public init(wire: Components.Schemas.PullRequest, defaultLimit: Int) throws(WireError) {
         guard wire.cursor >= 0 else { throw WireError("cursor must be 0 or more, not \(wire.cursor)") }
+        var allowance: AllowanceRequest?
+        if let asked = wire.allowance {
+            guard asked.through >= 0, (asked.release ?? 1) >= 1 else {
+                throw WireError("allowance: through must be 0 or more and release 1 or more")
+            }
+            allowance = AllowanceRequest(release: asked.release, through: UInt64(asked.through))
+        }
         self.init(
             deviceID: DeviceID(wire.deviceID), cursor: Cursor(version: UInt64(wire.cursor)),
-            limit: wire.limit ?? defaultLimit)
+            limit: wire.limit ?? defaultLimit, allowance: allowance)
     }
 
     /// The wire form.
     public var wire: Components.Schemas.PullRequest {
-        .init(deviceID: deviceID.rawValue, cursor: Int64(cursor.version), limit: limit)
+        .init(
+            deviceID: deviceID.rawValue, cursor: Int64(cursor.version), limit: limit,
+            allowance: allowance.map { .init(release: $0.release, through: Int64($0.through)) })
     }
 }
 

@@ -87,7 +87,8 @@ struct Admin: AsyncParsableCommand {
         discussion:
             "Example: loyalty admin purchase --server http://127.0.0.1:8080 --token s3cret --card 4000019179411 --amount 42.50",
         subcommands: [
-            MemberCommand.self, OfferAdmin.self, RewardAdmin.self, ReceiptAdmin.self, Purchase.self, Return.self,
+            MemberCommand.self, OfferAdmin.self, RewardAdmin.self, ReceiptAdmin.self, Purchase.self, TillRedeem.self,
+            Return.self,
             CardAdmin.self, SurveyAdmin.self, JobCommand.self, ClockAdmin.self, DeviceAdmin.self,
         ])
 
@@ -269,6 +270,36 @@ struct Admin: AsyncParsableCommand {
             admin.output.emit(
                 createdJSON(created),
                 text: "Purchase \(created.id): \(created.points ?? 0) points to \(created.memberID ?? "?").")
+        }
+    }
+
+    struct TillRedeem: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "redeem",
+            abstract: "The till pays with points (never with points reserved for the member's devices).")
+        @OptionGroup var admin: AdminOptions
+        @Option(help: "The card number scanned.") var card: String?
+        @Option(help: "Or the member id.") var member: String?
+        @Option(help: "Points to spend.") var points: Int
+
+        func validate() throws {
+            guard (card == nil) != (member == nil) else {
+                throw ValidationError("Please give exactly one of --card or --member.")
+            }
+            guard (1...1_000_000).contains(points) else {
+                throw ValidationError("Please give --points from 1 to 1000000.")
+            }
+        }
+
+        func run() async throws {
+            let created = try await admin.client().call {
+                try await $0.adminRedeemAtTill(body: .json(.init(points: points, cardNumber: card, memberID: member)))
+                    .created.body.json
+            }
+            admin.output.emit(
+                createdJSON(created),
+                text: "Till redemption \(created.id): \(-(created.points ?? 0)) points from \(created.memberID ?? "?")."
+            )
         }
     }
 

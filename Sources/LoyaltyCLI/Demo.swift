@@ -151,7 +151,9 @@ struct Story {
         say(
             "The programme credits a welcome bonus and adds a 700-point spa voucher; both devices sync",
             [
-                "phone: \(try balance(phone)) points, tablet: \(try balance(tablet)) points"
+                "phone: \(try balance(phone)) points, tablet: \(try balance(tablet)) points",
+                "each device holds an allowance: points reserved for it alone, so that offline redemptions within "
+                    + "them cannot bounce (phone \(try reserved(phone)), tablet \(try reserved(tablet)))",
             ])
 
         try phone.setOnline(false)
@@ -165,7 +167,8 @@ struct Story {
         say(
             "Offline, the phone redeems the single-use 10% offer, changes the phone number and buys the spa voucher",
             [
-                "phone shows \(try balance(phone)) points, offer \(offerState(phone, "welcome-10")), \(try phone.store.status().pending) changes queued"
+                "the spa voucher costs more than the phone's allowance, so it is provisional: the server decides",
+                "phone shows \(try balance(phone)) points, offer \(offerState(phone, "welcome-10")), \(try phone.store.status().pending) changes queued",
             ])
 
         try await Task.sleep(for: .milliseconds(5))
@@ -205,6 +208,13 @@ struct Story {
         say(
             "The phone syncs once more and learns what the tablet changed",
             [describe(phoneAgain)] + phoneAgain.notices.map { "notice: \($0.message)" })
+
+        // A sync can leave something for the other device to pull (a fresh allowance for the phone, whose points
+        // the spa voucher used): both sync until neither has anything new.
+        for _ in 0..<3 {
+            let reports = [try await sync(phone), try await sync(tablet)]
+            if reports.allSatisfy({ $0.pulled == 0 && $0.pushed == 0 }) { break }
+        }
 
         // The side-by-side view.
         let detail = try await admin.call {
@@ -256,6 +266,10 @@ struct Story {
     }
 
     private func balance(_ device: DeviceContext) throws -> Int { try require(device.store.view).ledger.available }
+
+    private func reserved(_ device: DeviceContext) throws -> Int {
+        try device.store.allowance()?.spendable(at: try device.store.correctedTime(Timestamp(Date()))) ?? 0
+    }
 
     private func offerState(_ device: DeviceContext, _ id: OfferID) -> String {
         device.store.offers(at: device.now).first { $0.offer.id == id }?.state.rawValue ?? "-"

@@ -272,7 +272,10 @@ struct Balance: AsyncParsableCommand {
     func run() async throws {
         let context = try global.context()
         let view = try memberView(context)
-        let balance = view.balance(at: try context.store.correctedTime(context.now))
+        let now = try context.store.correctedTime(context.now)
+        let balance = view.balance(at: now)
+        let allowance = try context.store.allowance()
+        let guaranteed = allowance?.spendable(at: now) ?? 0
         var lines = [
             "Available: \(balance.available) points", "Pending:   \(balance.pending) points (within the return window)",
         ]
@@ -280,9 +283,17 @@ struct Balance: AsyncParsableCommand {
         for expiring in balance.expiringSoon {
             lines.append("Expiring:  \(expiring.amount) points on \(expiring.expiresAt)")
         }
+        if let allowance, guaranteed > 0 {
+            lines.append(
+                "Offline:   \(guaranteed) points reserved for this device: redemptions within them are guaranteed "
+                    + "until \(allowance.leaseUntil)")
+        } else {
+            lines.append("Offline:   no points reserved for this device; offline redemptions are provisional")
+        }
         global.output.emit(
             [
-                "available": balance.available, "pending": balance.pending, "owed": balance.owed, "allowance": 0,
+                "available": balance.available, "pending": balance.pending, "owed": balance.owed,
+                "allowance": guaranteed, "allowanceUntil": allowance.map { $0.leaseUntil.description } as Any,
                 "expiringSoon": balance.expiringSoon.map {
                     ["amount": $0.amount, "expiresAt": $0.expiresAt.description]
                 },
@@ -356,7 +367,7 @@ struct Rewards: AsyncParsableCommand {
 
 struct Vouchers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Vouchers from redeemed rewards (provisional until the server confirms).")
+        abstract: "Vouchers from redeemed rewards (guaranteed or provisional until the server confirms).")
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -563,9 +574,11 @@ func act(_ mutation: Mutation, global: GlobalOptions, done: String) async throws
         throw CLIError(error.rejection?.code.rawValue ?? error.code.rawValue, error.message)
     }
     let pending = try context.store.status().pending
+    let guaranteed = try context.store.pendingMutations().contains { $0.envelope == envelope && $0.guaranteed }
+    let promise = guaranteed ? "; guaranteed by this device's allowance" : ""
     global.output.emit(
-        ["mutation": Int(envelope.sequence), "kind": mutation.kind, "pending": pending],
-        text: "\(done) (pending sync; \(pending) change\(pending == 1 ? "" : "s") queued).")
+        ["mutation": Int(envelope.sequence), "kind": mutation.kind, "pending": pending, "guaranteed": guaranteed],
+        text: "\(done) (pending sync; \(pending) change\(pending == 1 ? "" : "s") queued\(promise)).")
 }
 
 struct OfferCommand: AsyncParsableCommand {
@@ -598,7 +611,8 @@ struct RewardCommand: AsyncParsableCommand {
     struct Redeem: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Spend points on a reward. Works offline; the voucher is provisional until the server confirms it.")
+                "Spend points on a reward. Works offline: within this device's allowance (see 'loyalty balance') the "
+                + "voucher is guaranteed, beyond it provisional until the server confirms it.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The reward id, from 'loyalty rewards'.") var id: String
         func run() async throws {

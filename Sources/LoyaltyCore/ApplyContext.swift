@@ -52,17 +52,12 @@ public struct ServerFacts: Sendable, Hashable {
     public var stock: Int?
     /// For a reward redemption: the voucher code the server issues if it is accepted.
     public var voucherCode: String?
-    /// Points of the member reserved for other devices (their allowances): this device cannot spend them.
-    public var reservedForOtherDevices: Int
 
     /// Creates server facts.
-    public init(
-        receipt: Receipt? = nil, stock: Int? = nil, voucherCode: String? = nil, reservedForOtherDevices: Int = 0
-    ) {
+    public init(receipt: Receipt? = nil, stock: Int? = nil, voucherCode: String? = nil) {
         self.receipt = receipt
         self.stock = stock
         self.voucherCode = voucherCode
-        self.reservedForOtherDevices = reservedForOtherDevices
     }
 }
 

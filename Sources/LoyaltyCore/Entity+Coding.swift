@@ -37,6 +37,7 @@ extension Entity {
         case .consentChange: .consentChange(try ConsentChange(from: decoder))
         case .conflict: .conflict(try ConflictRecord(from: decoder))
         case .program: .program(try Program(from: decoder))
+        case .allowance: .allowance(try Allowance(from: decoder))
         }
     }
 
@@ -58,6 +59,7 @@ extension Entity {
         case .memberOffer(let value): try value.encode(to: encoder)
         case .reward(let value): try value.encode(to: encoder)
         case .voucher(let value): try value.encode(to: encoder)
+        case .allowance(let value): try value.encode(to: encoder)
         case .survey(let value): try value.encode(to: encoder)
         case .surveyResponse(let value): try value.encode(to: encoder)
         case .receiptClaim(let value): try value.encode(to: encoder)

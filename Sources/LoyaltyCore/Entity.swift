@@ -19,6 +19,7 @@ public enum Entity: Hashable, Sendable, Codable {
     case consentChange(ConsentChange)
     case conflict(ConflictRecord)
     case program(Program)
+    case allowance(Allowance)
 
     /// The entity's identity within the member's state.
     public var key: EntityKey {
@@ -40,6 +41,7 @@ public enum Entity: Hashable, Sendable, Codable {
         case .consentChange(let change): EntityKey(.consentChange, change.id)
         case .conflict(let record): EntityKey(.conflict, record.id)
         case .program: EntityKey(.program, "program")
+        case .allowance(let allowance): EntityKey(.allowance, allowance.deviceID.rawValue)
         }
     }
 }
@@ -49,7 +51,7 @@ public struct EntityKey: Hashable, Comparable, Sendable, Codable, CustomStringCo
     /// The kinds of entity.
     public enum Kind: String, Hashable, Sendable, Codable, CaseIterable {
         case member, card, lot, ledgerEntry, account, tier, offer, memberOffer, reward, voucher, survey
-        case surveyResponse, receiptClaim, profileField, consentChange, conflict, program
+        case surveyResponse, receiptClaim, profileField, consentChange, conflict, program, allowance
     }
 
     /// The entity's kind.

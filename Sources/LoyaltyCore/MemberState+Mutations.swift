@@ -108,8 +108,9 @@ extension MemberState {
         if let stock, stock <= 0 {
             throw MutationRejection(.rewardOutOfStock, "the reward '\(reward.title)' is out of stock")
         }
-        let reserved = facts?.reservedForOtherDevices ?? 0
-        let spendable = max(ledger.available - reserved, 0)
+        // Points reserved for the member's other devices are theirs to spend; this device's own are included.
+        let device = envelope.deviceID
+        let spendable = max(ledger.available - reservedPoints(at: context.now, excluding: device), 0)
         guard reward.cost <= spendable else {
             if facts != nil, spendable + ledger.pointsExpired(since: context.actedAt) >= reward.cost {
                 throw MutationRejection(
@@ -117,15 +118,18 @@ extension MemberState {
                     "the reward '\(reward.title)' costs \(reward.cost) points, but points expired before the "
                         + "redemption reached the programme; \(spendable) are left")
             }
+            let reserved = ledger.available > spendable ? " (the rest is reserved for your other devices)" : ""
             throw MutationRejection(
                 .insufficientPoints,
-                "the reward '\(reward.title)' costs \(reward.cost) points; only \(spendable) are available")
+                "the reward '\(reward.title)' costs \(reward.cost) points; only \(spendable) are available\(reserved)")
         }
         guard ledger.available >= program.minimumRedemption else {
             throw MutationRejection(
                 .belowMinimumRedemption,
                 "points can be redeemed from \(program.minimumRedemption) on; the balance is \(ledger.available)")
         }
+        // On the device: a redemption its allowance covers while the lease runs is certain to be accepted.
+        let covered = (allowances[device]?.spendable(at: context.actedAt) ?? 0) >= reward.cost
         let owedBefore = ledger.owed
         let spend: LedgerEntry
         do {
@@ -138,13 +142,14 @@ extension MemberState {
         }
         let voucher = Voucher(
             id: VoucherID(envelope.mutationID), rewardID: id, code: facts?.voucherCode, cost: reward.cost,
-            status: facts == nil ? .provisional : .confirmed, issuedAt: context.now)
+            status: facts != nil ? .confirmed : covered ? .guaranteed : .provisional, issuedAt: context.now)
         vouchers[voucher.id] = voucher
         if let stock {
             reward.stock = stock - 1
             rewards[id] = reward
         }
         var changes = ledgerChanges([spend], owedBefore: owedBefore)
+        changes += useAllowance(of: device, points: reward.cost, at: context.now)
         changes.append(.voucher(voucher))
         if stock != nil { changes.append(.reward(reward)) }
         changes += refreshTier(at: context.now)

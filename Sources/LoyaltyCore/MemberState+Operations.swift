@@ -29,7 +29,32 @@ extension MemberState {
         let owedBefore = ledger.owed
         let entry = try ledger.reverse(
             lot: lot, returned: amount, at: time, entryID: entryID, reference: returnID.rawValue)
-        return ledgerChanges([entry], owedBefore: owedBefore) + refreshTier(at: time)
+        // The returned purchase's points were never the member's to keep: a return is the one thing that may take
+        // points the allowances relied on, and then the allowances shrink to fit.
+        return ledgerChanges([entry], owedBefore: owedBefore) + coverAllowances(at: time) + refreshTier(at: time)
+    }
+
+    /// The till pays with points: the member's points are spent at the counter, never those reserved for the
+    /// member's devices. With a card number, that card must be the member's and active.
+    public mutating func redeemAtTill(
+        _ transaction: TransactionID, points: Int, card: CardNumber?, at time: Timestamp
+    ) throws(LoyaltyError) -> [Entity] {
+        guard points > 0, points <= 1_000_000 else {
+            throw LoyaltyError(.invalidInput, "points must be between 1 and 1000000")
+        }
+        try requireCanEarn(card: card, doing: "spends")
+        let entryID = EntryID("till:\(transaction)")
+        guard ledger.available >= program.minimumRedemption else {
+            throw LoyaltyError(
+                .insufficientPoints,
+                "points can be redeemed from \(program.minimumRedemption) on; the balance is \(ledger.available)")
+        }
+        let reserved = reservedPoints(at: time)
+        let owedBefore = ledger.owed
+        let spend = try ledger.spend(
+            points, at: time, entryID: entryID, reference: transaction.rawValue,
+            limit: max(ledger.available - reserved, 0))
+        return ledgerChanges([spend], owedBefore: owedBefore) + refreshTier(at: time)
     }
 
     /// The operator corrects the balance. A positive adjustment is a new active lot, a negative one never takes
@@ -39,6 +64,12 @@ extension MemberState {
     ) throws(LoyaltyError) -> [Entity] {
         guard points != 0, abs(points) <= 1_000_000 else {
             throw LoyaltyError(.invalidInput, "an adjustment must be between -1000000 and 1000000 points and not 0")
+        }
+        if points < 0, -points > ledger.available - reservedPoints(at: time), -points <= ledger.available {
+            throw LoyaltyError(
+                .insufficientPoints,
+                "an adjustment of \(points) would take points reserved for the member's devices "
+                    + "(\(reservedPoints(at: time)) of \(ledger.available)); revoke a device or wait for its allowance")
         }
         let owedBefore = ledger.owed
         let entries = try ledger.adjust(
@@ -60,11 +91,13 @@ extension MemberState {
         return ledgerChanges(entries, owedBefore: owedBefore) + refreshTier(at: now)
     }
 
-    /// The expiry job: lots past their expiry date lose what is left. Idempotent.
+    /// The expiry job: allowances whose hold ended lapse, then lots past their expiry date lose what is left.
+    /// Allowances draw only on lots that outlive their hold, so expiry never takes reserved points. Idempotent.
     public mutating func expireLots(at now: Timestamp) -> [Entity] {
+        let lapsed = lapseAllowances(at: now)
         let owedBefore = ledger.owed
         let entries = ledger.expire(at: now)
-        return ledgerChanges(entries, owedBefore: owedBefore) + refreshTier(at: now)
+        return lapsed + ledgerChanges(entries, owedBefore: owedBefore) + coverAllowances(at: now) + refreshTier(at: now)
     }
 
     /// Issues a card (at enrolment, or as a replacement): every card still active is marked replaced by it.
@@ -108,19 +141,20 @@ extension MemberState {
         return [.member(member)]
     }
 
-    private func requireCanEarn(card number: CardNumber?) throws(LoyaltyError) {
+    private func requireCanEarn(card number: CardNumber?, doing verb: String = "earns") throws(LoyaltyError) {
         guard member.status == .active else {
-            throw LoyaltyError(.memberNotActive, "member \(member.id) is \(member.status.rawValue) and earns nothing")
+            throw LoyaltyError(
+                .memberNotActive, "member \(member.id) is \(member.status.rawValue) and \(verb) nothing")
         }
         if let number {
             guard let card = cards[number] else {
                 throw LoyaltyError(.unknownCard, "card \(number) is not this member's")
             }
             guard card.status == .active else {
-                throw LoyaltyError(.cardNotActive, "card \(number) is \(card.status.rawValue) and earns nothing")
+                throw LoyaltyError(.cardNotActive, "card \(number) is \(card.status.rawValue) and \(verb) nothing")
             }
         } else if activeCard == nil {
-            throw LoyaltyError(.cardNotActive, "member \(member.id) has no active card and earns nothing")
+            throw LoyaltyError(.cardNotActive, "member \(member.id) has no active card and \(verb) nothing")
         }
     }
 }

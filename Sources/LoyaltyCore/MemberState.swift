@@ -35,6 +35,8 @@ public struct MemberState: Hashable, Sendable, Codable {
     public var consents: ConsentHistory
     /// Profile writes that lost to others.
     public var conflicts: [String: ConflictRecord]
+    /// Points reserved for each device (escrow), by device.
+    public var allowances: [DeviceID: Allowance]
 
     /// A new member with nothing yet.
     public init(program: Program, member: MemberRecord) {
@@ -53,6 +55,7 @@ public struct MemberState: Hashable, Sendable, Codable {
         self.profile = [:]
         self.consents = ConsentHistory()
         self.conflicts = [:]
+        self.allowances = [:]
     }
 
     // MARK: What the member sees
@@ -100,6 +103,7 @@ public struct MemberState: Hashable, Sendable, Codable {
         result += profile.values.sorted { $0.field.rawValue < $1.field.rawValue }.map(Entity.profileField)
         result += consents.changes.map(Entity.consentChange)
         result += conflicts.values.sorted { $0.id < $1.id }.map(Entity.conflict)
+        result += allowances.values.sorted { $0.deviceID < $1.deviceID }.map(Entity.allowance)
         return result
     }
 
@@ -125,6 +129,7 @@ public struct MemberState: Hashable, Sendable, Codable {
         case .consentChange(let change): consents.record(change)
         case .conflict(let record): conflicts[record.id] = record
         case .program(let program): self.program = program
+        case .allowance(let allowance): allowances[allowance.deviceID] = allowance
         }
     }
 
@@ -142,6 +147,7 @@ public struct MemberState: Hashable, Sendable, Codable {
         case .receiptClaim: receiptClaims[key.id] = nil
         case .profileField: if let field = ProfileField(rawValue: key.id) { profile[field] = nil }
         case .conflict: conflicts[key.id] = nil
+        case .allowance: allowances[DeviceID(key.id)] = nil
         case .member, .ledgerEntry, .account, .tier, .consentChange, .program: break
         }
     }

@@ -28,12 +28,14 @@ public struct Program: Hashable, Sendable, Codable {
     public var expiringSoonDays: Int
     /// The tier ladder and its rules.
     public var tiers: TierRules
+    /// How points are reserved for devices (``AllowancePolicy/standard`` when the JSON names none).
+    public var allowances: AllowancePolicy
 
     /// Creates a programme from its rules.
     public init(
         id: String, name: String, currency: String, timeZone: String, pointsPerCurrencyUnit: Int,
         minimumRedemption: Int, pendingDays: Int, expiry: ExpiryPolicy, receiptClaimDays: Int,
-        offlineGrace: TimeSpan, expiringSoonDays: Int, tiers: TierRules
+        offlineGrace: TimeSpan, expiringSoonDays: Int, tiers: TierRules, allowances: AllowancePolicy = .standard
     ) {
         self.id = id
         self.name = name
@@ -47,6 +49,29 @@ public struct Program: Hashable, Sendable, Codable {
         self.offlineGrace = offlineGrace
         self.expiringSoonDays = expiringSoonDays
         self.tiers = tiers
+        self.allowances = allowances
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, name, currency, timeZone, pointsPerCurrencyUnit, minimumRedemption, pendingDays, expiry
+        case receiptClaimDays, offlineGrace, expiringSoonDays, tiers, allowances
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(String.self, forKey: .id), name: try container.decode(String.self, forKey: .name),
+            currency: try container.decode(String.self, forKey: .currency),
+            timeZone: try container.decode(String.self, forKey: .timeZone),
+            pointsPerCurrencyUnit: try container.decode(Int.self, forKey: .pointsPerCurrencyUnit),
+            minimumRedemption: try container.decode(Int.self, forKey: .minimumRedemption),
+            pendingDays: try container.decode(Int.self, forKey: .pendingDays),
+            expiry: try container.decode(ExpiryPolicy.self, forKey: .expiry),
+            receiptClaimDays: try container.decode(Int.self, forKey: .receiptClaimDays),
+            offlineGrace: try container.decode(TimeSpan.self, forKey: .offlineGrace),
+            expiringSoonDays: try container.decode(Int.self, forKey: .expiringSoonDays),
+            tiers: try container.decode(TierRules.self, forKey: .tiers),
+            allowances: try container.decodeIfPresent(AllowancePolicy.self, forKey: .allowances) ?? .standard)
     }
 
     /// Decodes a programme from JSON and validates it.
@@ -85,6 +110,7 @@ public struct Program: Hashable, Sendable, Codable {
         case .endOfYear(let later): try require((0...10).contains(later), "expiry years must be 0...10")
         }
         try tiers.validate(program: id)
+        try allowances.validate(program: id)
     }
 
     /// When a lot earned at `earnedAt` expires, or nil if it never does. Expiry falls on the last millisecond

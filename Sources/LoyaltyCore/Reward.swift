@@ -27,6 +27,9 @@ public struct Voucher: Hashable, Sendable, Codable, Identifiable {
     public enum Status: String, Hashable, Sendable, Codable {
         /// Made on a device that has not heard back from the server: may still be refused.
         case provisional
+        /// Made on a device within its allowance, not yet heard back: the server will accept it (the points were
+        /// reserved for this device).
+        case guaranteed
         /// Issued by the server: valid.
         case confirmed
         /// Cancelled: the redemption was refused or reversed.

@@ -152,12 +152,16 @@ public struct PullRequest: Hashable, Sendable, Codable {
     public var cursor: Cursor
     /// How many changes the device wants at most (the server may send fewer).
     public var limit: Int
+    /// What the device asks of its allowance (a first one, or a fresh one for the one it gives back); nil asks
+    /// nothing.
+    public var allowance: AllowanceRequest?
 
     /// Creates a pull.
-    public init(deviceID: DeviceID, cursor: Cursor, limit: Int) {
+    public init(deviceID: DeviceID, cursor: Cursor, limit: Int, allowance: AllowanceRequest? = nil) {
         self.deviceID = deviceID
         self.cursor = cursor
         self.limit = limit
+        self.allowance = allowance
     }
 }
 

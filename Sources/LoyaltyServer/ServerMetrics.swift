@@ -12,6 +12,7 @@ public struct ServerMetrics: Sendable {
     let enrolments: Counter
     let failedSignIns: Counter
     let jobMovements: Counter
+    let allowancePointsGranted: Counter
 
     /// Metrics in a registry of their own.
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -24,6 +25,7 @@ public struct ServerMetrics: Sendable {
         enrolments = registry.makeCounter(name: "loyalty_enrolments_total")
         failedSignIns = registry.makeCounter(name: "loyalty_failed_sign_ins_total")
         jobMovements = registry.makeCounter(name: "loyalty_job_movements_total")
+        allowancePointsGranted = registry.makeCounter(name: "loyalty_allowance_points_granted_total")
     }
 
     /// The Prometheus text exposition.

@@ -72,29 +72,8 @@ extension SyncService {
         transaction transactionText: String?
     ) async throws -> OperatorReceipt {
         let amount = try Self.money(text, field: "amount")
-        var card: CardNumber?
-        if let cardText {
-            do { card = try CardNumber(cardText) } catch {
-                throw APIFailure(.unprocessable, "cardNumber: \(error.message)")
-            }
-        }
-        let memberID: MemberID
-        switch (card, memberText) {
-        case (.some(let card), nil):
-            guard let owner = try await storage.cardOwner(card) else {
-                throw APIFailure(.notFound, "card \(card) is not a card of this programme")
-            }
-            memberID = owner
-        case (nil, .some(let text)): memberID = MemberID(text)
-        default: throw APIFailure(.unprocessable, "give exactly one of cardNumber or memberID")
-        }
-        let transaction = TransactionID(transactionText ?? makeRandomID("T-"))
-        guard transaction.isWellFormed else {
-            throw APIFailure(.unprocessable, "transactionID '\(transaction)' is not a valid id")
-        }
-        if try await storage.transaction(transaction) != nil {
-            throw APIFailure(.conflict, "transaction \(transaction) was already recorded")
-        }
+        let (memberID, card) = try await tillCustomer(card: cardText, member: memberText)
+        let transaction = try await newTransaction(transactionText)
         if let receiptCode {
             guard Receipt.isWellFormedCode(receiptCode) else {
                 throw APIFailure(
@@ -124,6 +103,60 @@ extension SyncService {
         logger.info(
             "purchase", metadata: ["member": "\(memberID)", "transaction": "\(transaction)", "points": "\(points)"])
         return OperatorReceipt(id: transaction.rawValue, memberID: memberID, points: points)
+    }
+
+    /// The till pays with points (a card scanned, or a member): never with points reserved for the member's
+    /// devices.
+    public func redeemAtTill(
+        points: Int, card cardText: String?, member memberText: String?, transaction transactionText: String?
+    ) async throws -> OperatorReceipt {
+        let (memberID, card) = try await tillCustomer(card: cardText, member: memberText)
+        let transaction = try await newTransaction(transactionText)
+        try await operate(on: memberID) { work in
+            work.write(try work.state.redeemAtTill(transaction, points: points, card: card, at: work.now))
+            work.record(
+                TransactionRecord(
+                    id: transaction, kind: .redemption, memberID: work.state.member.id, lot: nil, receiptCode: nil))
+        }
+        logger.info(
+            "till redemption",
+            metadata: ["member": "\(memberID)", "transaction": "\(transaction)", "points": "\(points)"])
+        return OperatorReceipt(id: transaction.rawValue, memberID: memberID, points: -points)
+    }
+
+    /// The member a till names, by the card scanned or by id, and the card if one was scanned.
+    private func tillCustomer(
+        card cardText: String?, member memberText: String?
+    ) async throws -> (
+        MemberID, CardNumber?
+    ) {
+        var card: CardNumber?
+        if let cardText {
+            do { card = try CardNumber(cardText) } catch {
+                throw APIFailure(.unprocessable, "cardNumber: \(error.message)")
+            }
+        }
+        switch (card, memberText) {
+        case (.some(let card), nil):
+            guard let owner = try await storage.cardOwner(card) else {
+                throw APIFailure(.notFound, "card \(card) is not a card of this programme")
+            }
+            return (owner, card)
+        case (nil, .some(let text)): return (MemberID(text), nil)
+        default: throw APIFailure(.unprocessable, "give exactly one of cardNumber or memberID")
+        }
+    }
+
+    /// A till's transaction id (generated when the till gives none), checked to be new.
+    private func newTransaction(_ text: String?) async throws -> TransactionID {
+        let transaction = TransactionID(text ?? makeRandomID("T-"))
+        guard transaction.isWellFormed else {
+            throw APIFailure(.unprocessable, "transactionID '\(transaction)' is not a valid id")
+        }
+        if try await storage.transaction(transaction) != nil {
+            throw APIFailure(.conflict, "transaction \(transaction) was already recorded")
+        }
+        return transaction
     }
 
     /// The till records a return of (part of) a purchase, named by its receipt or its transaction.
@@ -248,9 +281,10 @@ extension SyncService {
 
     /// Revokes any device.
     public func revokeAnyDevice(_ id: DeviceID) async throws {
-        guard try await storage.revokeDevice(id, at: clock.now()) else {
+        guard let device = try await storage.device(id), try await storage.revokeDevice(id, at: clock.now()) else {
             throw APIFailure(.notFound, "there is no device \(id)")
         }
+        try await returnAllowance(of: device)
         logger.info("device revoked by the operator", metadata: ["device": "\(id)"])
     }
 

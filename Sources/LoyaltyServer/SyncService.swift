@@ -187,7 +187,40 @@ public final class SyncService: Sendable {
             throw APIFailure(.notFound, "this member has no device \(deviceID)")
         }
         _ = try await storage.revokeDevice(deviceID, at: clock.now())
+        try await returnAllowance(of: device)
         logger.info("device revoked", metadata: ["member": "\(member)", "device": "\(deviceID)"])
+    }
+
+    /// A revoked device's allowance returns to the member's balance.
+    func returnAllowance(of device: DeviceRecord) async throws {
+        try await storage.withMember(MemberWorkRequest(memberID: device.memberID, now: clock.now())) { work in
+            work.write(work.state.revokeAllowance(of: device.id))
+        }
+    }
+
+    /// What a pull asks of the device's allowance: lapsed ones end, the one the device gives back is released once
+    /// every mutation that may have spent from it is processed, and a device holding none is granted one.
+    private func maintainAllowance(of device: DeviceRecord, asked: AllowanceRequest, now: Timestamp) async throws {
+        let devices = try await storage.devices(member: device.memberID).count { $0.revokedAt == nil }
+        let request = MemberWorkRequest(memberID: device.memberID, now: now, deviceID: device.id)
+        let granted = try await storage.withMember(request) { work -> Int? in
+            var changes = work.state.lapseAllowances(at: work.now)
+            if let grant = asked.release {
+                guard let record = work.device, record.lastSequence >= asked.through else {
+                    // Mutations that may spend from it are still on their way: keep it until they arrive.
+                    work.write(changes)
+                    return nil
+                }
+                changes += work.state.releaseAllowance(of: device.id, grant: grant)
+            }
+            let grant = work.state.grantAllowance(to: device.id, devices: devices, at: work.now)
+            work.write(changes + grant)
+            return grant.isEmpty ? nil : work.state.allowances[device.id]?.points
+        }
+        if let granted {
+            metrics.allowancePointsGranted.increment(by: Int64(granted))
+            logger.debug("allowance granted", metadata: ["device": "\(device.id)", "points": "\(granted)"])
+        }
     }
 
     private func session(_ credentials: Credentials, card: CardNumber, refresh: String, now: Timestamp) -> Session {
@@ -320,6 +353,7 @@ public final class SyncService: Sendable {
         guard request.limit >= 1 else { throw APIFailure(.unprocessable, "limit must be at least 1") }
         let limit = min(request.limit, configuration.maxPageSize)
         let now = clock.now()
+        if let asked = request.allowance { try await maintainAllowance(of: device, asked: asked, now: now) }
         var page = try await storage.feed(member: device.memberID, after: request.cursor, limit: limit)
         // A reset when the device was away longer than the feed promises to keep, when its cursor is before a
         // deletion the feed has forgotten, or when the cursor is not from this store at all.

@@ -101,6 +101,8 @@ public struct PendingMutation: Sendable, Hashable {
     /// The server's result, once known; the mutation leaves the outbox when the pulled state covers it.
     public var result: MutationResult?
     public var createdAt: Timestamp
+    /// True for a redemption the device's allowance covered when it was made: the server will accept it.
+    public var guaranteed: Bool = false
 }
 
 /// A failure of the device store: the message names the file and says what to do.

@@ -102,6 +102,14 @@ public final class DeviceStore: Sendable {
                     CREATE INDEX notices_by_time ON notices(created_at DESC);
                     """)
         }
+        migrator.registerMigration("v3: allowances") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox ADD COLUMN guaranteed INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE device ADD COLUMN releasing_grant INTEGER;
+                    ALTER TABLE device ADD COLUMN releasing_through INTEGER;
+                    """)
+        }
         return migrator
     }()
 
@@ -212,9 +220,15 @@ public final class DeviceStore: Sendable {
             if let rejection = outcome.rejection {
                 throw DeviceStoreError(.refused, rejection.message, rejection: rejection)
             }
+            let guaranteed = outcome.changes.contains { change in
+                if case .voucher(let voucher) = change { return voucher.status == .guaranteed }
+                return false
+            }
             try db.execute(
-                sql: "INSERT INTO outbox (sequence, envelope, created_at) VALUES (?, ?, ?)",
-                arguments: [Int64(sequence), try JSONEncoder().encode(envelope), deviceTime.millisecondsSince1970])
+                sql: "INSERT INTO outbox (sequence, envelope, created_at, guaranteed) VALUES (?, ?, ?, ?)",
+                arguments: [
+                    Int64(sequence), try JSONEncoder().encode(envelope), deviceTime.millisecondsSince1970, guaranteed,
+                ])
             try db.execute(
                 sql: "UPDATE device SET next_sequence = ?, hlc = ?",
                 arguments: [Int64(sequence + 1), Int64(bitPattern: clock.last.encoded)])
@@ -239,7 +253,7 @@ public final class DeviceStore: Sendable {
                 return PendingMutation(
                     envelope: try decoder.decode(MutationEnvelope.self, from: row["envelope"] as Data),
                     result: try (row["result"] as Data?).map { try decoder.decode(MutationResult.self, from: $0) },
-                    createdAt: Timestamp(millisecondsSince1970: row["created_at"]))
+                    createdAt: Timestamp(millisecondsSince1970: row["created_at"]), guaranteed: row["guaranteed"])
             }
         }
     }
@@ -380,7 +394,7 @@ public final class DeviceStore: Sendable {
                 sql: """
                     DELETE FROM confirmed; DELETE FROM ledger_entries; DELETE FROM outbox; DELETE FROM notices;
                     UPDATE device SET identity = NULL, cursor = 0, last_processed = 0, condition = 'signedOut',
-                        last_sync_at = NULL, last_error = NULL;
+                        last_sync_at = NULL, last_error = NULL, releasing_grant = NULL, releasing_through = NULL;
                     """)
         }
         cache.withLock { $0 = ViewCache() }
@@ -428,10 +442,20 @@ public final class DeviceStore: Sendable {
         var view = confirmed
         var optimistic: [LedgerEntry] = []
         let corrected = try correctedTime(now)
+        // An allowance this device is giving back is not counted on any more, even before the server confirms it.
+        if let (device, grant) = try pool.read({ db in try Self.releasing(db) }),
+            view.allowances[device]?.grant == grant
+        {
+            view.allowances[device]?.status = .released
+        }
         for mutation in try pendingMutations() {
             let envelope = mutation.envelope
             let outcome = view.apply(envelope, context: .device(now: corrected, actedAt: envelope.deviceTime))
             for case .ledgerEntry(let entry) in outcome.changes { optimistic.append(entry) }
+            // A promise made stays made: a redemption that was guaranteed when it was made is shown so until decided.
+            if mutation.guaranteed, view.vouchers[VoucherID(envelope.mutationID)]?.status == .provisional {
+                view.vouchers[VoucherID(envelope.mutationID)]?.status = .guaranteed
+            }
         }
         cache.withLock { cache in
             cache.view = view
@@ -441,6 +465,45 @@ public final class DeviceStore: Sendable {
 
     /// The balance screen.
     public func balance(at now: Timestamp) -> BalanceSummary? { view?.balance(at: now) }
+
+    // MARK: Allowance
+
+    /// This device's allowance as the member sees it: what is left of it after pending redemptions, if any.
+    public func allowance() throws -> Allowance? {
+        guard let device = try identity()?.deviceID else { return nil }
+        return view?.allowances[device]
+    }
+
+    /// What to ask of the allowance on the next pull, at device time `now`: a first allowance, or a fresh one for a
+    /// grant whose lease is half gone or whose points are half used. Giving a grant back is recorded first, in the
+    /// same transaction that reads the last sequence number, so nothing recorded afterwards counts on it.
+    public func allowanceRequest(at now: Timestamp) throws -> AllowanceRequest? {
+        let confirmed = self.confirmed
+        // A device that has not synced yet asks too: the server knows whether the programme grants allowances.
+        if let confirmed, confirmed.program.allowances.share == 0 { return nil }
+        let request = try write { db -> AllowanceRequest? in
+            guard let device = try Self.identity(db)?.deviceID else { return nil }
+            let row = try Row.fetchOne(
+                db, sql: "SELECT next_sequence, clock_offset, releasing_grant, releasing_through FROM device")!
+            let corrected = now.adding(.milliseconds(row["clock_offset"]))
+            guard let held = confirmed?.allowances[device], held.status == .held, corrected <= held.holdUntil else {
+                return AllowanceRequest(release: nil, through: 0)
+            }
+            if let grant = row["releasing_grant"] as Int?, grant == held.grant {
+                return AllowanceRequest(release: grant, through: UInt64(row["releasing_through"] as Int64? ?? 0))
+            }
+            let halfLease = held.grantedAt.adding(
+                .milliseconds(held.leaseUntil.span(since: held.grantedAt).milliseconds / 2))
+            guard corrected >= halfLease || held.unused * 2 < held.points else { return nil }
+            let through = UInt64(row["next_sequence"] as Int64) - 1
+            try db.execute(
+                sql: "UPDATE device SET releasing_grant = ?, releasing_through = ?",
+                arguments: [held.grant, Int64(through)])
+            return AllowanceRequest(release: held.grant, through: through)
+        }
+        if request?.release != nil { try replay(now: now) }
+        return request
+    }
 
     /// The latest ledger movements, newest first: pending (optimistic) ones, then confirmed ones.
     public func history(limit: Int) throws -> [LedgerEntry] {
@@ -504,6 +567,14 @@ public final class DeviceStore: Sendable {
     private static func identity(_ db: Database) throws -> DeviceIdentity? {
         guard let data = try Data.fetchOne(db, sql: "SELECT identity FROM device WHERE id = 1") else { return nil }
         return try JSONDecoder().decode(DeviceIdentity.self, from: data)
+    }
+
+    /// The grant this device is giving back, if any.
+    private static func releasing(_ db: Database) throws -> (DeviceID, Int)? {
+        guard let device = try identity(db)?.deviceID,
+            let grant = try Int.fetchOne(db, sql: "SELECT releasing_grant FROM device WHERE id = 1")
+        else { return nil }
+        return (device, grant)
     }
 
     private static func hlc(_ db: Database) throws -> HybridLogicalClock {

@@ -12,6 +12,8 @@ public struct SyncReport: Sendable, Hashable {
     public var rejected = 0
     /// Changes received.
     public var pulled = 0
+    /// Whether this sync asked about the device's allowance yet (on its first pulled page).
+    var askedAllowance = false
     /// New notices.
     public var notices: [Notice] = []
     /// How it ended.
@@ -109,7 +111,8 @@ public actor SyncEngine {
                     }
                 case .pull:
                     do {
-                        let hasMore = try await pullPage(into: &report)
+                        let hasMore = try await pullPage(into: &report, askAllowance: !report.askedAllowance)
+                        report.askedAllowance = true
                         progress?(report)
                         action = planner.next(after: .pulled(hasMore: hasMore))
                     } catch let error as TransportError {
@@ -193,11 +196,14 @@ public actor SyncEngine {
     }
 
     /// Pulls and applies one page; true if more follow.
-    private func pullPage(into report: inout SyncReport) async throws -> Bool {
+    /// The first page of a sync also asks for the device's allowance when it needs one.
+    private func pullPage(into report: inout SyncReport, askAllowance: Bool) async throws -> Bool {
         guard let identity = try store.identity() else { return false }
         let sent = wallClock()
+        let allowance = askAllowance ? try store.allowanceRequest(at: sent) : nil
         let response = try await transport.pull(
-            PullRequest(deviceID: identity.deviceID, cursor: try store.cursor(), limit: policy.pageSize),
+            PullRequest(
+                deviceID: identity.deviceID, cursor: try store.cursor(), limit: policy.pageSize, allowance: allowance),
             accessToken: identity.accessToken)
         let received = wallClock()
         try store.observeServer(time: response.serverTime, stamp: response.serverStamp, sent: sent, received: received)

@@ -16,18 +16,22 @@ public struct TestServer: Sendable {
     public let service: SyncService
     public let clock: TestClock
 
-    /// Starts a server. `configure` adjusts limits and policies; `storage` may wrap the real store (to slow it).
+    /// Starts a server. `configure` adjusts limits and policies, `program` the programme's rules; `storage` may
+    /// wrap the real store (to slow it).
     public static func make(
         configure: (inout ServerConfiguration) -> Void = { _ in },
+        program adjust: (inout Program) -> Void = { _ in },
         storage wrap: (SQLiteStorage) -> any ServerStorage = { $0 }
     ) async throws -> TestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "loyalty-test-\(UUID().uuidString)")
         var configuration = ServerConfiguration(adminToken: adminToken)
         configure(&configuration)
-        let settings = try ServerSettings(
+        var settings = try ServerSettings(
             port: 0, dataDirectory: directory.appendingPathComponent("server"), testClock: true,
             configuration: configuration, schedulesJobs: false)
+        adjust(&settings.program)
+        try settings.program.validate()
         try FileManager.default.createDirectory(at: settings.dataDirectory, withIntermediateDirectories: true)
         let clock = TestClock()
         let storage = wrap(

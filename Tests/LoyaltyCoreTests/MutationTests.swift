@@ -167,9 +167,13 @@ import Testing
 
     @Test func pointsReservedForOtherDevicesCannotBeSpent() throws {
         var state = try world.member(withPoints: 1000)
+        state.merge(
+            .allowance(
+                Allowance(
+                    deviceID: "tablet", grant: 1, points: 600, grantedAt: .test(), leaseUntil: .test(.days(7)),
+                    holdUntil: .test(.days(10)))))
         var device = DeviceScript("phone")
-        let outcome = state.applyOnServer(
-            device.envelope(.redeemReward("voucher-5")), facts: ServerFacts(reservedForOtherDevices: 600))
+        let outcome = state.applyOnServer(device.envelope(.redeemReward("voucher-5")))
         #expect(outcome.rejection?.code == .insufficientPoints)
     }
 

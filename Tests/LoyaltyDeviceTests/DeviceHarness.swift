@@ -48,6 +48,20 @@ extension TestServer {
         try await give(points, to: try #require(try engine.store.identity()?.memberID))
     }
 
+    /// Syncs the devices in rounds until a round brings nothing new (a sync can change what the others must pull,
+    /// such as a device's new allowance); returns every report.
+    @discardableResult
+    func settle(_ devices: [SyncEngine]) async -> [SyncReport] {
+        var reports: [SyncReport] = []
+        for _ in 0..<4 {
+            var round: [SyncReport] = []
+            for device in devices { round.append(await device.sync()) }
+            reports += round
+            if round.allSatisfy({ $0.pulled == 0 && $0.pushed == 0 }) { break }
+        }
+        return reports
+    }
+
     func serverState(of engine: SyncEngine) async throws -> MemberState {
         try await state(of: try #require(try engine.store.identity()?.memberID))
     }

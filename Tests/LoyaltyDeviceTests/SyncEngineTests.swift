@@ -69,7 +69,7 @@ import Testing
             #expect(tablet.store.view?.vouchers.values.allSatisfy { $0.id.rawValue.hasPrefix(phoneID) } == true)
             #expect(tablet.store.view?.ledger.available == 300)
             #expect(try tablet.store.notices(unreadOnly: true).count == 1)
-            _ = await phone.sync()
+            await harness.settle([phone, tablet])
             #expect(phone.store.view == tablet.store.view)
         }
     }

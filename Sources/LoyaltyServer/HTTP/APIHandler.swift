@@ -199,6 +199,15 @@ struct APIHandler: APIProtocol {
         return .created(.init(body: .json(receipt.wire)))
     }
 
+    func adminRedeemAtTill(
+        _ input: Operations.AdminRedeemAtTill.Input
+    ) async throws -> Operations.AdminRedeemAtTill.Output {
+        guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
+        let receipt = try await service.redeemAtTill(
+            points: body.points, card: body.cardNumber, member: body.memberID, transaction: body.transactionID)
+        return .created(.init(body: .json(receipt.wire)))
+    }
+
     func adminRecordReturn(
         _ input: Operations.AdminRecordReturn.Input
     ) async throws -> Operations.AdminRecordReturn.Output {

@@ -91,6 +91,21 @@ public final class SQLiteStorage: ServerStorage {
                         receipt_code TEXT);
                     """)
         }
+        migrator.registerMigration("v2: till redemptions") { db in
+            // SQLite cannot change a CHECK constraint in place: the table is rebuilt with the new kind allowed.
+            try db.execute(
+                sql: """
+                    CREATE TABLE transactions_v2 (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        kind TEXT NOT NULL CHECK (kind IN ('purchase', 'return', 'redemption')),
+                        member_id TEXT NOT NULL REFERENCES accounts(member_id),
+                        lot_id TEXT,
+                        receipt_code TEXT);
+                    INSERT INTO transactions_v2 SELECT id, kind, member_id, lot_id, receipt_code FROM transactions;
+                    DROP TABLE transactions;
+                    ALTER TABLE transactions_v2 RENAME TO transactions;
+                    """)
+        }
         try migrator.migrate(pool)
     }
 

@@ -244,11 +244,11 @@ public struct DeviceRecord: Sendable, Hashable {
 
 /// A till transaction: a purchase (and the lot it earned) or a return.
 public struct TransactionRecord: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable { case purchase, `return` }
+    public enum Kind: String, Sendable, Hashable { case purchase, `return`, redemption }
     public var id: TransactionID
     public var kind: Kind
     public var memberID: MemberID
-    /// For a purchase, the lot it earned; for a return, the purchase's lot.
+    /// For a purchase, the lot it earned; for a return, the purchase's lot; none for a till redemption.
     public var lot: LotID?
     public var receiptCode: String?
 
