@@ -494,7 +494,7 @@ public final class DeviceStore: Sendable {
             }
             let halfLease = held.grantedAt.adding(
                 .milliseconds(held.leaseUntil.span(since: held.grantedAt).milliseconds / 2))
-            guard corrected >= halfLease || held.unused * 2 < held.points else { return nil }
+            guard corrected >= halfLease || held.unused * 2 <= held.points else { return nil }
             let through = UInt64(row["next_sequence"] as Int64) - 1
             try db.execute(
                 sql: "UPDATE device SET releasing_grant = ?, releasing_through = ?",

@@ -205,6 +205,7 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
                 let balance = try await cli("--device", device, "--json", "balance").json
                 #expect(balance["available"] as? Int == 1000)
                 #expect(balance["pending"] as? Int == 0)
+                #expect(balance["allowance"] as? Int == 250, "half the balance, split across the two devices")
                 #expect(try await cli("--device", device, "--json", "status").json["pending"] as? Int == 0)
             }
             let card = try await cli("--device", phone, "--json", "card").json

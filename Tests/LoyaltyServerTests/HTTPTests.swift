@@ -251,6 +251,77 @@ import Testing
         #expect(try await harness.state(of: session.memberID).ledger.lots.isEmpty)
     }
 
+    @Test(arguments: [
+        (#""points": 0"#, "points", 422), (#""points": -5"#, "points", 422), (#""points": 2000000"#, "points", 422),
+        (#""points": "ten""#, "points", 400), (#""points": 100, "coupon": "X""#, "coupon", 400),
+    ])
+    func tillRedemptionsWithBadPointsAreRefusedAndNothingIsSpent(
+        field: String, named: String, status: Int
+    )
+        async throws
+    {
+        let harness = try await Harness.make()
+        let (session, _) = try await harness.enroll()
+        try await harness.give(1000, to: session.memberID)
+        try await harness.application().test(.router) { client in
+            let call = try await Call.make(
+                client, .post, "/v1/admin/redemptions", body: #"{"memberID": "\#(session.memberID)", \#(field)}"#,
+                token: Harness.adminToken)
+            #expect(call.status == status, "\(call.json)")
+            #expect(call.errorMessage.contains(named), "\(call.errorMessage)")
+        }
+        #expect(try await harness.state(of: session.memberID).ledger.available == 1000)
+    }
+
+    @Test func theTillPaysWithPointsOnceAndNeverWithReservedOnes() async throws {
+        let harness = try await Harness.make()
+        let (session, device) = try await harness.enroll()
+        try await harness.give(1000, to: session.memberID)
+        // The device asks for its allowance: half of 1000 (the standard policy, one device).
+        let pulled = try await harness.service.pull(
+            PullRequest(
+                deviceID: device.id, cursor: .start, limit: 500, allowance: AllowanceRequest(release: nil, through: 0)),
+            from: try #require(try await harness.service.storage.device(device.id)))
+        #expect(pulled.changes.contains { $0.key == EntityKey(.allowance, device.id.rawValue) })
+        try await harness.application().test(.router) { client in
+            let admin = Harness.adminToken
+            let card = session.cardNumber.digits
+            let tooMuch = try await Call.make(
+                client, .post, "/v1/admin/redemptions", body: #"{"cardNumber": "\#(card)", "points": 501}"#,
+                token: admin)
+            #expect(tooMuch.status == 422)
+            #expect(tooMuch.errorMessage.contains("500"), "\(tooMuch.errorMessage)")
+            let spent = try await Call.make(
+                client, .post, "/v1/admin/redemptions",
+                body: #"{"cardNumber": "\#(card)", "points": 500, "transactionID": "T-TILL-1"}"#, token: admin)
+            #expect(spent.status == 201)
+            #expect(spent.json["points"] as? Int == -500)
+            let again = try await Call.make(
+                client, .post, "/v1/admin/redemptions",
+                body: #"{"cardNumber": "\#(card)", "points": 1, "transactionID": "T-TILL-1"}"#, token: admin)
+            #expect(again.status == 409, "a till transaction is recorded once")
+        }
+        let state = try await harness.state(of: session.memberID)
+        #expect(state.ledger.available == 500)
+        #expect(state.reservedPoints(at: harness.clock.now()) == 500)
+    }
+
+    @Test func aPullAsksForAnAllowanceAndBadAllowanceRequestsAreRefused() async throws {
+        let harness = try await Harness.make()
+        let (session, device) = try await harness.enroll()
+        let fresh = harness.service.tokens.accessToken(
+            for: .init(memberID: session.memberID, deviceID: device.id), now: harness.clock.now())
+        try await harness.application().test(.router) { client in
+            for bad in [#"{"through": -1}"#, #"{"release": 0, "through": 1}"#, #"{"through": 1, "points": 9}"#] {
+                let call = try await Call.make(
+                    client, .post, "/v1/sync/pull",
+                    body: #"{"deviceID": "\#(device.id)", "cursor": 0, "allowance": \#(bad)}"#, token: fresh.token)
+                #expect(call.status == 400, "\(bad): \(call.json)")
+                #expect(call.errorMessage.contains("allowance") || call.errorMessage.contains("points"))
+            }
+        }
+    }
+
     @Test func theOperatorConsoleRunsTheTillTheCatalogueTheJobsAndTheClock() async throws {
         let harness = try await Harness.make()
         let (session, _) = try await harness.enroll()
