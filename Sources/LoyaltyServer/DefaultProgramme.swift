@@ -14,6 +14,7 @@ public enum DefaultProgramme {
           "expiry": { "rule": "monthsAfterEarning", "months": 24 },
           "receiptClaimDays": 30,
           "offlineGrace": "72h",
+          "allowances": { "share": 50, "cap": 1000, "lease": "168h" },
           "expiringSoonDays": 30,
           "tiers": {
             "ladder": [

@@ -156,7 +156,10 @@ import Testing
     }
 
     @Test func aProgrammeWithoutAllowanceRulesGetsTheStandardPolicy() throws {
-        #expect(try Fixtures.program().allowances == .standard)
+        var json = try JSONSerialization.jsonObject(with: Fixtures.data("program.json")) as! [String: Any]
+        #expect(json.removeValue(forKey: "allowances") != nil)
+        let withoutRules = try Program.decode(json: try JSONSerialization.data(withJSONObject: json))
+        #expect(withoutRules.allowances == .standard)
         var program = try Fixtures.program()
         program.allowances = AllowancePolicy(share: 101, cap: 10, lease: .days(1))
         #expect(throws: LoyaltyError.self) { try program.validate() }

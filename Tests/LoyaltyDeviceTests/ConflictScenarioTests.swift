@@ -9,7 +9,8 @@ import Testing
 @testable import LoyaltyServer
 
 /// Scenarios of ../shared/design/CONFLICTS.md against a real server on loopback with real device stores. Each ends
-/// with every device synced and the invariants checked. (C3 needs per-device allowances, which are not built yet.)
+/// with every device synced and the invariants checked. C3 and its variants are in `AllowanceScenarioTests`, C14 in
+/// `CLIDurabilityTests` (it kills the real `loyalty` process).
 @Suite struct ConflictScenarioTests {
     /// The invariants that must hold after every scenario, once every device has synced. A sync can change what
     /// other devices must pull (a device's new allowance), so the devices first sync in rounds until a round
@@ -135,6 +136,35 @@ import Testing
                 phoneNotices.first?.message.contains("+49 30 2222222") == true || phoneNotices.first?.kind == .adjusted)
             #expect(try tablet.store.notices().isEmpty)
             try await Self.checkInvariants(harness, [phone, tablet], reports: reports)
+        }
+    }
+
+    /// C6 through devices: both devices act at the same instant on clocks that agree, so their stamps are exactly
+    /// equal; the withdrawal wins on every device, whichever pushes first, and both changes stay in the history.
+    @Test(arguments: [true, false])
+    func c6ConsentWithdrawnAndGrantedWithEqualStampsTheWithdrawalWins(withdrawalFirst: Bool) async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, tablet) = try await harness.pair(server: server)
+            // Past every stamp either device has seen, and each device's clock read so that its corrected time is
+            // exactly `now` (their measured offsets may differ by a millisecond): each stamps (now, 0).
+            try harness.clock.advance(by: .minutes(1))
+            let now = harness.clock.now()
+            func deviceTime(_ device: SyncEngine) throws -> Timestamp {
+                now.adding(.milliseconds(-(try device.store.status().clockOffset.offset.milliseconds)))
+            }
+            let withdrawal = try phone.act(.setConsent(.marketingEmail, granted: false), at: try deviceTime(phone))
+            let grant = try tablet.act(.setConsent(.marketingEmail, granted: true), at: try deviceTime(tablet))
+            #expect(withdrawal.stamp == grant.stamp, "the stamps are exactly equal")
+            let order = withdrawalFirst ? [phone, tablet] : [tablet, phone]
+            var reports: [SyncReport] = []
+            for device in order { reports.append(await device.sync()) }
+            try await Self.checkInvariants(harness, [phone, tablet], reports: reports)
+            let server = try await harness.serverState(of: phone)
+            #expect(server.consents.changes.count == 2, "both changes kept as proof")
+            for device in [phone, tablet] {
+                #expect(device.store.view?.consents.isGranted(.marketingEmail) == false, "the withdrawal wins")
+            }
         }
     }
 

@@ -106,10 +106,8 @@ func apiClient(port: Int, token: String? = nil) -> Client {
     }
 
     @Test func gracefulShutdownLetsAPushInFlightFinishAndKeepsItsEffects() async throws {
-        let (entered, enteredSink) = AsyncStream.makeStream(of: Void.self)
-        let harness = try await Harness.make(storage: { store in
-            SlowStorage(base: store, delay: .milliseconds(600), entered: enteredSink)
-        })
+        let throttle = Throttle(push: .milliseconds(600))
+        let harness = try await Harness.make(storage: { ThrottledStorage(base: $0, throttle: throttle) })
         let (session, device) = try await harness.enroll()
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
         let app = try harness.application { port in portSink.yield(port) }
@@ -127,7 +125,7 @@ func apiClient(port: Int, token: String? = nil) -> Client {
         let inFlight = Task {
             try await apiClient(port: port, token: token).push(headers: .init(loyaltyProtocol: "1"), body: .json(body))
         }
-        var signals = entered.makeAsyncIterator()
+        var signals = throttle.entered.makeAsyncIterator()
         _ = await signals.next()  // the push is now inside the (slow) store
         await group.triggerGracefulShutdown()
         let answer = try PushResponse(wire: try await inFlight.value.ok.body.json)
@@ -189,60 +187,4 @@ func apiClient(port: Int, token: String? = nil) -> Client {
         }
         return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
     }
-}
-
-/// The real store, made slow: the only way to hold a push in flight while the server shuts down.
-struct SlowStorage: ServerStorage {
-    let base: SQLiteStorage
-    let delay: Duration
-    let entered: AsyncStream<Void>.Continuation
-
-    func migrate() async throws { try await base.migrate() }
-    func ping() async throws { try await base.ping() }
-    func installProgramme(_ program: Program, catalogue: Catalogue, now: Timestamp) async throws -> Bool {
-        try await base.installProgramme(program, catalogue: catalogue, now: now)
-    }
-    func withMember<T: Sendable>(
-        _ request: MemberWorkRequest, _ body: @Sendable (inout MemberWork) throws -> T
-    ) async throws -> T {
-        if request.deviceID != nil {
-            entered.yield()
-            try await Task.sleep(for: delay)
-        }
-        return try await base.withMember(request, body)
-    }
-    func withCatalogue<T: Sendable>(
-        now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T
-    ) async throws -> T {
-        try await base.withCatalogue(now: now, body)
-    }
-    func feed(member: MemberID, after cursor: Cursor, limit: Int) async throws -> FeedPage {
-        try await base.feed(member: member, after: cursor, limit: limit)
-    }
-    func createMember(
-        _ account: AccountRecord, device: DeviceRecord, card: CardNumber, entities: [Entity], now: Timestamp
-    ) async throws {
-        try await base.createMember(account, device: device, card: card, entities: entities, now: now)
-    }
-    func account(email: String) async throws -> AccountRecord? { try await base.account(email: email) }
-    func account(member: MemberID) async throws -> AccountRecord? { try await base.account(member: member) }
-    func memberIDs(after: MemberID?, limit: Int) async throws -> [MemberID] {
-        try await base.memberIDs(after: after, limit: limit)
-    }
-    func device(_ id: DeviceID) async throws -> DeviceRecord? { try await base.device(id) }
-    func devices(member: MemberID) async throws -> [DeviceRecord] { try await base.devices(member: member) }
-    func insertDevice(_ device: DeviceRecord) async throws { try await base.insertDevice(device) }
-    func updateRefreshToken(device: DeviceID, current: [UInt8], previous: [UInt8]?, rotatedAt: Timestamp) async throws {
-        try await base.updateRefreshToken(device: device, current: current, previous: previous, rotatedAt: rotatedAt)
-    }
-    func revokeDevice(_ id: DeviceID, at time: Timestamp) async throws -> Bool {
-        try await base.revokeDevice(id, at: time)
-    }
-    func markPulled(_ id: DeviceID, at time: Timestamp) async throws { try await base.markPulled(id, at: time) }
-    func touchDevice(_ id: DeviceID, at time: Timestamp) async throws { try await base.touchDevice(id, at: time) }
-    func cardOwner(_ number: CardNumber) async throws -> MemberID? { try await base.cardOwner(number) }
-    func insertReceipt(_ receipt: Receipt) async throws { try await base.insertReceipt(receipt) }
-    func receipt(code: String) async throws -> (Receipt, LotID?)? { try await base.receipt(code: code) }
-    func transaction(_ id: TransactionID) async throws -> TransactionRecord? { try await base.transaction(id) }
-    func compact(before time: Timestamp) async throws { try await base.compact(before: time) }
 }
