@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "LoyaltySync", targets: ["LoyaltySync"]),
         .executable(name: "loyalty-server", targets: ["loyalty-server"]),
         .executable(name: "loyalty", targets: ["loyalty"]),
+        .executable(name: "loyalty-sim", targets: ["loyalty-sim"]),
     ],
     dependencies: dependencies,
     targets: [
@@ -98,6 +99,18 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "LoyaltySimulation",
+            dependencies: [
+                "LoyaltyCore",
+                "LoyaltyServer",
+                "LoyaltyStore",
+                "LoyaltySync",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // MARK: - Executables
         .executableTarget(name: "loyalty", dependencies: ["LoyaltyCLI"]),
         .executableTarget(
@@ -106,6 +119,14 @@ let package = Package(
                 "LoyaltyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .executableTarget(
+            name: "loyalty-sim",
+            dependencies: [
+                "LoyaltySimulation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
@@ -149,6 +170,10 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "LoyaltySimulationTests",
+            dependencies: ["LoyaltySimulation", "LoyaltyServer"]
         ),
         .testTarget(
             name: "LoyaltyServerTests",

@@ -24,15 +24,11 @@ public struct TokenAuthority: Sendable {
     private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
     /// How long an access token is good for.
     public let accessLifetime: TimeSpan
-    /// How long a just-replaced refresh token still works (a retry after a lost answer).
-    public let refreshRetryWindow: TimeSpan
 
     /// Creates an authority with a signing key.
-    public init(key: SymmetricKey, accessLifetime: TimeSpan = .minutes(15), refreshRetryWindow: TimeSpan = .seconds(60))
-    {
+    public init(key: SymmetricKey, accessLifetime: TimeSpan = .minutes(15)) {
         self.keyBytes = key.withUnsafeBytes { Array($0) }
         self.accessLifetime = accessLifetime
-        self.refreshRetryWindow = refreshRetryWindow
     }
 
     /// Loads the signing key from `directory/signing.key`, creating it on first use.
@@ -95,21 +91,22 @@ public struct TokenAuthority: Sendable {
     }
 }
 
-/// Slow, salted password hashing (scrypt, N = 2^14, r = 8, p = 1).
+/// Slow, salted password hashing (scrypt, N = 2^work, r = 8, p = 1; work is 14 unless configured otherwise).
 public enum PasswordHasher {
     /// A fresh random salt.
     public static func salt() -> [UInt8] { SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) } }
 
     /// The hash of a password with a salt.
-    public static func hash(_ password: String, salt: [UInt8]) throws -> [UInt8] {
+    public static func hash(_ password: String, salt: [UInt8], work: Int = 14) throws -> [UInt8] {
         let key = try KDF.Scrypt.deriveKey(
-            from: Array(password.utf8), salt: salt, outputByteCount: 32, rounds: 1 << 14, blockSize: 8, parallelism: 1)
+            from: Array(password.utf8), salt: salt, outputByteCount: 32, rounds: 1 << work, blockSize: 8, parallelism: 1
+        )
         return key.withUnsafeBytes { Array($0) }
     }
 
     /// Whether a password matches a stored hash, compared in constant time.
-    public static func verify(_ password: String, hash: [UInt8], salt: [UInt8]) throws -> Bool {
-        constantTimeEqual(try self.hash(password, salt: salt), hash)
+    public static func verify(_ password: String, hash: [UInt8], salt: [UInt8], work: Int = 14) throws -> Bool {
+        constantTimeEqual(try self.hash(password, salt: salt, work: work), hash)
     }
 }
 

@@ -18,9 +18,21 @@ public struct ServerConfiguration: Sendable {
     public var jobInterval: TimeSpan = .minutes(5)
     /// The operator token for the admin API; nil disables it.
     public var adminToken: String?
+    /// log2 of scrypt's cost for password hashes. 14 in production; a simulation that enrols thousands of
+    /// members lowers it (hashes made with one value verify only with the same value).
+    public var passwordWork = 14
+    /// A bug planted on purpose, so that the simulator can show it finds one. Never set outside its self-test.
+    public var plantedBug: PlantedBug?
 
     /// The defaults.
     public init(adminToken: String? = nil) {
         self.adminToken = adminToken
     }
+}
+
+/// Bugs the simulator's self-test plants in the server.
+public enum PlantedBug: String, Sendable, CaseIterable {
+    /// A push that repeats the last processed sequence number is applied a second time instead of answered from the
+    /// stored result.
+    case reapplyDuplicates = "reapply-duplicates"
 }

@@ -240,7 +240,7 @@ extension SyncService {
     /// Issues a new card; the member's active cards become replaced.
     public func replaceCard(member: MemberID) async throws -> OperatorReceipt {
         for _ in 0..<5 {
-            let number = try CardNumber(body: "4000" + String((0..<8).map { _ in "0123456789".randomElement()! }))
+            let number = try newCardNumber()
             if try await storage.cardOwner(number) != nil { continue }
             try await operate(on: member) { work in
                 work.write(try work.state.issueCard(number, at: work.now))
@@ -376,7 +376,7 @@ extension SyncService {
 
     // MARK: Helpers
 
-    func makeRandomID(_ prefix: String) -> String { SyncService.randomID(prefix: prefix) }
+    func makeRandomID(_ prefix: String) -> String { makeID(prefix) }
 
     static func money(_ text: String, field: String) throws -> Money {
         do {

@@ -217,7 +217,7 @@ public struct DeviceRecord: Sendable, Hashable {
     public var lastPulledAt: Timestamp?
     /// SHA-256 of the current refresh token.
     public var refreshHash: [UInt8]
-    /// SHA-256 of the refresh token it replaced, good until `rotatedAt` + the retry window.
+    /// SHA-256 of the refresh token it replaced, good until the device uses the current one.
     public var previousRefreshHash: [UInt8]?
     public var rotatedAt: Timestamp?
 
