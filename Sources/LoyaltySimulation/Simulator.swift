@@ -440,21 +440,45 @@ final class World: @unchecked Sendable {
     }
 
     /// After every step: each member's server ledger equals the sum of its movements, no member action took the
-    /// balance below zero, single-use offers are used at most their uses, and the allowances are covered.
+    /// balance below zero, single-use offers are used at most their uses, and the allowances are covered. The
+    /// server's state is read from its change feed, incrementally (a mirror per member, as a device keeps one), so a
+    /// step costs what changed, not the whole history.
     func checkStepInvariants() async throws {
-        for (index, member) in members.enumerated() {
-            guard let id = member.id else { continue }
-            let state = try await service.overview(of: id).state
-            let page = try await service.storage.feed(member: id, after: .start, limit: 1_000_000)
-            var available = 0
-            var pending = 0
-            var owed = 0
+        for index in members.indices {
+            guard let id = members[index].id else { continue }
+            var mirror = members[index].mirror
+            let page = try await service.storage.feed(member: id, after: mirror.cursor, limit: 1_000_000)
             for change in page.changes {
-                guard case .upsert(.ledgerEntry(let entry)) = change.operation else { continue }
-                available += entry.available
-                pending += entry.pending
-                owed += entry.owed
+                mirror.cursor = Cursor(version: change.version)
+                if case .upsert(.ledgerEntry(let entry)) = change.operation {
+                    // A movement written again under its id replaces itself: it must not count twice.
+                    mirror.entries[entry.id] = entry
+                }
+                guard mirror.state == nil else {
+                    mirror.state?.apply(change)
+                    continue
+                }
+                // Until the member record arrives (the catalogue comes first), changes wait.
+                mirror.waiting.append(change)
+                var program: Program?
+                var record: MemberRecord?
+                for waiting in mirror.waiting {
+                    if case .upsert(.program(let value)) = waiting.operation { program = value }
+                    if case .upsert(.member(let value)) = waiting.operation { record = value }
+                }
+                if let program, let record {
+                    var state = MemberState(program: program, member: record)
+                    for waiting in mirror.waiting { state.apply(waiting) }
+                    mirror.state = state
+                    mirror.waiting = []
+                }
             }
+            members[index].mirror = mirror
+            guard let state = mirror.state else { continue }
+            let movements = mirror.entries.values
+            let available = movements.reduce(0) { $0 + $1.available }
+            let pending = movements.reduce(0) { $0 + $1.pending }
+            let owed = movements.reduce(0) { $0 + $1.owed }
             if available != state.ledger.available || pending != state.ledger.pendingPoints || owed != state.ledger.owed
             {
                 fail(
@@ -547,6 +571,15 @@ struct SimMember {
     var id: MemberID?
     var devices: [Int] = []
     var lastReturnAt: Timestamp?
+    /// The server's state of the member, kept from its change feed.
+    var mirror = Mirror()
+
+    struct Mirror {
+        var cursor = Cursor.start
+        var waiting: [Change] = []
+        var state: MemberState?
+        var entries: [EntryID: LedgerEntry] = [:]
+    }
 
     init(index: Int, email: String) {
         self.index = index

@@ -68,8 +68,17 @@ struct LoyaltySimCommand: AsyncParsableCommand {
                 }
             }
             for _ in 0..<jobs { launch() }
+            var done = 0
             while let (outcome, mismatch) = await group.next() {
                 launch()
+                done += 1
+                if done % 100 == 0 && done < list.count {
+                    let rate = Double(done) / max(Date().timeIntervalSince(started), 0.001)
+                    FileHandle.standardError.write(
+                        Data(
+                            "\(done)/\(list.count) seeds, \(failed.count) failed so far (\(String(format: "%.2f", rate)) seeds/s)\n"
+                                .utf8))
+                }
                 for (key, value) in outcome.counts { totals[key, default: 0] += value }
                 if trace { print(outcome.trace.joined(separator: "\n")) }
                 if let mismatch {
