@@ -301,12 +301,13 @@ extension MemberState {
         program.pendingDays == 0 ? nil : purchasedAt.adding(.days(Int64(program.pendingDays)))
     }
 
-    /// The entities a set of ledger movements changed: the movements, every lot they touched, the owed figure.
-    func ledgerChanges(_ entries: [LedgerEntry], owedBefore: Int) -> [Entity] {
+    /// The entities a set of ledger movements changed: the movements, every lot they drew from or `also` names
+    /// (a lot a return updated without drawing from it), the owed figure.
+    func ledgerChanges(_ entries: [LedgerEntry], owedBefore: Int, also: [LotID] = []) -> [Entity] {
         var changes = entries.map(Entity.ledgerEntry)
         var seen: Set<LotID> = []
-        for draw in entries.flatMap(\.draws) where seen.insert(draw.lot).inserted {
-            if let lot = ledger.lots[draw.lot] { changes.append(.lot(lot)) }
+        for id in entries.flatMap(\.draws).map(\.lot) + also where seen.insert(id).inserted {
+            if let lot = ledger.lots[id] { changes.append(.lot(lot)) }
         }
         if ledger.owed != owedBefore { changes.append(.account(PointsAccount(owed: ledger.owed))) }
         return changes

@@ -31,7 +31,10 @@ extension MemberState {
             lot: lot, returned: amount, at: time, entryID: entryID, reference: returnID.rawValue)
         // The returned purchase's points were never the member's to keep: a return is the one thing that may take
         // points the allowances relied on, and then the allowances shrink to fit.
-        return ledgerChanges([entry], owedBefore: owedBefore) + coverAllowances(at: time) + refreshTier(at: time)
+        // The returned lot changed (what was returned, what was revoked) even when nothing was drawn from it: it
+        // was spent already, or expired. (Found by the simulator: without it, a later return saw none of this.)
+        return ledgerChanges([entry], owedBefore: owedBefore, also: [lot]) + coverAllowances(at: time)
+            + refreshTier(at: time)
     }
 
     /// The till pays with points: the member's points are spent at the counter, never those reserved for the

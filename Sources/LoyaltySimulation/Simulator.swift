@@ -540,7 +540,13 @@ final class World: @unchecked Sendable {
                     fail("\(device.name) is signed out at quiescence")
                     continue
                 }
-                if store.confirmed != state { fail("\(device.name): its confirmed state differs from the server's") }
+                if let confirmed = store.confirmed, confirmed != state {
+                    fail(
+                        "\(device.name): its confirmed state differs from the server's: \(Self.difference(confirmed, state))"
+                    )
+                } else if store.confirmed == nil {
+                    fail("\(device.name): it has no confirmed state")
+                }
                 if try store.status().pending != 0 { fail("\(device.name): its outbox did not drain") }
                 let record = try await service.storage.device(identity.deviceID)
                 let last = device.recorded.max() ?? 0
@@ -562,6 +568,18 @@ final class World: @unchecked Sendable {
         }
         for (lot, times) in receiptLots where times > 1 { fail("\(lot) earned \(times) times") }
         trace("quiescent: every invariant checked")
+    }
+}
+
+extension World {
+    /// The entities that differ between two states (device first, server second), for a failure report.
+    static func difference(_ device: MemberState, _ server: MemberState) -> String {
+        let mine = Dictionary(device.entities.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let theirs = Dictionary(server.entities.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let keys = Set(mine.keys).union(theirs.keys).filter { mine[$0] != theirs[$0] }.sorted().prefix(3)
+        return keys.map { key in
+            "\(key): device \(mine[key].map { "\($0)" } ?? "none") / server \(theirs[key].map { "\($0)" } ?? "none")"
+        }.joined(separator: "; ")
     }
 }
 
@@ -614,7 +632,7 @@ final class SimDevice: @unchecked Sendable {
         let skew: @Sendable () -> TimeSpan = { [unowned self] in self.skew }
         self.store = store
         self.engine = SyncEngine(
-            store: store, transport: network, policy: SyncPolicy(pageSize: 25, retries: 0),
+            store: store, transport: network, policy: SyncPolicy(pageSize: 100, retries: 0),
             wallClock: { clock.now().adding(skew()) }, jitter: { 1 }, sleep: { _ in })
     }
 

@@ -111,4 +111,30 @@ import Testing
         #expect(state.balance(at: .test()).owed == 600)
         #expect(changes.contains(.account(PointsAccount(owed: 600))))
     }
+
+    /// Found by the simulator: a return against a lot that was already spent (or expired) changed the lot without
+    /// sending it, so the server's store never learned what was returned, and the purchase could be returned again.
+    @Test(arguments: [false, true])
+    func aReturnOfASpentOrExpiredLotSendsTheLotAndCannotBeRepeatedBeyondThePurchase(expired: Bool) throws {
+        var server = try world.member(withPoints: 1000)
+        if expired {
+            let expiry = try #require(server.ledger.lots["purchase:tx-start"]?.expiresAt)
+            _ = server.runJobs(at: expiry.adding(.minutes(1)))
+        } else {
+            var phone = DeviceScript("phone")
+            _ = server.applyOnServer(phone.envelope(.redeemReward("voucher-5")))
+            _ = server.applyOnServer(phone.envelope(.redeemReward("voucher-5")))
+        }
+        // What a store keeps is what the changes say: rebuild the state from them after the return.
+        var stored = server
+        let changes = try server.recordReturn(
+            "ret1", of: "purchase:tx-start", amount: Money(minorUnits: 100_000), at: .test(.days(800)))
+        for change in changes { stored.merge(change) }
+        #expect(stored == server, "every change of the state is in the changes")
+        #expect(stored.ledger.lots["purchase:tx-start"]?.returnedAmount == Money(minorUnits: 100_000))
+        #expect(throws: LoyaltyError.self, "the whole purchase was returned already") {
+            _ = try stored.recordReturn(
+                "ret2", of: "purchase:tx-start", amount: Money(minorUnits: 100), at: .test(.days(801)))
+        }
+    }
 }

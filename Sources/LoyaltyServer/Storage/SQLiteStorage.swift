@@ -1,6 +1,7 @@
 public import Foundation
 internal import GRDB
 public import LoyaltyCore
+internal import Synchronization
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so that a mutation is on disk
 /// before its result is answered. SQLite has one writer at a time, which also serialises units of work per
@@ -9,6 +10,11 @@ public final class SQLiteStorage: ServerStorage {
     private let pool: DatabasePool
     /// The database file.
     public let path: String
+    /// Members' states as the last unit of work left them, with the feed versions they reflect: a unit of work
+    /// whose member and catalogue versions are unchanged starts from the copy instead of decoding every entity.
+    /// Versions, not invalidation, make it safe: any write to the member's or the catalogue's entities (from this
+    /// process or another) raises a version and the copy is ignored.
+    private let states = Mutex(StateCache())
 
     /// Opens (or creates) the store at `path`. A file that is not a usable SQLite database is an error that names
     /// it; it is never replaced.
@@ -132,12 +138,29 @@ public final class SQLiteStorage: ServerStorage {
     public func withMember<T: Sendable>(
         _ request: MemberWorkRequest, _ body: @Sendable (inout MemberWork) throws -> T
     ) async throws -> T {
-        try await pool.write { db in
-            var work = try Self.loadWork(db, request: request, now: request.now)
+        let (value, state, versions) = try await pool.write { db in
+            let before = try Self.versions(db, member: request.memberID)
+            let cached = self.states.withLock { $0.state(of: request.memberID, at: before) }
+            var work = try Self.loadWork(db, request: request, now: request.now, state: cached)
             let value = try body(&work)
             try Self.flush(work, member: request.memberID, device: request.deviceID, db: db)
-            return value
+            // The state the body left is what loading the written entities would give (each change of the state
+            // is written as the entity it changed: the rule devices rely on too).
+            return (value, work.state, try Self.versions(db, member: request.memberID))
         }
+        states.withLock { $0.keep(state, of: request.memberID, at: versions) }
+        return value
+    }
+
+    /// The newest feed versions of a member's entities and of the catalogue's.
+    private static func versions(_ db: Database, member: MemberID) throws -> StateCache.Versions {
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT (SELECT max(version) FROM entities WHERE scope = ?) AS member,
+                       (SELECT max(version) FROM entities WHERE scope = '*') AS catalogue
+                """, arguments: [member.rawValue])
+        return StateCache.Versions(member: row?["member"] ?? 0, catalogue: row?["catalogue"] ?? 0)
     }
 
     public func withCatalogue<T: Sendable>(
@@ -165,22 +188,10 @@ public final class SQLiteStorage: ServerStorage {
         }
     }
 
-    private static func loadWork(_ db: Database, request: MemberWorkRequest, now: Timestamp) throws -> MemberWork {
-        let member = request.memberID.rawValue
-        var program: Program?
-        var record: MemberRecord?
-        var others: [Entity] = []
-        for entity in try entities(db, scope: member) + entities(db, scope: "*") {
-            switch entity {
-            case .program(let value): program = value
-            case .member(let value): record = value
-            default: others.append(entity)
-            }
-        }
-        guard let record else { throw StorageError.unknownMember(request.memberID) }
-        guard let program else { throw StorageError.unusable("the store has no programme") }
-        var state = MemberState(program: program, member: record)
-        for entity in others { state.merge(entity) }
+    private static func loadWork(
+        _ db: Database, request: MemberWorkRequest, now: Timestamp, state cached: MemberState?
+    ) throws -> MemberWork {
+        let state = try cached ?? loadState(db, member: request.memberID)
 
         var device: DeviceRecord?
         var results: [UInt64: MutationResult] = [:]
@@ -203,6 +214,25 @@ public final class SQLiteStorage: ServerStorage {
             if let (receipt, _) = try fetchReceipt(db, code: code) { receipts[code] = receipt }
         }
         return MemberWork(state: state, device: device, storedResults: results, receipts: receipts, now: now)
+    }
+
+    /// A member's state from its entities and the catalogue's.
+    private static func loadState(_ db: Database, member id: MemberID) throws -> MemberState {
+        var program: Program?
+        var record: MemberRecord?
+        var others: [Entity] = []
+        for entity in try entities(db, scope: id.rawValue) + entities(db, scope: "*") {
+            switch entity {
+            case .program(let value): program = value
+            case .member(let value): record = value
+            default: others.append(entity)
+            }
+        }
+        guard let record else { throw StorageError.unknownMember(id) }
+        guard let program else { throw StorageError.unusable("the store has no programme") }
+        var state = MemberState(program: program, member: record)
+        for entity in others { state.merge(entity) }
+        return state
     }
 
     private static func flush(_ work: MemberWork, member: MemberID, device: DeviceID?, db: Database) throws {
@@ -521,6 +551,36 @@ public final class SQLiteStorage: ServerStorage {
             try body()
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw StorageError.duplicate(what)
+        }
+    }
+}
+
+/// The member states ``SQLiteStorage`` keeps between units of work, each with the versions it reflects; at most
+/// `limit` members (the least recently used are dropped first).
+struct StateCache {
+    struct Versions: Hashable {
+        var member: Int64
+        var catalogue: Int64
+    }
+
+    private var entries: [MemberID: (state: MemberState, versions: Versions, used: UInt64)] = [:]
+    private var clock: UInt64 = 0
+    let limit = 2048
+
+    /// The kept state of a member if it reflects exactly these versions.
+    mutating func state(of member: MemberID, at versions: Versions) -> MemberState? {
+        guard let entry = entries[member], entry.versions == versions else { return nil }
+        clock += 1
+        entries[member]?.used = clock
+        return entry.state
+    }
+
+    mutating func keep(_ state: MemberState, of member: MemberID, at versions: Versions) {
+        clock += 1
+        entries[member] = (state, versions, clock)
+        if entries.count > limit {
+            let oldest = entries.sorted { $0.value.used < $1.value.used }.prefix(limit / 4).map(\.key)
+            for key in oldest { entries[key] = nil }
         }
     }
 }
