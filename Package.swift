@@ -30,6 +30,7 @@ let package = Package(
         .executable(name: "loyalty-server", targets: ["loyalty-server"]),
         .executable(name: "loyalty", targets: ["loyalty"]),
         .executable(name: "loyalty-sim", targets: ["loyalty-sim"]),
+        .executable(name: "loyalty-bench", targets: ["loyalty-bench"]),
     ],
     dependencies: dependencies,
     targets: [
@@ -130,12 +131,24 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "loyalty-bench",
+            dependencies: [
+                "LoyaltyCore",
+                "LoyaltyStore",
+                "LoyaltyTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
         // MARK: - Tests
         .target(
             name: "LoyaltyTesting",
             dependencies: [
                 "LoyaltyCore",
                 "LoyaltyServer",
+                "LoyaltyStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

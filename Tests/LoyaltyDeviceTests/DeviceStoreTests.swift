@@ -125,65 +125,7 @@ import Testing
         #expect(try store.history(limit: 1).first?.kind == .spend)
     }
 
-    /// A store holding a member with `lots` one-point purchases (as the server would have sent them).
     static func bootstrapped(path: String, lots: Int) throws -> (DeviceStore, Timestamp) {
-        let store = try DeviceStore(path: path)
-        let now = Timestamp.parse("2026-06-01T10:00:00Z")!
-        try store.saveIdentity(
-            DeviceIdentity(
-                serverURL: "http://127.0.0.1:1", memberID: "m-1", deviceID: "d-1", cardNumber: "4000001000013",
-                accessToken: "t", accessTokenExpiresAt: now.adding(.hours(1)), refreshToken: "r"))
-        let program = try Program.decode(json: Data(LoyaltyServerFixture.program.utf8))
-        var changes: [Change] = []
-        var version: UInt64 = 0
-        func add(_ entity: Entity) {
-            version += 1
-            changes.append(Change(version: version, operation: .upsert(entity)))
-        }
-        add(.program(program))
-        add(.member(MemberRecord(id: "m-1", createdAt: now.adding(.days(-400)))))
-        add(.card(Card(number: try CardNumber("4000001000013"), issuedAt: now.adding(.days(-400)))))
-        add(
-            .offer(
-                Offer(
-                    id: "welcome-10", title: "Welcome", validFrom: now.adding(.days(-1)),
-                    validUntil: now.adding(.days(30)))))
-        add(
-            .offer(
-                Offer(
-                    id: "gold-only", title: "Gold", segments: ["gold"], validFrom: now.adding(.days(-1)),
-                    validUntil: nil)))
-        add(.reward(Reward(id: "tote-bag", title: "Tote", cost: 300)))
-        add(.reward(Reward(id: "voucher-20", title: "20 EUR", cost: 1800)))
-        for index in 0..<lots {
-            let earned = now.adding(.minutes(Int64(-lots + index)))
-            var lot = EarnLot(
-                id: LotID("l\(index)"), cause: .purchase, amount: 1, earnedAt: earned, pendingUntil: nil,
-                expiresAt: now.adding(.days(700)))
-            lot.state = .active
-            add(.lot(lot))
-            add(.ledgerEntry(LedgerEntry(id: EntryID("earn:l\(index)"), kind: .earn, at: earned, available: 1)))
-        }
-        var start = 0
-        while start < changes.count {
-            let page = Array(changes[start..<min(start + 5000, changes.count)])
-            start += page.count
-            _ = try store.applyPage(
-                PullResponse(
-                    changes: page, cursor: Cursor(version: page.last!.version), hasMore: start < changes.count,
-                    reset: false,
-                    lastProcessedSequence: 0, serverTime: now, serverStamp: .zero), at: now)
-        }
-        return (store, now)
+        try DeviceFixture.bootstrapped(path: path, lots: lots)
     }
-}
-
-enum LoyaltyServerFixture {
-    static let program = """
-        {"id": "test", "name": "Test", "currency": "EUR", "timeZone": "UTC", "pointsPerCurrencyUnit": 1,
-         "minimumRedemption": 100, "pendingDays": 14, "expiry": {"rule": "monthsAfterEarning", "months": 24},
-         "receiptClaimDays": 30, "offlineGrace": "72h", "expiringSoonDays": 30,
-         "tiers": {"ladder": [{"id": "classic", "name": "Classic", "threshold": 0}], "windowMonths": 12,
-                   "retentionMonths": 12, "downgrade": "oneDown"}}
-        """
 }
