@@ -499,6 +499,9 @@ public final class DeviceStore: Sendable {
             try db.execute(
                 sql: "UPDATE device SET releasing_grant = ?, releasing_through = ?",
                 arguments: [held.grant, Int64(through)])
+            // Before this transaction ends, so that a mutation recorded right after it (recording writes under the
+            // same lock) already sees the allowance given back.
+            cache.withLock { $0.view?.allowances[device]?.status = .released }
             return AllowanceRequest(release: held.grant, through: through)
         }
         if request?.release != nil { try replay(now: now) }

@@ -109,6 +109,8 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
         ["history", "--limit", "0"],
         ["survey", "answer", "store-visit"],
         ["admin", "purchase", "--server", "http://x", "--token", "t", "--amount", "5"],
+        ["admin", "redeem", "--server", "http://x", "--token", "t", "--member", "m-1", "--points", "0"],
+        ["admin", "redeem", "--server", "http://x", "--token", "t", "--points", "5"],
         ["enroll", "--server", "not a url", "--name", "A", "--email", "a@b.de", "--password", "correct horse"],
         ["frobnicate"],
     ])
@@ -215,6 +217,18 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
                 try await cli("--device", phone, "--json", "history", "--limit", "5").json["entries"]
                 as? [[String: Any]] ?? []
             #expect(history.contains { $0["kind"] as? String == "earn" && $0["amount"] as? Int == 1000 })
+
+            // The till pays with points, but not with the 500 reserved for the two devices.
+            let tooMuch = try await cli(
+                "admin", "redeem", "--server", server.absoluteString, "--token", token, "--member", member,
+                "--points", "600", "--json")
+            #expect(tooMuch.status == 1)
+            #expect(tooMuch.stderr.contains("500") || tooMuch.stdout.contains("500"), "\(tooMuch.stderr)")
+            let paid = try await cli(
+                "admin", "redeem", "--server", server.absoluteString, "--token", token, "--member", member,
+                "--points", "400", "--json")
+            #expect(paid.status == 0, "\(paid.stderr)")
+            #expect(paid.json["points"] as? Int == -400)
         }
     }
 

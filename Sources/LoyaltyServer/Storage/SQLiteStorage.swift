@@ -575,7 +575,16 @@ struct StateCache {
         return entry.state
     }
 
+    /// Keeps a state unless a newer one is kept already (two units of work can finish in either order here; the
+    /// versions only grow, except when compaction drops a newest tombstone, and then the older state must not
+    /// come back).
     mutating func keep(_ state: MemberState, of member: MemberID, at versions: Versions) {
+        if let kept = entries[member]?.versions,
+            kept.member > versions.member || kept.catalogue > versions.catalogue
+        {
+            entries[member] = nil
+            return
+        }
         clock += 1
         entries[member] = (state, versions, clock)
         if entries.count > limit {
