@@ -264,7 +264,9 @@ final class World: @unchecked Sendable {
             let pending = try store.pendingMutations().first { $0.envelope.sequence == envelope.sequence }
             device.recorded.append(envelope.sequence)
             if pending?.guaranteed == true, let hold = view.allowances[envelope.deviceID]?.holdUntil {
-                device.guaranteed[envelope.sequence] = (hold: hold, at: now)
+                device.guaranteed[envelope.sequence] = (
+                    hold: hold, knownAt: device.lastSyncedAt ?? Timestamp(millisecondsSince1970: 0)
+                )
                 count("guaranteed redemptions")
             }
             count("mutations recorded")
@@ -289,6 +291,7 @@ final class World: @unchecked Sendable {
             trace("\(device.name) partition healed")
         }
         let report = await device.engine!.sync()
+        if report.outcome == .synced { device.lastSyncedAt = now }
         count("syncs")
         trace(
             "\(device.name) sync: \(report.outcome) pushed \(report.pushed) applied \(report.applied) "
@@ -426,15 +429,18 @@ final class World: @unchecked Sendable {
     // MARK: Invariants
 
     /// Every redemption a device made as guaranteed was accepted, if it reached the server within its hold and
-    /// no return took reserved points back meanwhile.
+    /// no return took reserved points back since the device last learned its allowance (a return may cut
+    /// allowances: docs/allowances.md).
     func checkGuarantees(_ device: SimDevice) throws {
         guard let store = device.store, !device.guaranteed.isEmpty else { return }
-        let refused = Set(try store.notices().filter { $0.kind == .rejected }.compactMap(\.sequence))
-        for (sequence, promise) in device.guaranteed where refused.contains(sequence) {
-            device.guaranteed[sequence] = nil
-            let returned = members[device.member].lastReturnAt.map { $0 >= promise.at } ?? false
+        let refused = try store.notices().filter { $0.kind == .rejected && $0.sequence != nil }
+        for notice in refused {
+            guard let sequence = notice.sequence, let promise = device.guaranteed.removeValue(forKey: sequence) else {
+                continue
+            }
+            let returned = members[device.member].lastReturnAt.map { $0 >= promise.knownAt } ?? false
             if now <= promise.hold && !returned {
-                fail("\(device.name): guaranteed redemption #\(sequence) was refused")
+                fail("\(device.name): guaranteed redemption #\(sequence) was refused: \(notice.message)")
             }
         }
     }
@@ -617,8 +623,10 @@ final class SimDevice: @unchecked Sendable {
     var partitionedUntil: Timestamp?
     /// Sequence numbers the store acknowledged.
     var recorded: [UInt64] = []
-    /// Redemptions made as guaranteed: their allowance's hold, and when they were made.
-    var guaranteed: [UInt64: (hold: Timestamp, at: Timestamp)] = [:]
+    /// Redemptions made as guaranteed: their allowance's hold, and when the device last learned its allowance.
+    var guaranteed: [UInt64: (hold: Timestamp, knownAt: Timestamp)] = [:]
+    /// When the device last completed a sync.
+    var lastSyncedAt: Timestamp?
 
     init(name: String, member: Int, path: String, network: SimNetwork) {
         self.name = name

@@ -47,6 +47,7 @@ struct LoyaltySimCommand: AsyncParsableCommand {
 
     func run() async throws {
         Self.makeHashingDeterministic()
+        setvbuf(stdout, nil, _IOLBF, 0)  // a failure shows at once, even when the output goes to a file
         let settings = SimulationSettings(steps: steps, plantedBug: plant.flatMap(PlantedBug.init(rawValue:)))
         let list: [UInt64] = seed.map { [$0] } ?? (0..<UInt64(seeds)).map { first + $0 }
         let started = Date()
