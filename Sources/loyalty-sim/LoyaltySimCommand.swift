@@ -47,7 +47,6 @@ struct LoyaltySimCommand: AsyncParsableCommand {
 
     func run() async throws {
         Self.makeHashingDeterministic()
-        setvbuf(stdout, nil, _IOLBF, 0)  // a failure shows at once, even when the output goes to a file
         let settings = SimulationSettings(steps: steps, plantedBug: plant.flatMap(PlantedBug.init(rawValue:)))
         let list: [UInt64] = seed.map { [$0] } ?? (0..<UInt64(seeds)).map { first + $0 }
         let started = Date()
@@ -81,28 +80,28 @@ struct LoyaltySimCommand: AsyncParsableCommand {
                                 .utf8))
                 }
                 for (key, value) in outcome.counts { totals[key, default: 0] += value }
-                if trace { print(outcome.trace.joined(separator: "\n")) }
+                if trace { say(outcome.trace.joined(separator: "\n")) }
                 if let mismatch {
-                    print("seed \(outcome.seed): NOT DETERMINISTIC (digest \(outcome.digest) then \(mismatch))")
+                    say("seed \(outcome.seed): NOT DETERMINISTIC (digest \(outcome.digest) then \(mismatch))")
                     failed.append(outcome)
                 } else if outcome.passed {
                     passed += 1
                 } else {
                     failed.append(outcome)
-                    print("seed \(outcome.seed): FAILED at step \(outcome.steps)")
-                    for failure in outcome.failures { print("  \(failure)") }
-                    print("  trace (last 25 lines):")
-                    for line in outcome.tail(25) { print("    \(line)") }
-                    print("  replay: swift run -c release loyalty-sim --seed \(outcome.seed) --steps \(steps) --trace")
+                    say("seed \(outcome.seed): FAILED at step \(outcome.steps)")
+                    for failure in outcome.failures { say("  \(failure)") }
+                    say("  trace (last 25 lines):")
+                    for line in outcome.tail(25) { say("    \(line)") }
+                    say("  replay: swift run -c release loyalty-sim --seed \(outcome.seed) --steps \(steps) --trace")
                 }
             }
         }
         let seconds = Date().timeIntervalSince(started)
         let counted = totals.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        print(
+        say(
             "ran \(list.count) seeds × \(steps) steps in \(String(format: "%.1f", seconds)) s "
                 + "(\(String(format: "%.1f", Double(list.count) / max(seconds, 0.001))) seeds/s); \(counted)")
-        print("\(passed) passed, \(failed.count) failed")
+        say("\(passed) passed, \(failed.count) failed")
         if !failed.isEmpty { throw ExitCode(1) }
     }
 
@@ -116,4 +115,7 @@ struct LoyaltySimCommand: AsyncParsableCommand {
         execv(ProcessInfo.processInfo.arguments[0].hasPrefix("/") ? arguments[0] : "/proc/self/exe", &pointers)
         // If exec fails, carry on: only cross-process replay is affected.
     }
+
+    /// Writes a line at once (unbuffered), so a failure shows even while a long batch runs into a file.
+    private func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 }
