@@ -568,13 +568,15 @@ func act(_ mutation: Mutation, global: GlobalOptions, done: String) async throws
     let context = try global.context()
     _ = try memberView(context)
     let envelope: MutationEnvelope
+    let guaranteed: Bool
     do {
-        envelope = try context.store.record(mutation, at: context.now).0
+        let (recorded, outcome) = try context.store.record(mutation, at: context.now)
+        envelope = recorded
+        guaranteed = outcome.isGuaranteed
     } catch let error as DeviceStoreError {
         throw CLIError(error.rejection?.code.rawValue ?? error.code.rawValue, error.message)
     }
     let pending = try context.store.status().pending
-    let guaranteed = try context.store.pendingMutations().contains { $0.envelope == envelope && $0.guaranteed }
     let promise = guaranteed ? "; guaranteed by this device's allowance" : ""
     global.output.emit(
         ["mutation": Int(envelope.sequence), "kind": mutation.kind, "pending": pending, "guaranteed": guaranteed],

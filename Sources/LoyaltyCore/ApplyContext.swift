@@ -88,6 +88,14 @@ public struct MutationOutcome: Hashable, Sendable {
         MutationOutcome(status: .rejected(rejection))
     }
 
+    /// Whether it is a redemption the device's own allowance covered: its voucher is guaranteed.
+    public var isGuaranteed: Bool {
+        changes.contains { change in
+            if case .voucher(let voucher) = change { return voucher.status == .guaranteed }
+            return false
+        }
+    }
+
     /// The rejection, if it was rejected.
     public var rejection: MutationRejection? {
         if case .rejected(let rejection) = status { return rejection }

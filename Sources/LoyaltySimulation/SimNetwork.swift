@@ -246,21 +246,9 @@ public final class SimNetwork: SyncTransport {
         do {
             return try await body(service)
         } catch let failure as APIFailure {
-            throw transportError(failure)
+            throw TransportError(status: failure.kind.status, code: failure.kind.code, message: failure.message)
         } catch {
             throw .serverFailure("\(error)")
-        }
-    }
-
-    /// The engine's view of a server failure, as the HTTP transport maps status and code.
-    static func transportError(_ failure: APIFailure) -> TransportError {
-        switch (failure.kind.status, failure.kind.code) {
-        case (401, "token_expired"): .tokenExpired
-        case (401, "device_revoked"): .deviceRevoked
-        case (401, _): .unauthorized(failure.message)
-        case (426, _): .upgradeRequired(failure.message)
-        case (500..., _): .serverFailure(failure.message)
-        default: .refused(status: failure.kind.status, code: failure.kind.code, message: failure.message)
         }
     }
 

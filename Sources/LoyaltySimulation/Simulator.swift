@@ -260,10 +260,9 @@ final class World: @unchecked Sendable {
         }
         let deviceTime = now.adding(device.skew)
         do {
-            let (envelope, _) = try store.record(mutation, at: deviceTime)
-            let pending = try store.pendingMutations().first { $0.envelope.sequence == envelope.sequence }
+            let (envelope, outcome) = try store.record(mutation, at: deviceTime)
             device.recorded.append(envelope.sequence)
-            if pending?.guaranteed == true, let hold = view.allowances[envelope.deviceID]?.holdUntil {
+            if outcome.isGuaranteed, let hold = view.allowances[envelope.deviceID]?.holdUntil {
                 device.guaranteed[envelope.sequence] = (
                     hold: hold, knownAt: device.lastSyncedAt ?? Timestamp(millisecondsSince1970: 0)
                 )
@@ -271,7 +270,7 @@ final class World: @unchecked Sendable {
             }
             count("mutations recorded")
             trace(
-                "\(device.name) \(mutation.kind) #\(envelope.sequence)\(pending?.guaranteed == true ? " guaranteed" : "")"
+                "\(device.name) \(mutation.kind) #\(envelope.sequence)\(outcome.isGuaranteed ? " guaranteed" : "")"
             )
         } catch let error as DeviceStoreError {
             count("refused on the device")

@@ -220,14 +220,11 @@ public final class DeviceStore: Sendable {
             if let rejection = outcome.rejection {
                 throw DeviceStoreError(.refused, rejection.message, rejection: rejection)
             }
-            let guaranteed = outcome.changes.contains { change in
-                if case .voucher(let voucher) = change { return voucher.status == .guaranteed }
-                return false
-            }
             try db.execute(
                 sql: "INSERT INTO outbox (sequence, envelope, created_at, guaranteed) VALUES (?, ?, ?, ?)",
                 arguments: [
-                    Int64(sequence), try JSONEncoder().encode(envelope), deviceTime.millisecondsSince1970, guaranteed,
+                    Int64(sequence), try JSONEncoder().encode(envelope), deviceTime.millisecondsSince1970,
+                    outcome.isGuaranteed,
                 ])
             try db.execute(
                 sql: "UPDATE device SET next_sequence = ?, hlc = ?",

@@ -148,14 +148,7 @@ struct ErrorMiddleware: ClientMiddleware {
             code = error.error.code
             message = error.error.message
         }
-        switch (status, code) {
-        case (401, "token_expired"): throw TransportError.tokenExpired
-        case (401, "device_revoked"): throw TransportError.deviceRevoked
-        case (401, _): throw TransportError.unauthorized(message)
-        case (426, _): throw TransportError.upgradeRequired(message)
-        case (500..., _): throw TransportError.serverFailure(message)
-        default: throw TransportError.refused(status: status, code: code, message: message)
-        }
+        throw TransportError(status: status, code: code, message: message)
     }
 }
 

@@ -84,6 +84,18 @@ public enum TransportError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The server failed (5xx). Retry later.
     case serverFailure(String)
 
+    /// The engine's view of a server's error answer: its HTTP status, its code and its message.
+    public init(status: Int, code: String, message: String) {
+        switch (status, code) {
+        case (401, "token_expired"): self = .tokenExpired
+        case (401, "device_revoked"): self = .deviceRevoked
+        case (401, _): self = .unauthorized(message)
+        case (426, _): self = .upgradeRequired(message)
+        case (500..., _): self = .serverFailure(message)
+        default: self = .refused(status: status, code: code, message: message)
+        }
+    }
+
     /// Whether trying again later may succeed.
     public var isTransient: Bool {
         switch self {
