@@ -400,12 +400,7 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
         let phone = directory.appendingPathComponent("phone").path
         try await withLiveServer { server, _ in
             let cli = CLI(binary: binary, environment: [:])
-            #expect(
-                try await cli(
-                    "--device", phone, "enroll", "--server", server.absoluteString, "--name", "K", "--email",
-                    "kill@example.de", "--password", "correct horse"
-                ).status == 0)
-            #expect(try await cli("--device", phone, "network", "off").status == 0)
+            try await Self.enrolOffline(cli, device: phone, server: server, email: "kill@example.de")
 
             // A shell records consents in a loop, printing each acknowledged one; it is killed mid-loop.
             let log = directory.appendingPathComponent("acknowledged.log")
@@ -458,12 +453,7 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
         let phone = harness.directory.appendingPathComponent("phone").path
         try await harness.live { server in
             let cli = CLI(binary: binary, environment: [:])
-            #expect(
-                try await cli(
-                    "--device", phone, "enroll", "--server", server.absoluteString, "--name", "K", "--email",
-                    "c14@example.de", "--password", "correct horse"
-                ).status == 0)
-            #expect(try await cli("--device", phone, "network", "off").status == 0)
+            try await Self.enrolOffline(cli, device: phone, server: server, email: "c14@example.de")
             for consent in ["profiling", "marketing-email", "marketing-sms"] {
                 #expect(try await cli("--device", phone, "consent", "set", consent, "granted").status == 0)
             }
@@ -537,6 +527,16 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
             group.cancelAll()
             return first
         }
+    }
+
+    /// Enrols a member on the device through the binary, then takes the device offline.
+    static func enrolOffline(_ cli: CLI, device: String, server: URL, email: String) async throws {
+        #expect(
+            try await cli(
+                "--device", device, "enroll", "--server", server.absoluteString, "--name", "K", "--email", email,
+                "--password", "correct horse"
+            ).status == 0)
+        #expect(try await cli("--device", device, "network", "off").status == 0)
     }
 
     /// Opens the device's store (as the next process would) for a look, and closes it.
