@@ -65,24 +65,46 @@ public struct ConsentChange: Hashable, Sendable, Codable, Identifiable {
 }
 
 /// The current value of each consent, decided from the full history. Order of arrival does not matter.
+///
+/// The winner of each consent is kept as changes are recorded (``ConsentChange/wins(over:)`` is a total order),
+/// so reading a consent or recording a change never walks the history.
 public struct ConsentHistory: Hashable, Sendable, Codable {
     /// Every change, in the order it was recorded.
     public private(set) var changes: [ConsentChange]
+    /// The ids in ``changes``.
+    private var recorded: Set<String> = []
+    /// The winning change of each consent that was ever set.
+    private var winners: [ConsentKind: ConsentChange] = [:]
 
     /// Creates a history from recorded changes.
     public init(changes: [ConsentChange] = []) {
-        self.changes = changes
+        self.changes = []
+        for change in changes { record(change) }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case changes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(changes: try container.decode([ConsentChange].self, forKey: .changes))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(changes, forKey: .changes)
     }
 
     /// Records a change (once per id).
     public mutating func record(_ change: ConsentChange) {
-        if !changes.contains(where: { $0.id == change.id }) { changes.append(change) }
+        guard recorded.insert(change.id).inserted else { return }
+        changes.append(change)
+        if winners[change.kind].map({ change.wins(over: $0) }) ?? true { winners[change.kind] = change }
     }
 
     /// The winning change for a consent, or nil if the member never set it (not granted).
-    public func current(_ kind: ConsentKind) -> ConsentChange? {
-        changes.filter { $0.kind == kind }.max { $1.wins(over: $0) }
-    }
+    public func current(_ kind: ConsentKind) -> ConsentChange? { winners[kind] }
 
     /// Whether a consent is granted now (never set means not granted).
     public func isGranted(_ kind: ConsentKind) -> Bool { current(kind)?.granted ?? false }

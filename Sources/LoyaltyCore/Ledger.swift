@@ -2,14 +2,17 @@
 ///
 /// Every operation returns the ``LedgerEntry`` movements it made; the derived figures (``available``,
 /// ``pendingPoints``, ``expiring(within:at:)``, ``qualifyingPoints(from:through:)``) are functions of the lots,
-/// and always equal the sums of the movements. Points owed arise only from a server-side reversal of points the
-/// member had already spent; while any are owed, no lot is active with points left, and the next lot to become
-/// spendable pays them off first.
+/// and always equal the sums of the movements. The balance figures are kept as running totals, updated by every
+/// change to a lot (the ledger's own operations are the only writers), so that a screen reads them without
+/// walking the lots. Points owed arise only from a server-side reversal of points the member had already spent;
+/// while any are owed, no lot is active with points left, and the next lot to become spendable pays them off first.
 public struct Ledger: Hashable, Sendable, Codable {
     /// Every lot, by id.
     public private(set) var lots: [LotID: EarnLot]
     /// Points owed: revoked by a return after they were spent.
     public private(set) var owed: Int
+    /// The running totals over ``lots``.
+    private var totals = LotTotals()
 
     /// An empty ledger.
     public init() {
@@ -19,39 +22,65 @@ public struct Ledger: Hashable, Sendable, Codable {
 
     /// A ledger made from stored lots and the points owed (as a store or a pull delivers them).
     public init(lots: some Sequence<EarnLot>, owed: Int) {
-        self.lots = Dictionary(lots.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+        self.init()
+        for lot in lots { store(lot) }
         self.owed = owed
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case lots, owed
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            lots: try container.decode([LotID: EarnLot].self, forKey: .lots).values,
+            owed: try container.decode(Int.self, forKey: .owed))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(lots, forKey: .lots)
+        try container.encode(owed, forKey: .owed)
+    }
+
     /// Replaces or adds a lot exactly as the server sent it.
-    public mutating func store(_ lot: EarnLot) { lots[lot.id] = lot }
+    public mutating func store(_ lot: EarnLot) { put(lot, for: lot.id) }
 
     /// Drops a lot the server deleted.
-    public mutating func remove(_ id: LotID) { lots[id] = nil }
+    public mutating func remove(_ id: LotID) { put(nil, for: id) }
 
     /// Sets the owed points exactly as the server sent them.
     public mutating func setOwed(_ points: Int) { owed = points }
 
+    /// The one place a lot changes: the running totals follow it.
+    private mutating func put(_ lot: EarnLot?, for id: LotID) {
+        if let old = lots[id] { totals.count(old, sign: -1) }
+        lots[id] = lot
+        if let lot { totals.count(lot, sign: 1) }
+    }
+
+    /// Changes one lot in place; the running totals follow it.
+    private mutating func update(_ id: LotID, _ change: (inout EarnLot) -> Void) {
+        guard var lot = lots[id] else { preconditionFailure("lot \(id) is not in the ledger") }
+        change(&lot)
+        put(lot, for: id)
+    }
+
     // MARK: Derived figures
 
     /// Spendable points: what is left in active lots, less what is owed. Negative only while points are owed.
-    public var available: Int {
-        lots.values.reduce(0) { $0 + ($1.state == .active ? $1.remaining : 0) } - owed
-    }
+    public var available: Int { totals.active - owed }
 
     /// Points earned but still within the return window.
-    public var pendingPoints: Int {
-        lots.values.reduce(0) { $0 + ($1.state == .pending ? $1.remaining : 0) }
-    }
+    public var pendingPoints: Int { totals.pending }
 
     /// Active points that expire within `span` after `now`, summed per expiry date, soonest first.
     public func expiring(within span: TimeSpan, at now: Timestamp) -> [ExpiringPoints] {
         let horizon = now.adding(span)
-        var byDate: [Timestamp: Int] = [:]
-        for lot in lots.values where lot.state == .active && lot.remaining > 0 {
-            if let expiresAt = lot.expiresAt, expiresAt <= horizon { byDate[expiresAt, default: 0] += lot.remaining }
+        return totals.expiryDates.prefix { $0 <= horizon }.map {
+            ExpiringPoints(amount: totals.expiring[$0]!, expiresAt: $0)
         }
-        return byDate.sorted { $0.key < $1.key }.map { ExpiringPoints(amount: $0.value, expiresAt: $0.key) }
     }
 
     /// Points earned from qualifying causes in `[start, end]`, less what returns revoked from them.
@@ -62,7 +91,7 @@ public struct Ledger: Hashable, Sendable, Codable {
     }
 
     /// Points ever earned, less revocations: the lifetime figure.
-    public var lifetimeEarned: Int { lots.values.reduce(0) { $0 + $1.amount - $1.revoked } }
+    public var lifetimeEarned: Int { totals.lifetime }
 
     /// Points that the expiry job took from lots at or after `time`: what a spend judged at `time` could still
     /// have used, had it reached the server before the job ran.
@@ -79,7 +108,7 @@ public struct Ledger: Hashable, Sendable, Codable {
     /// or one whose id is already in the ledger, changes nothing: earning is idempotent by lot id.
     public mutating func earn(_ lot: EarnLot, entryID: EntryID) -> [LedgerEntry] {
         guard lot.amount > 0, lots[lot.id] == nil else { return [] }
-        lots[lot.id] = lot
+        put(lot, for: lot.id)
         let active = lot.state == .active
         var entries = [
             LedgerEntry(
@@ -96,7 +125,7 @@ public struct Ledger: Hashable, Sendable, Codable {
         var entries: [LedgerEntry] = []
         let due = lots.values.filter { $0.state == .pending && ($0.pendingUntil.map { $0 <= now } ?? true) }
         for lot in due.sorted(by: { ($0.pendingUntil ?? now, $0.id) < ($1.pendingUntil ?? now, $1.id) }) {
-            lots[lot.id]!.state = .active
+            update(lot.id) { $0.state = .active }
             let at = lot.pendingUntil ?? now
             entries.append(
                 LedgerEntry(
@@ -113,10 +142,12 @@ public struct Ledger: Hashable, Sendable, Codable {
         let due = lots.values.filter { $0.state != .expired && ($0.expiresAt.map { $0 <= now } ?? false) }
         for lot in due.sorted(by: EarnLot.spendsBefore) {
             let wasActive = lot.state == .active
-            lots[lot.id]!.state = .expired
-            lots[lot.id]!.expiredAt = now
-            lots[lot.id]!.expiredPoints = lot.remaining
-            lots[lot.id]!.remaining = 0
+            update(lot.id) {
+                $0.state = .expired
+                $0.expiredAt = now
+                $0.expiredPoints = lot.remaining
+                $0.remaining = 0
+            }
             entries.append(
                 LedgerEntry(
                     id: EntryID("expire:\(lot.id)"), kind: .expire, at: lot.expiresAt ?? now,
@@ -168,7 +199,7 @@ public struct Ledger: Hashable, Sendable, Codable {
         let fromLot = lot.state == .expired ? 0 : min(lot.remaining, toRevoke)
         let lotWasPending = lot.state == .pending
         lot.remaining -= fromLot
-        lots[lotID] = lot
+        put(lot, for: lotID)
         var draws = fromLot > 0 ? [LotDraw(lot: lotID, points: fromLot)] : []
         var shortfall = toRevoke - fromLot
         if lot.state == .expired { shortfall = 0 }  // expired points are already gone: nothing left to revoke
@@ -211,7 +242,7 @@ public struct Ledger: Hashable, Sendable, Codable {
         let candidates = lots.values.filter { $0.state == .active && $0.remaining > 0 }.sorted(by: EarnLot.spendsBefore)
         for lot in candidates where left > 0 {
             let taken = min(lot.remaining, left)
-            lots[lot.id]!.remaining -= taken
+            update(lot.id) { $0.remaining -= taken }
             left -= taken
             draws.append(LotDraw(lot: lot.id, points: taken))
         }
@@ -222,7 +253,7 @@ public struct Ledger: Hashable, Sendable, Codable {
     private mutating func settleOwed(from lotID: LotID, at time: Timestamp) -> LedgerEntry? {
         guard owed > 0, let lot = lots[lotID], lot.state == .active, lot.remaining > 0 else { return nil }
         let paid = min(owed, lot.remaining)
-        lots[lotID]!.remaining -= paid
+        update(lotID) { $0.remaining -= paid }
         owed -= paid
         return LedgerEntry(
             id: EntryID("settle:\(lotID)"), kind: .settlement, at: time, available: 0, owed: -paid,
@@ -241,5 +272,57 @@ public struct ExpiringPoints: Hashable, Sendable, Codable {
     public init(amount: Int, expiresAt: Timestamp) {
         self.amount = amount
         self.expiresAt = expiresAt
+    }
+}
+
+/// Running totals over a ledger's lots: each lot is counted in when it is stored and out when it changes or goes.
+private struct LotTotals: Hashable, Sendable {
+    /// Points left in active lots.
+    var active = 0
+    /// Points left in pending lots.
+    var pending = 0
+    /// Points earned less points revoked, over every lot.
+    var lifetime = 0
+    /// Points left in active lots that expire, by expiry date.
+    var expiring: [Timestamp: Int] = [:]
+    /// The keys of ``expiring``, soonest first.
+    var expiryDates: [Timestamp] = []
+
+    /// Counts a lot in (`sign` 1) or out (`sign` -1).
+    mutating func count(_ lot: EarnLot, sign: Int) {
+        lifetime += sign * (lot.amount - lot.revoked)
+        switch lot.state {
+        case .active:
+            active += sign * lot.remaining
+            if let date = lot.expiresAt, lot.remaining != 0 { addExpiring(sign * lot.remaining, on: date) }
+        case .pending: pending += sign * lot.remaining
+        case .expired: break
+        }
+    }
+
+    private mutating func addExpiring(_ points: Int, on date: Timestamp) {
+        let total = expiring[date, default: 0] + points
+        let index = expiryDates.partitioningIndex { $0 >= date }
+        let listed = index < expiryDates.count && expiryDates[index] == date
+        if total == 0 {
+            expiring[date] = nil
+            if listed { expiryDates.remove(at: index) }
+        } else {
+            expiring[date] = total
+            if !listed { expiryDates.insert(date, at: index) }
+        }
+    }
+}
+
+extension Array {
+    /// The index of the first element for which `belongs` holds, in an array where it holds for a suffix.
+    func partitioningIndex(where belongs: (Element) -> Bool) -> Int {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if belongs(self[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 }

@@ -195,51 +195,58 @@ public final class DeviceStore: Sendable {
 
     /// Records what the member did: checked against the view, applied to it at once, and written to the outbox
     /// in one transaction. A mutation the view itself refuses is not queued: the refusal is thrown.
+    ///
+    /// The mutation is applied to the view in place (a copy would copy every collection it writes to); if the
+    /// transaction then fails, the view is rebuilt from the file, so it never shows a mutation the outbox lacks.
     @discardableResult
     public func record(_ mutation: Mutation, at deviceTime: Timestamp) throws -> (MutationEnvelope, MutationOutcome) {
-        let result = try write { db -> (MutationEnvelope, MutationOutcome, MemberState, [LedgerEntry]) in
-            guard let identity = try Self.identity(db) else {
-                throw DeviceStoreError(.notSignedIn, "this device is not signed in: enroll or log in first")
+        var applied = false
+        do {
+            let (envelope, outcome) = try write { db -> (MutationEnvelope, MutationOutcome) in
+                guard let identity = try Self.identity(db) else {
+                    throw DeviceStoreError(.notSignedIn, "this device is not signed in: enroll or log in first")
+                }
+                let row = try Row.fetchOne(db, sql: "SELECT next_sequence, clock_offset FROM device WHERE id = 1")!
+                let sequence = UInt64(row["next_sequence"] as Int64)
+                let corrected = deviceTime.adding(.milliseconds(row["clock_offset"]))
+                var clock = try Self.hlc(db)
+                let stamp = clock.now(wall: corrected)
+                let decided = try cache.withLock { cache -> (MutationEnvelope, MutationOutcome) in
+                    guard cache.view != nil else {
+                        throw DeviceStoreError(.notBootstrapped, "this device has no data yet: sync once while online")
+                    }
+                    var mutation = mutation
+                    if case .setProfileField(let field, let value, nil) = mutation {
+                        mutation = .setProfileField(field, value: value, basedOn: cache.view!.profile[field]?.stamp)
+                    }
+                    let envelope = MutationEnvelope(
+                        deviceID: identity.deviceID, sequence: sequence, stamp: stamp, deviceTime: corrected,
+                        mutation: mutation)
+                    let outcome = cache.view!.apply(envelope, context: .device(now: corrected, actedAt: corrected))
+                    if let rejection = outcome.rejection {
+                        throw DeviceStoreError(.refused, rejection.message, rejection: rejection)
+                    }
+                    applied = true
+                    for case .ledgerEntry(let entry) in outcome.changes { cache.optimisticEntries.append(entry) }
+                    return (envelope, outcome)
+                }
+                try db.execute(
+                    sql: "INSERT INTO outbox (sequence, envelope, created_at, guaranteed) VALUES (?, ?, ?, ?)",
+                    arguments: [
+                        Int64(sequence), try JSONEncoder().encode(decided.0), deviceTime.millisecondsSince1970,
+                        decided.1.isGuaranteed,
+                    ])
+                try db.execute(
+                    sql: "UPDATE device SET next_sequence = ?, hlc = ?",
+                    arguments: [Int64(sequence + 1), Int64(bitPattern: clock.last.encoded)])
+                return decided
             }
-            guard var view = cache.withLock({ $0.view }) else {
-                throw DeviceStoreError(.notBootstrapped, "this device has no data yet: sync once while online")
-            }
-            let row = try Row.fetchOne(db, sql: "SELECT next_sequence, clock_offset FROM device WHERE id = 1")!
-            let sequence = UInt64(row["next_sequence"] as Int64)
-            let corrected = deviceTime.adding(.milliseconds(row["clock_offset"]))
-            var clock = try Self.hlc(db)
-            var mutation = mutation
-            if case .setProfileField(let field, let value, nil) = mutation {
-                mutation = .setProfileField(field, value: value, basedOn: view.profile[field]?.stamp)
-            }
-            let envelope = MutationEnvelope(
-                deviceID: identity.deviceID, sequence: sequence, stamp: clock.now(wall: corrected),
-                deviceTime: corrected,
-                mutation: mutation)
-            let outcome = view.apply(envelope, context: .device(now: corrected, actedAt: corrected))
-            if let rejection = outcome.rejection {
-                throw DeviceStoreError(.refused, rejection.message, rejection: rejection)
-            }
-            try db.execute(
-                sql: "INSERT INTO outbox (sequence, envelope, created_at, guaranteed) VALUES (?, ?, ?, ?)",
-                arguments: [
-                    Int64(sequence), try JSONEncoder().encode(envelope), deviceTime.millisecondsSince1970,
-                    outcome.isGuaranteed,
-                ])
-            try db.execute(
-                sql: "UPDATE device SET next_sequence = ?, hlc = ?",
-                arguments: [Int64(sequence + 1), Int64(bitPattern: clock.last.encoded)])
-            let entries = outcome.changes.compactMap { change -> LedgerEntry? in
-                if case .ledgerEntry(let entry) = change { return entry }
-                return nil
-            }
-            return (envelope, outcome, view, entries)
+            return (envelope, outcome)
+        } catch {
+            // The view took a mutation the file did not: put it back as the file has it.
+            if applied { try? replay(now: deviceTime) }
+            throw error
         }
-        cache.withLock { cache in
-            cache.view = result.2
-            cache.optimisticEntries += result.3
-        }
-        return (result.0, result.1)
     }
 
     /// Every mutation in the outbox, in sequence order.

@@ -24,48 +24,49 @@ public enum DeviceFixture {
                 serverURL: "http://127.0.0.1:1", memberID: "m-1", deviceID: "d-1", cardNumber: "4000001000013",
                 accessToken: "t", accessTokenExpiresAt: now.adding(.hours(1)), refreshToken: "r"))
         let program = try Program.decode(json: Data(programJSON.utf8))
+        // Changes are made a page at a time, as a pull delivers them: the whole feed is never in memory at once.
         var changes: [Change] = []
         var version: UInt64 = 0
-        func add(_ entity: Entity) {
+        func apply(last: Bool) throws {
+            _ = try store.applyPage(
+                PullResponse(
+                    changes: changes, cursor: Cursor(version: version), hasMore: !last, reset: false,
+                    lastProcessedSequence: 0, serverTime: now, serverStamp: .zero), at: now)
+            changes.removeAll(keepingCapacity: true)
+        }
+        func add(_ entity: Entity) throws {
             version += 1
             changes.append(Change(version: version, operation: .upsert(entity)))
+            if changes.count == 5_000 { try apply(last: false) }
         }
-        add(.program(program))
-        add(.member(MemberRecord(id: "m-1", createdAt: now.adding(.days(-400)))))
-        add(.card(Card(number: try CardNumber("4000001000013"), issuedAt: now.adding(.days(-400)))))
+        try add(.program(program))
+        try add(.member(MemberRecord(id: "m-1", createdAt: now.adding(.days(-400)))))
+        try add(.card(Card(number: try CardNumber("4000001000013"), issuedAt: now.adding(.days(-400)))))
         for index in 0..<offers {
             let id = OfferID(index == 0 ? "welcome-10" : "offer-\(index)")
-            add(
+            try add(
                 .offer(
                     Offer(
                         id: id, title: "Offer \(index)", validFrom: now.adding(.days(-1)),
                         validUntil: now.adding(.days(30)))))
         }
-        add(
+        try add(
             .offer(
                 Offer(
                     id: "gold-only", title: "Gold", segments: ["gold"], validFrom: now.adding(.days(-1)),
                     validUntil: nil)))
-        add(.reward(Reward(id: "tote-bag", title: "Tote", cost: 300)))
-        add(.reward(Reward(id: "voucher-20", title: "20 EUR", cost: 1800)))
+        try add(.reward(Reward(id: "tote-bag", title: "Tote", cost: 300)))
+        try add(.reward(Reward(id: "voucher-20", title: "20 EUR", cost: 1800)))
         for index in 0..<lots {
             let earned = now.adding(.minutes(Int64(-lots + index)))
             var lot = EarnLot(
                 id: LotID("l\(index)"), cause: .purchase, amount: 1, earnedAt: earned, pendingUntil: nil,
                 expiresAt: now.adding(.days(700)))
             lot.state = .active
-            add(.lot(lot))
-            add(.ledgerEntry(LedgerEntry(id: EntryID("earn:l\(index)"), kind: .earn, at: earned, available: 1)))
+            try add(.lot(lot))
+            try add(.ledgerEntry(LedgerEntry(id: EntryID("earn:l\(index)"), kind: .earn, at: earned, available: 1)))
         }
-        var start = 0
-        while start < changes.count {
-            let page = Array(changes[start..<min(start + 5000, changes.count)])
-            start += page.count
-            _ = try store.applyPage(
-                PullResponse(
-                    changes: page, cursor: Cursor(version: page.last!.version), hasMore: start < changes.count,
-                    reset: false, lastProcessedSequence: 0, serverTime: now, serverStamp: .zero), at: now)
-        }
+        try apply(last: true)
         return (store, now)
     }
 }
