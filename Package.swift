@@ -137,8 +137,12 @@ let package = Package(
                 "LoyaltyCore",
                 "LoyaltyStore",
                 "LoyaltyTesting",
+                "LoyaltyAPI",
+                "LoyaltyServer",
+                "LoyaltySync",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

@@ -7,7 +7,7 @@ import LoyaltyTesting
 
 /// Benchmarks that measure their own baseline in the same run (docs/benchmarks.md).
 @main
-struct LoyaltyBench: ParsableCommand {
+struct LoyaltyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loyalty-bench",
         abstract: "Runs the benchmarks, each against a baseline measured in the same run.",
@@ -19,8 +19,10 @@ struct LoyaltyBench: ParsableCommand {
               swift run -c release loyalty-bench screen-read     # one
               swift run loyalty-bench --smoke                    # each once at a small size (CI)
 
-            Built: \(Benchmark.allCases.map(\.rawValue).joined(separator: ", ")). The sync and server rows of \
-            ../shared/design/BENCHMARKS.md (bootstrap, incremental-sync, server-ingest, fan-out) are not built yet.
+            Benchmarks: \(Benchmark.allCases.map(\.rawValue).joined(separator: ", ")). The sync and server rows \
+            start the real loyalty-server (the executable beside this one: build it too, e.g. `swift build -c \
+            release`) on a data directory filled beforehand, and generate load from this process. The PostgreSQL \
+            row comes with the PostgreSQL backend.
             """)
 
     @Argument(help: "Benchmarks to run (default: all built).") var names: [String] = []
@@ -36,16 +38,17 @@ struct LoyaltyBench: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let chosen = names.isEmpty ? Benchmark.allCases : names.compactMap(Benchmark.init(rawValue:))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "loyalty-bench-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let runs = smoke ? 1 : self.runs
-        FileHandle.standardError.write(Data("benchmark          p50        baseline   ratio  p99        bar\n".utf8))
+        FileHandle.standardError.write(
+            Data("benchmark          figure                baseline              ratio  bar\n".utf8))
         for benchmark in chosen {
-            let result = try benchmark.measure(in: directory, runs: runs, smoke: smoke)
+            let result = try await benchmark.measure(in: directory, runs: runs, smoke: smoke)
             print(result.json)
             FileHandle.standardError.write(Data(result.row.utf8))
         }
@@ -55,12 +58,30 @@ struct LoyaltyBench: ParsableCommand {
 enum Benchmark: String, CaseIterable {
     case localMutation = "local-mutation"
     case screenRead = "screen-read"
+    case bootstrap
+    case incrementalSync = "incremental-sync"
+    case serverIngest = "server-ingest"
+    case fanOut = "fan-out"
 
-    func measure(in directory: URL, runs: Int, smoke: Bool) throws -> BenchmarkResult {
+    func measure(in directory: URL, runs: Int, smoke: Bool) async throws -> BenchmarkResult {
         switch self {
         case .localMutation: try localMutation(in: directory, runs: runs, count: smoke ? 200 : 10_000)
         case .screenRead:
             try screenRead(in: directory, runs: runs, lots: smoke ? 2_000 : 100_000, reads: smoke ? 50 : 1_000)
+        case .bootstrap:
+            try await bootstrap(
+                in: directory, runs: runs, movements: smoke ? 2_000 : 100_000, offers: smoke ? 20 : 1_000)
+        case .incrementalSync:
+            try await incrementalSync(
+                in: directory, runs: smoke ? 1 : max(runs, 5), movements: smoke ? 500 : 10_000,
+                changes: smoke ? 100 : 1_000, pending: smoke ? 10 : 100)
+        case .serverIngest:
+            try await serverIngest(
+                in: directory, runs: runs, devices: smoke ? 20 : 1_000, pushes: smoke ? 2 : 10, lanes: smoke ? 4 : 64)
+        case .fanOut:
+            try await fanOut(
+                in: directory, runs: runs, members: smoke ? 20 : 1_000, perMember: smoke ? 2 : 10,
+                lanes: smoke ? 4 : 64)
         }
     }
 
@@ -83,7 +104,7 @@ enum Benchmark: String, CaseIterable {
             measured.append(Sample(latencies: latencies, baseline: baseline))
         }
         return BenchmarkResult(
-            name: rawValue, samples: measured, parameters: ["mutations": count, "movements": 1_000],
+            name: rawValue, unit: "µs", samples: measured, parameters: ["mutations": count, "movements": 1_000],
             bar: "p50 ≤ 2x baseline, p99 ≤ 1000 µs"
         ) { p50, baseline, p99 in p50 <= 2 * baseline && p99 <= 1_000 }
     }
@@ -120,13 +141,14 @@ enum Benchmark: String, CaseIterable {
             measured.append(Sample(latencies: latencies, baseline: baseline))
         }
         return BenchmarkResult(
-            name: rawValue, samples: measured, parameters: ["movements": lots, "offers": 50, "reads": reads],
+            name: rawValue, unit: "µs", samples: measured,
+            parameters: ["movements": lots, "offers": 50, "reads": reads],
             bar: "p50 ≤ 1000 µs"
         ) { p50, _, _ in p50 <= 1_000 }
     }
 
     /// One row per transaction, WAL and `synchronous=FULL` as the device store: what a durable commit costs.
-    private static func rawInserts(path: String, count: Int) throws -> [Double] {
+    static func rawInserts(path: String, count: Int) throws -> [Double] {
         var configuration = Configuration()
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         let pool = try DatabasePool(path: path, configuration: configuration)
@@ -154,16 +176,35 @@ struct Sample {
     var baseline: [Double]
 }
 
-/// A benchmark's figures over its runs: the median of the runs' p50s, with min and max.
+/// A benchmark's figures over its runs: the median of the runs' p50s, with min and max. Throughput rows give
+/// one figure per run (a one-element sample).
 struct BenchmarkResult {
     let name: String
+    let unit: String
     let samples: [Sample]
     let parameters: [String: Int]
     let bar: String
     let meets: (Double, Double, Double) -> Bool
+    /// Further figures for the JSON line (the p99 push latency of server-ingest, ...).
+    var extra: [String: Double] = [:]
+    /// The server process's peak resident memory, for the rows that run one.
+    var serverPeakResidentMiB: Double?
+
+    init(
+        name: String, unit: String, samples: [Sample], parameters: [String: Int], bar: String,
+        meets: @escaping (Double, Double, Double) -> Bool
+    ) {
+        self.name = name
+        self.unit = unit
+        self.samples = samples
+        self.parameters = parameters
+        self.bar = bar
+        self.meets = meets
+    }
 
     static func percentile(_ values: [Double], _ fraction: Double) -> Double {
         let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
         return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction))]
     }
 
@@ -172,32 +213,41 @@ struct BenchmarkResult {
     var baseline: Double { Self.percentile(samples.map { Self.percentile($0.baseline, 0.5) }, 0.5) }
     var p99: Double { Self.percentile(samples.map { Self.percentile($0.latencies, 0.99) }, 0.5) }
 
-    /// Peak resident memory of this process, in MiB (VmHWM).
-    static var peakResidentMiB: Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+    /// Peak resident memory of a process (this one by default), in MiB (VmHWM).
+    static func peakResidentMiB(of process: String = "self") -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
             let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
         else { return 0 }
         return kilobytes / 1024
     }
 
+    var ratio: Double? { samples.allSatisfy { $0.baseline.isEmpty } ? nil : value / max(baseline, 0.001) }
+
     var json: String {
-        let object: [String: Any] = [
-            "name": name, "unit": "µs", "value": round(value * 10) / 10, "p99": round(p99 * 10) / 10,
-            "baseline": round(baseline * 10) / 10, "ratio": round(value / max(baseline, 0.001) * 100) / 100,
-            "min": round((p50s.min() ?? 0) * 10) / 10, "max": round((p50s.max() ?? 0) * 10) / 10,
+        func rounded(_ value: Double) -> Double { round(value * 10) / 10 }
+        var object: [String: Any] = [
+            "name": name, "unit": unit, "value": rounded(value),
+            "min": rounded(p50s.min() ?? 0), "max": rounded(p50s.max() ?? 0),
             "runs": samples.count, "bar": bar, "meetsBar": meets(value, baseline, p99), "parameters": parameters,
-            "peakResidentMiB": round(Self.peakResidentMiB * 10) / 10,
+            "peakResidentMiB": rounded(Self.peakResidentMiB()),
         ]
+        if unit == "µs" { object["p99"] = rounded(p99) }
+        if let ratio {
+            object["baseline"] = rounded(baseline)
+            object["ratio"] = round(ratio * 100) / 100
+        }
+        if let serverPeakResidentMiB { object["serverPeakResidentMiB"] = rounded(serverPeakResidentMiB) }
+        for (key, value) in extra { object[key] = rounded(value) }
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
 
     var row: String {
         func cell(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
-        return cell(name, 19) + cell(String(format: "%.1f µs", value), 11)
-            + cell(String(format: "%.1f µs", baseline), 11)
-            + cell(String(format: "%.2f", value / max(baseline, 0.001)), 7) + cell(String(format: "%.1f µs", p99), 11)
+        return cell(name, 19) + cell(String(format: "%.1f %@", value, unit), 22)
+            + cell(ratio == nil ? "-" : String(format: "%.1f %@", baseline, unit), 22)
+            + cell(ratio.map { String(format: "%.2f", $0) } ?? "-", 7)
             + (meets(value, baseline, p99) ? "met" : "NOT met") + " (\(bar))\n"
     }
 }

@@ -27,6 +27,10 @@ struct APIHandler: APIProtocol {
         return .ok(.init(body: .json(.init(status: "ok", version: loyaltyProtocolVersion))))
     }
 
+    func live(_ input: Operations.Live.Input) async throws -> Operations.Live.Output {
+        .ok(.init(body: .plainText(HTTPBody("ok"))))
+    }
+
     func metrics(_ input: Operations.Metrics.Input) async throws -> Operations.Metrics.Output {
         .ok(.init(body: .plainText(HTTPBody(metrics.render()))))
     }

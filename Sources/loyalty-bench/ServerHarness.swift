@@ -1,0 +1,287 @@
+import Foundation
+import Logging
+import LoyaltyAPI
+import LoyaltyCore
+import LoyaltyServer
+import LoyaltyStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A server data directory filled in this process (not timed), then served by a real `loyalty-server` process.
+struct SeededServer {
+    let directory: URL
+    let service: SyncService
+    let tokens: TokenAuthority
+    let now: Timestamp
+
+    /// Opens (creating) the data directory with the default programme, as the server would on first start.
+    static func open(_ directory: URL) async throws -> SeededServer {
+        var settings = try ServerSettings(dataDirectory: directory, schedulesJobs: false)
+        // Members enrolled here never sign in with their password: their sessions are minted with the directory's
+        // key. A cheap hash keeps thousands of enrolments quick.
+        settings.configuration.passwordWork = 1
+        var logger = Logger(label: "loyalty-bench")
+        logger.logLevel = .warning
+        let service = try await LoyaltyServerApp.makeService(settings: settings, logger: logger)
+        let tokens = TokenAuthority(key: try TokenAuthority.loadKey(in: directory), accessLifetime: .hours(2))
+        return SeededServer(directory: directory, service: service, tokens: tokens, now: Timestamp(Date()))
+    }
+
+    /// Enrols a member and returns its first device's identity for a server at `url`.
+    func enroll(_ index: Int, url: String = "http://127.0.0.1:1") async throws -> DeviceIdentity {
+        let session = try await service.enroll(
+            Registration(name: "Member \(index)", email: "member\(index)@bench.example"), password: "bench-password-1",
+            deviceName: "bench")
+        return identity(member: session.memberID, device: session.deviceID, card: session.cardNumber, url: url)
+    }
+
+    /// Adds a device to a member, with a session signed by the directory's key.
+    func addDevice(member: MemberID, card: CardNumber, name: String) async throws -> DeviceIdentity {
+        let id = DeviceID(SyncService.randomID(prefix: "d-"))
+        try await service.storage.insertDevice(
+            DeviceRecord(
+                id: id, memberID: member, name: name, createdAt: now, lastSeenAt: now, lastPulledAt: now,
+                refreshHash: TokenAuthority.refreshToken(for: id).hash))
+        return identity(member: member, device: id, card: card, url: "http://127.0.0.1:1")
+    }
+
+    private func identity(member: MemberID, device: DeviceID, card: CardNumber, url: String) -> DeviceIdentity {
+        let access = tokens.accessToken(for: Credentials(memberID: member, deviceID: device), now: now)
+        return DeviceIdentity(
+            serverURL: url, memberID: member, deviceID: device, cardNumber: card.digits, accessToken: access.token,
+            accessTokenExpiresAt: access.expiresAt, refreshToken: TokenAuthority.refreshToken(for: device).token)
+    }
+
+    /// Gives a member `count` one-point purchases, each a lot and its earn movement, written in large units of
+    /// work (the operator's till path would take minutes for 100,000; what a device pulls is the same).
+    func addMovements(_ count: Int, to member: MemberID) async throws {
+        var start = 0
+        while start < count {
+            let (first, end) = (start, min(start + 10_000, count))
+            let now = self.now
+            try await service.storage.withMember(MemberWorkRequest(memberID: member, now: now)) { work in
+                var entities: [Entity] = []
+                for index in first..<end {
+                    let earned = now.adding(.minutes(Int64(index - count)))
+                    var lot = EarnLot(
+                        id: LotID("tx-\(index)"), cause: .purchase, amount: 1, earnedAt: earned, pendingUntil: nil,
+                        expiresAt: now.adding(.days(700)), purchaseAmount: Money(minorUnits: 100))
+                    lot.state = .active
+                    work.state.merge(.lot(lot))
+                    entities += [
+                        .lot(lot),
+                        .ledgerEntry(
+                            LedgerEntry(
+                                id: EntryID("earn:tx-\(index)"), kind: .earn, at: earned, available: 1,
+                                draws: [LotDraw(lot: lot.id, points: 1)])),
+                    ]
+                }
+                work.write(entities)
+            }
+            start = end
+        }
+    }
+
+    /// Adds `count` offers to the catalogue in one unit of work.
+    func addOffers(_ count: Int) async throws {
+        let now = self.now
+        try await service.storage.withCatalogue(now: now) { work in
+            work.write(
+                (0..<count).map { index in
+                    .offer(
+                        Offer(
+                            id: OfferID("bench-\(index)"), title: "Offer \(index)", details: "Benchmark offer \(index)",
+                            validFrom: now.adding(.days(-1)), validUntil: now.adding(.days(60))))
+                })
+        }
+    }
+}
+
+/// A real `loyalty-server` process on loopback: the executable beside this one.
+final class ServerProcess {
+    let process = Process()
+    let port: Int
+    var url: String { "http://127.0.0.1:\(port)" }
+    static let adminToken = "bench-admin-token"
+
+    init(data: URL) throws {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("loyalty-server")
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw BenchError(
+                "the sync benchmarks run the real server, but \(executable.path) is missing: build it first "
+                    + "(swift build -c release --product loyalty-server)")
+        }
+        process.executableURL = executable
+        process.arguments = [
+            "serve", "--data", data.path, "--port", "0", "--job-interval", "24h", "--log-level", "error",
+            "--admin-token", Self.adminToken,
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw BenchError("loyalty-server ended before it listened") }
+            line += chunk
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let portText = text.split(separator: ":").last?.prefix(while: \.isNumber), let port = Int(portText) else {
+            throw BenchError("loyalty-server said '\(text)', not where it listens")
+        }
+        self.port = port
+    }
+
+    /// The server process's peak resident memory so far, in MiB.
+    var peakResidentMiB: Double { BenchmarkResult.peakResidentMiB(of: "\(process.processIdentifier)") }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A minimal HTTP/1.1 client over one keep-alive loopback connection, blocking: the load generator's, so that
+/// generating load costs as little as possible of the machine the server shares.
+final class LoadConnection {
+    private let socket: Int32
+    private var buffer: [UInt8] = []
+
+    init(port: Int) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw BenchError("socket() failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw BenchError("could not connect to 127.0.0.1:\(port)") }
+        var one: Int32 = 1
+        setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    deinit { close(socket) }
+
+    /// Sends one request and reads its answer: the status and the body.
+    func request(_ method: String, _ path: String, token: String? = nil, body: [UInt8] = []) throws -> (Int, [UInt8]) {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nLoyalty-Protocol: 1\r\n"
+        if let token { head += "Authorization: Bearer \(token)\r\n" }
+        if !body.isEmpty { head += "Content-Type: application/json\r\n" }
+        head += "Content-Length: \(body.count)\r\n\r\n"
+        try send(Array(head.utf8) + body)
+        // Headers, then exactly Content-Length bytes of body.
+        var headerEnd: Int?
+        while headerEnd == nil {
+            if let index = Self.find([13, 10, 13, 10], in: buffer) { headerEnd = index } else { try receive() }
+        }
+        let header = String(decoding: buffer[..<headerEnd!], as: UTF8.self)
+        let lines = header.split(separator: "\r\n")
+        guard let statusText = lines.first?.split(separator: " ").dropFirst().first, let status = Int(statusText) else {
+            throw BenchError("not an HTTP answer: \(header.prefix(80))")
+        }
+        guard
+            let lengthLine = lines.first(where: { $0.lowercased().hasPrefix("content-length:") }),
+            let length = Int(lengthLine.split(separator: ":")[1].trimmingCharacters(in: .whitespaces))
+        else { throw BenchError("an answer without Content-Length: \(header.prefix(200))") }
+        let bodyStart = headerEnd! + 4
+        while buffer.count < bodyStart + length { try receive() }
+        let answer = Array(buffer[bodyStart..<(bodyStart + length)])
+        buffer.removeFirst(bodyStart + length)
+        return (status, answer)
+    }
+
+    private func send(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let written = bytes[sent...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
+            guard written > 0 else { throw BenchError("the server closed the connection") }
+            sent += written
+        }
+    }
+
+    private func receive() throws {
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        let read = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        guard read > 0 else { throw BenchError("the server closed the connection") }
+        buffer += chunk[..<read]
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+            if Array(haystack[start..<(start + needle.count)]) == needle { return start }
+        }
+        return nil
+    }
+}
+
+/// Runs `work` for each job on `connections` threads, each with its own connection; returns each job's latency
+/// in µs and the wall time in seconds.
+func drive<Job: Sendable>(
+    _ jobs: [[Job]], port: Int, _ work: @escaping @Sendable (LoadConnection, Job) throws -> Void
+) throws -> (latencies: [Double], seconds: Double) {
+    let results = Mutex<([Double], [String])>(([], []))
+    let group = DispatchGroup()
+    let start = DispatchTime.now()
+    for lane in jobs {
+        group.enter()
+        let thread = Thread {
+            defer { group.leave() }
+            var latencies: [Double] = []
+            latencies.reserveCapacity(lane.count)
+            do {
+                let connection = try LoadConnection(port: port)
+                for job in lane {
+                    let started = DispatchTime.now()
+                    try work(connection, job)
+                    latencies.append(Benchmark.microseconds(since: started))
+                }
+                results.withLock { $0.0 += latencies }
+            } catch {
+                results.withLock { $0.1.append("\(error)") }
+            }
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+    group.wait()
+    let seconds = Benchmark.microseconds(since: start) / 1_000_000
+    let (latencies, failures) = results.withLock { $0 }
+    if let failure = failures.first { throw BenchError("a load connection failed: \(failure)") }
+    return (latencies, seconds)
+}
+
+/// Splits `items` into `lanes` round-robin lanes.
+func lanes<Item>(_ items: [Item], _ lanes: Int) -> [[Item]] {
+    var result = Array(repeating: [Item](), count: max(1, min(lanes, items.count)))
+    for (index, item) in items.enumerated() { result[index % result.count].append(item) }
+    return result
+}
+
+/// JSON bodies of the wire protocol, made with the contract's own types.
+enum Wire {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp(date).description)
+        }
+        return encoder
+    }()
+
+    static func push(_ request: PushRequest) throws -> [UInt8] { Array(try encoder.encode(request.wire)) }
+    static func pull(_ request: PullRequest) throws -> [UInt8] { Array(try encoder.encode(request.wire)) }
+}
