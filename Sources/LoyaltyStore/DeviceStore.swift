@@ -14,6 +14,8 @@ public final class DeviceStore: Sendable {
     public let path: String
     private let pool: DatabasePool
     private let cache: Mutex<ViewCache>
+    /// The identity row's bytes and what they decode to: decoded again only when the bytes change.
+    private let identityCache = Mutex<(data: Data, identity: DeviceIdentity)?>(nil)
 
     private struct ViewCache {
         var confirmed: MemberState?
@@ -203,13 +205,22 @@ public final class DeviceStore: Sendable {
         var applied = false
         do {
             let (envelope, outcome) = try write { db -> (MutationEnvelope, MutationOutcome) in
-                guard let identity = try Self.identity(db) else {
+                // One read of the device row, through cached statements: this is the hot path of every tap.
+                let row = try Row.fetchOne(
+                    db.cachedStatement(
+                        sql: "SELECT identity, next_sequence, clock_offset, hlc FROM device WHERE id = 1"))!
+                guard let identityData = row["identity"] as Data? else {
                     throw DeviceStoreError(.notSignedIn, "this device is not signed in: enroll or log in first")
                 }
-                let row = try Row.fetchOne(db, sql: "SELECT next_sequence, clock_offset FROM device WHERE id = 1")!
+                let identity = try identityCache.withLock { cached in
+                    if let cached = cached, cached.data == identityData { return cached.identity }
+                    let decoded = try JSONDecoder().decode(DeviceIdentity.self, from: identityData)
+                    cached = (identityData, decoded)
+                    return decoded
+                }
                 let sequence = UInt64(row["next_sequence"] as Int64)
                 let corrected = deviceTime.adding(.milliseconds(row["clock_offset"]))
-                var clock = try Self.hlc(db)
+                var clock = HybridLogicalClock(last: HLCTimestamp(encoded: UInt64(bitPattern: row["hlc"])))
                 let stamp = clock.now(wall: corrected)
                 let decided = try cache.withLock { cache -> (MutationEnvelope, MutationOutcome) in
                     guard cache.view != nil else {
@@ -230,15 +241,15 @@ public final class DeviceStore: Sendable {
                     for case .ledgerEntry(let entry) in outcome.changes { cache.optimisticEntries.append(entry) }
                     return (envelope, outcome)
                 }
-                try db.execute(
-                    sql: "INSERT INTO outbox (sequence, envelope, created_at, guaranteed) VALUES (?, ?, ?, ?)",
-                    arguments: [
-                        Int64(sequence), try JSONEncoder().encode(decided.0), deviceTime.millisecondsSince1970,
-                        decided.1.isGuaranteed,
-                    ])
-                try db.execute(
-                    sql: "UPDATE device SET next_sequence = ?, hlc = ?",
-                    arguments: [Int64(sequence + 1), Int64(bitPattern: clock.last.encoded)])
+                try db.cachedStatement(
+                    sql: "INSERT INTO outbox (sequence, envelope, created_at, guaranteed) VALUES (?, ?, ?, ?)"
+                ).execute(arguments: [
+                    Int64(sequence), try JSONEncoder().encode(decided.0), deviceTime.millisecondsSince1970,
+                    decided.1.isGuaranteed,
+                ])
+                try db.cachedStatement(sql: "UPDATE device SET next_sequence = ?, hlc = ?").execute(arguments: [
+                    Int64(sequence + 1), Int64(bitPattern: clock.last.encoded),
+                ])
                 return decided
             }
             return (envelope, outcome)

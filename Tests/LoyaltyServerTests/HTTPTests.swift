@@ -222,6 +222,34 @@ import Testing
         #expect(try await harness.service.storage.device(device.id)?.lastSequence == 0)
     }
 
+    @Test(arguments: ["2026-02-30T10:00:00.000Z", "yesterday", "2026-11-23 10:00:00Z"])
+    func aPushWithABadDeviceTimeIsA400NamingTheDateAndAppliesNothing(deviceTime: String) async throws {
+        let harness = try await Harness.make()
+        let (session, device) = try await harness.enroll()
+        try await harness.give(1000, to: session.memberID)
+        let fresh = harness.service.tokens.accessToken(
+            for: .init(memberID: session.memberID, deviceID: device.id), now: harness.clock.now())
+        try await harness.application().test(.router) { client in
+            let bad = mutation(2, #"{"kind": "redeemReward", "rewardID": "voucher-5"}"#).replacingOccurrences(
+                of: "2026-11-23T10:00:00.000Z", with: deviceTime)
+            let body = pushBody(
+                device: device.id.rawValue,
+                mutations: mutation(1, #"{"kind": "redeemReward", "rewardID": "voucher-5"}"#) + "," + bad)
+            let call = try await Call.make(client, .post, "/v1/sync/push", body: body, token: fresh.token)
+            #expect(call.status == 400, "\(call.json)")
+            #expect(call.errorMessage.contains(deviceTime), "\(call.errorMessage)")
+        }
+        #expect(try await harness.state(of: session.memberID).ledger.available == 1000)
+    }
+
+    @Test func livenessAnswersWithoutTouchingTheStore() async throws {
+        let harness = try await Harness.make()
+        try await harness.application().test(.router) { client in
+            let call = try await Call.make(client, .get, "/livez")
+            #expect(call.status == 200)
+        }
+    }
+
     @Test func adminCallsNeedTheOperatorToken() async throws {
         let harness = try await Harness.make()
         try await harness.application().test(.router) { client in
