@@ -275,9 +275,10 @@ func lanes<Item>(_ items: [Item], _ lanes: Int) -> [[Item]] {
 enum Wire {
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
+        // The wire's own date form, as the real transport writes it.
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(Timestamp(date).description)
+            try container.encode(try RFC3339DateTranscoder().encode(date))
         }
         return encoder
     }()
