@@ -1,3 +1,5 @@
+public import Foundation
+
 /// A mutation as a device sends it: who, in what order, when (by its hybrid logical clock and its wall clock),
 /// and what.
 public struct MutationEnvelope: Hashable, Sendable, Codable {
@@ -195,5 +197,63 @@ public struct PullResponse: Hashable, Sendable, Codable {
         self.lastProcessedSequence = lastProcessedSequence
         self.serverTime = serverTime
         self.serverStamp = serverStamp
+    }
+}
+
+/// A change as the feed stores it: the entity's state as the JSON it is kept and sent in, not decoded. A pull
+/// answer is written from these bytes as they are (docs/benchmarks.md: decoding and re-encoding every entity was
+/// most of a pull's time).
+public struct StoredChange: Sendable, Hashable {
+    /// The feed version.
+    public var version: UInt64
+    /// What changed.
+    public var key: EntityKey
+    /// The entity's state (``Entity/payloadJSON()``), or nil for a deletion.
+    public var body: Data?
+
+    /// Creates a stored change.
+    public init(version: UInt64, key: EntityKey, body: Data?) {
+        self.version = version
+        self.key = key
+        self.body = body
+    }
+
+    /// The change, decoded.
+    public func decoded() throws -> Change {
+        guard let body else { return Change(version: version, operation: .delete(key)) }
+        return Change(version: version, operation: .upsert(try Entity.decode(kind: key.kind, json: body)))
+    }
+}
+
+/// A pull's answer with its changes as stored (``StoredChange``): ``PullResponse`` before decoding the entities.
+public struct StoredPullResponse: Sendable, Hashable {
+    /// Changes after the cursor, as stored.
+    public var changes: [StoredChange]
+    public var cursor: Cursor
+    public var hasMore: Bool
+    public var reset: Bool
+    public var lastProcessedSequence: UInt64
+    public var serverTime: Timestamp
+    public var serverStamp: HLCTimestamp
+
+    /// Creates an answer.
+    public init(
+        changes: [StoredChange], cursor: Cursor, hasMore: Bool, reset: Bool, lastProcessedSequence: UInt64,
+        serverTime: Timestamp, serverStamp: HLCTimestamp
+    ) {
+        self.changes = changes
+        self.cursor = cursor
+        self.hasMore = hasMore
+        self.reset = reset
+        self.lastProcessedSequence = lastProcessedSequence
+        self.serverTime = serverTime
+        self.serverStamp = serverStamp
+    }
+
+    /// The answer with its entities decoded.
+    public func decoded() throws -> PullResponse {
+        PullResponse(
+            changes: try changes.map { try $0.decoded() }, cursor: cursor, hasMore: hasMore, reset: reset,
+            lastProcessedSequence: lastProcessedSequence, serverTime: serverTime, serverStamp: serverStamp)
     }
 }

@@ -362,6 +362,11 @@ public final class SyncService: Sendable {
 
     /// One page of the member's change feed after the device's cursor, or a reset.
     public func pull(_ request: PullRequest, from device: DeviceRecord) async throws -> PullResponse {
+        try await pullStored(request, from: device).decoded()
+    }
+
+    /// ``pull(_:from:)`` with the entities as stored, for an answer written from their bytes (the HTTP layer).
+    public func pullStored(_ request: PullRequest, from device: DeviceRecord) async throws -> StoredPullResponse {
         guard request.deviceID == device.id else {
             throw APIFailure(.forbidden, "deviceID \(request.deviceID) is not the device of this access token")
         }
@@ -388,7 +393,7 @@ public final class SyncService: Sendable {
         metrics.changesPulled.increment(by: Int64(page.changes.count))
         // The device record was read when this request was authenticated. A push of the same device that lands
         // in between only makes the number lag, which keeps those mutations in the outbox one sync longer.
-        return PullResponse(
+        return StoredPullResponse(
             changes: page.changes, cursor: cursor, hasMore: page.hasMore, reset: reset,
             lastProcessedSequence: device.lastSequence,
             serverTime: clock.now(), serverStamp: stamp())

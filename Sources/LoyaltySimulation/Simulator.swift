@@ -453,7 +453,8 @@ final class World: @unchecked Sendable {
             guard let id = members[index].id else { continue }
             var mirror = members[index].mirror
             let page = try await service.storage.feed(member: id, after: mirror.cursor, limit: 1_000_000)
-            for change in page.changes {
+            for stored in page.changes {
+                let change = try stored.decoded()
                 mirror.cursor = Cursor(version: change.version)
                 if case .upsert(.ledgerEntry(let entry)) = change.operation {
                     // A movement written again under its id replaces itself: it must not count twice.

@@ -12,15 +12,18 @@ internal import FoundationNetworking
 /// The real transport: the client generated from docs/openapi.yaml, over URLSession (libcurl on Linux).
 public struct HTTPSyncTransport: SyncTransport {
     private let client: Client
+    private let transport: URLSessionTransport
+    private let serverURL: URL
 
     /// A transport to the server at `serverURL`.
     public init(serverURL: URL, timeout: TimeInterval = 30) {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = timeout
         let session = URLSession(configuration: configuration)
+        self.serverURL = serverURL
+        transport = URLSessionTransport(configuration: .init(session: session))
         client = Client(
-            serverURL: serverURL, configuration: .loyalty,
-            transport: URLSessionTransport(configuration: .init(session: session)),
+            serverURL: serverURL, configuration: .loyalty, transport: transport,
             middlewares: [AuthorizationMiddleware(), ErrorMiddleware()])
     }
 
@@ -65,13 +68,29 @@ public struct HTTPSyncTransport: SyncTransport {
         }
     }
 
+    /// A pull goes past the generated client: its answer is read by ``PullJSON``, which decodes each entity once,
+    /// as its kind (the generated types decode it as a generic object that would then be re-encoded and decoded).
     public func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {
-        try await call(token: accessToken) {
-            let response = try await client.pull(
-                headers: .init(loyaltyProtocol: loyaltyProtocolVersion), body: .json(request.wire))
-            return try PullResponse(wire: try response.ok.body.json)
+        try await call {
+            var head = HTTPRequest(method: .post, scheme: nil, authority: nil, path: "/v1/sync/pull")
+            head.headerFields[.contentType] = "application/json; charset=utf-8"
+            head.headerFields[.accept] = "application/json"
+            head.headerFields[.authorization] = "Bearer \(accessToken)"
+            head.headerFields[HTTPField.Name("Loyalty-Protocol")!] = loyaltyProtocolVersion
+            let (response, body) = try await transport.send(
+                head, body: HTTPBody(try JSONEncoder().encode(request.wire)), baseURL: serverURL, operationID: "pull")
+            try await ErrorMiddleware.check(response, body: body)
+            guard response.status == .ok, let body else {
+                throw TransportError.refused(
+                    status: response.status.code, code: "bad_response",
+                    message: "the server answered a pull with \(response.status.code) and no page")
+            }
+            return try PullJSON.decode(try await Data(collecting: body, upTo: Self.maxPageBytes))
         }
     }
+
+    /// The largest pull answer read (a page of the server's largest page size is far below it).
+    static let maxPageBytes = 256 << 20
 
     public func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
         try await call(token: accessToken) {
@@ -138,8 +157,14 @@ struct ErrorMiddleware: ClientMiddleware {
         next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         let (response, responseBody) = try await next(request, body, baseURL)
+        try await Self.check(response, body: responseBody)
+        return (response, responseBody)
+    }
+
+    /// Throws the ``TransportError`` an error answer says; returns for any other answer.
+    static func check(_ response: HTTPResponse, body responseBody: HTTPBody?) async throws(TransportError) {
         let status = response.status.code
-        guard status >= 400 else { return (response, responseBody) }
+        guard status >= 400 else { return }
         var code = "http_\(status)"
         var message = "the server answered \(status)"
         if let responseBody, let data = try? await Data(collecting: responseBody, upTo: 1 << 16),

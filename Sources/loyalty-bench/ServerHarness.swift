@@ -4,6 +4,7 @@ import LoyaltyAPI
 import LoyaltyCore
 import LoyaltyServer
 import LoyaltyStore
+import LoyaltySync
 import Synchronization
 
 #if canImport(Glibc)
@@ -285,4 +286,67 @@ enum Wire {
 
     static func push(_ request: PushRequest) throws -> [UInt8] { Array(try encoder.encode(request.wire)) }
     static func pull(_ request: PullRequest) throws -> [UInt8] { Array(try encoder.encode(request.wire)) }
+}
+
+/// A transport that adds up the time spent in calls to the server (request out, server's work, answer back and
+/// decoded), so that a sync row can say how much of its time was the network's and the server's and how much the
+/// device's own work.
+final class TimedTransport: SyncTransport {
+    private let base: any SyncTransport
+    private let spent = Mutex<Double>(0)
+
+    init(_ base: any SyncTransport) { self.base = base }
+
+    /// Seconds spent in calls so far.
+    var seconds: Double { spent.withLock { $0 } }
+
+    private func timed<T: Sendable>(_ body: () async throws(TransportError) -> T) async throws(TransportError) -> T {
+        let started = DispatchTime.now()
+        defer {
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+            spent.withLock { $0 += elapsed }
+            if ProcessInfo.processInfo.environment["BENCH_TRACE"] != nil {
+                FileHandle.standardError.write(Data("call \(String(format: "%.1f", elapsed * 1000)) ms\n".utf8))
+            }
+        }
+        return try await body()
+    }
+
+    func enroll(
+        _ registration: Registration, password: String, deviceName: String?
+    ) async throws(TransportError)
+        -> SessionGrant
+    {
+        try await timed { () async throws(TransportError) in
+            try await base.enroll(registration, password: password, deviceName: deviceName)
+        }
+    }
+
+    func login(email: String, password: String, deviceName: String?) async throws(TransportError) -> SessionGrant {
+        try await timed { () async throws(TransportError) in
+            try await base.login(email: email, password: password, deviceName: deviceName)
+        }
+    }
+
+    func refresh(refreshToken: String) async throws(TransportError) -> SessionGrant {
+        try await timed { () async throws(TransportError) in try await base.refresh(refreshToken: refreshToken) }
+    }
+
+    func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse {
+        try await timed { () async throws(TransportError) in try await base.push(request, accessToken: accessToken) }
+    }
+
+    func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {
+        try await timed { () async throws(TransportError) in try await base.pull(request, accessToken: accessToken) }
+    }
+
+    func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
+        try await timed { () async throws(TransportError) in try await base.devices(accessToken: accessToken) }
+    }
+
+    func revoke(device: DeviceID, accessToken: String) async throws(TransportError) {
+        try await timed { () async throws(TransportError) in
+            try await base.revoke(device: device, accessToken: accessToken)
+        }
+    }
 }

@@ -20,6 +20,8 @@ extension Benchmark {
         var samples: [Sample] = []
         var rows = 0
         var worstSeconds = 0.0
+        var inCalls = 0.0
+        var total = 0.0
         for run in 0..<runs {
             var identity = try await seeded.addDevice(
                 member: member.memberID, card: try CardNumber(member.cardNumber), name: "bench-\(run)")
@@ -27,9 +29,12 @@ extension Benchmark {
             let started = DispatchTime.now()
             let store = try DeviceStore(path: directory.appendingPathComponent("bootstrap-\(run).sqlite").path)
             try store.saveIdentity(identity)
-            let engine = SyncEngine(store: store, transport: HTTPSyncTransport(serverURL: URL(string: server.url)!))
+            let transport = TimedTransport(HTTPSyncTransport(serverURL: URL(string: server.url)!))
+            let engine = SyncEngine(store: store, transport: transport)
             let report = await engine.sync()
             let seconds = Self.microseconds(since: started) / 1_000_000
+            inCalls += transport.seconds
+            total += seconds
             guard report.outcome == .synced, let view = store.view, view.ledger.lots.count == movements else {
                 throw BenchError("the bootstrap did not complete: \(report.outcome)")
             }
@@ -46,6 +51,7 @@ extension Benchmark {
         ) { value, baseline, _ in value >= 0.4 * baseline && Double(rows) / value <= 2 }
         result.extra["seconds"] = Double(rows) / result.value
         result.extra["slowestSeconds"] = worstSeconds
+        result.extra["transportShare"] = inCalls / total
         result.serverPeakResidentMiB = server.peakResidentMiB
         return result
     }
@@ -63,8 +69,10 @@ extension Benchmark {
         identity.serverURL = server.url
         let store = try DeviceStore(path: directory.appendingPathComponent("incremental.sqlite").path)
         try store.saveIdentity(identity)
-        let engine = SyncEngine(store: store, transport: HTTPSyncTransport(serverURL: URL(string: server.url)!))
+        let transport = TimedTransport(HTTPSyncTransport(serverURL: URL(string: server.url)!))
+        let engine = SyncEngine(store: store, transport: transport)
         guard await engine.sync().outcome == .synced else { throw BenchError("the first sync failed") }
+        var inCalls = 0.0
         let till = try LoadConnection(port: server.port)
         var latencies: [Double] = []
         var pulled = 0
@@ -82,9 +90,25 @@ extension Benchmark {
             for index in 0..<pending {
                 try store.record(.setConsent(.marketingPush, granted: index % 2 == 0), at: Timestamp(Date()))
             }
+            let before = transport.seconds
+            let traceCursor = try store.cursor()
             let started = DispatchTime.now()
             let report = await engine.sync()
             latencies.append(Self.microseconds(since: started))
+            inCalls += transport.seconds - before
+            if ProcessInfo.processInfo.environment["BENCH_TRACE"] != nil {
+                let identity2 = try store.identity()!
+                for _ in 0..<3 {
+                    let t0 = DispatchTime.now()
+                    let (status, answer) = try till.request(
+                        "POST", "/v1/sync/pull", token: identity2.accessToken,
+                        body: try Wire.pull(PullRequest(deviceID: identity2.deviceID, cursor: traceCursor, limit: 200)))
+                    FileHandle.standardError.write(
+                        Data(
+                            "raw pull \(status) \(answer.count) bytes \(Self.microseconds(since: t0) / 1000) ms\n".utf8)
+                    )
+                }
+            }
             guard report.outcome == .synced, report.pushed == pending, report.pulled >= changes else {
                 throw BenchError("sync \(run): \(report.outcome), pushed \(report.pushed), pulled \(report.pulled)")
             }
@@ -95,6 +119,7 @@ extension Benchmark {
             parameters: ["movements": movements, "changesBehind": pulled, "pendingMutations": pending],
             bar: "p50 ≤ 50 ms"
         ) { value, _, _ in value <= 50_000 }
+        result.extra["transportShare"] = inCalls * 1_000_000 / latencies.reduce(0, +)
         result.serverPeakResidentMiB = server.peakResidentMiB
         return result
     }

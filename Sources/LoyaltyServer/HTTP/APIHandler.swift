@@ -75,11 +75,10 @@ struct APIHandler: APIProtocol {
         return .ok(.init(body: .json(response.wire)))
     }
 
+    /// Never reached over HTTP: ``PullResponder`` answers pulls, writing the stored entities' bytes into the answer
+    /// (the generated types would decode and re-encode every entity).
     func pull(_ input: Operations.Pull.Input) async throws -> Operations.Pull.Output {
-        guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
-        let request = try PullRequest(wire: body, defaultLimit: service.configuration.defaultPageSize)
-        let response = try await service.pull(request, from: try device)
-        return .ok(.init(body: .json(try response.wire())))
+        throw APIFailure(.internalError, "pull is answered by PullResponder, which is not installed")
     }
 
     // MARK: Admin: members

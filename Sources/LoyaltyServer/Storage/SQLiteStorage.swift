@@ -330,16 +330,12 @@ public final class SQLiteStorage: ServerStorage {
                     WHERE scope IN (?, '*') AND version > ? ORDER BY version LIMIT ?
                     """,
                 arguments: [member.rawValue, Int64(cursor.version), limit + 1])
-            var changes: [Change] = []
+            var changes: [StoredChange] = []
             for row in rows.prefix(limit) {
                 guard let kind = EntityKey.Kind(rawValue: row["kind"]) else { continue }
-                let version = UInt64(row["version"] as Int64)
-                if let body = row["body"] as Data? {
-                    changes.append(
-                        Change(version: version, operation: .upsert(try Entity.decode(kind: kind, json: body))))
-                } else {
-                    changes.append(Change(version: version, operation: .delete(EntityKey(kind, row["id"]))))
-                }
+                changes.append(
+                    StoredChange(
+                        version: UInt64(row["version"] as Int64), key: EntityKey(kind, row["id"]), body: row["body"]))
             }
             return FeedPage(changes: changes, hasMore: rows.count > limit, horizon: horizon, latest: latest)
         }

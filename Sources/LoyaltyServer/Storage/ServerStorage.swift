@@ -166,8 +166,8 @@ public struct CatalogueWork: Sendable {
 
 /// A page of the change feed.
 public struct FeedPage: Sendable, Hashable {
-    /// Changes after the cursor, in version order.
-    public var changes: [Change]
+    /// Changes after the cursor, in version order, as stored.
+    public var changes: [StoredChange]
     /// Whether more follow.
     public var hasMore: Bool
     /// Cursors below this are older than the feed keeps.
@@ -176,7 +176,7 @@ public struct FeedPage: Sendable, Hashable {
     public var latest: UInt64
 
     /// Creates a page.
-    public init(changes: [Change], hasMore: Bool, horizon: UInt64, latest: UInt64) {
+    public init(changes: [StoredChange], hasMore: Bool, horizon: UInt64, latest: UInt64) {
         self.changes = changes
         self.hasMore = hasMore
         self.horizon = horizon

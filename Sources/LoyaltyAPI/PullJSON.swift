@@ -1,0 +1,114 @@
+public import Foundation
+public import LoyaltyCore
+
+/// The pull answer (`PullResponse` in docs/openapi.yaml), written and read by hand instead of through the
+/// generated types, which carry an entity as a generic JSON object: the server decoded each stored entity, mapped
+/// it to that object and encoded it again, and the device did the reverse before decoding it as an entity. Here
+/// the server copies the stored bytes into the answer and the device decodes each entity once, as its kind. The
+/// wire form is the contract's, byte for byte compatible with the generated client and server (`PullJSONTests`).
+public enum PullJSON {
+    /// The answer's JSON, with each entity's stored bytes as its `entity`.
+    public static func encode(_ response: StoredPullResponse) throws -> Data {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + response.changes.reduce(0) { $0 + 96 + ($1.body?.count ?? 0) })
+        out += Array(#"{"changes":["#.utf8)
+        for (index, change) in response.changes.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out += Array(#"{"version":"#.utf8) + Array(String(change.version).utf8)
+            out += Array(#","kind":"#.utf8)
+            appendString(change.key.kind.rawValue, to: &out)
+            out += Array(#","id":"#.utf8)
+            appendString(change.key.id, to: &out)
+            if let body = change.body {
+                // A stored state is always a JSON object; anything else would make the answer unreadable.
+                guard body.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "{") else {
+                    throw WireError(
+                        "the stored state of \(change.key.kind.rawValue) \(change.key.id) is not a JSON object")
+                }
+                out += Array(#","deleted":false,"entity":"#.utf8)
+                out += body
+            } else {
+                out += Array(#","deleted":true"#.utf8)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out += Array(#"],"cursor":"#.utf8) + Array(String(response.cursor.version).utf8)
+        out += Array(#","hasMore":"#.utf8) + Array((response.hasMore ? "true" : "false").utf8)
+        out += Array(#","reset":"#.utf8) + Array((response.reset ? "true" : "false").utf8)
+        out += Array(#","lastProcessedSequence":"#.utf8) + Array(String(response.lastProcessedSequence).utf8)
+        out += Array(#","serverTime":"#.utf8)
+        appendString(try RFC3339DateTranscoder().encode(response.serverTime.wire), to: &out)
+        out += Array(#","serverStamp":"#.utf8)
+        appendString(response.serverStamp.wire, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return Data(out)
+    }
+
+    /// Reads an answer, decoding each entity once, as its kind. A change that is not a well-formed entity of its
+    /// kind fails the whole page with an error naming it.
+    public static func decode(_ data: Data) throws -> PullResponse {
+        let wire = try JSONDecoder().decode(WirePull.self, from: data)
+        let date = try RFC3339DateTranscoder().decode(wire.serverTime)
+        return PullResponse(
+            changes: wire.changes.map(\.change), cursor: Cursor(version: UInt64(max(wire.cursor, 0))),
+            hasMore: wire.hasMore, reset: wire.reset,
+            lastProcessedSequence: UInt64(max(wire.lastProcessedSequence, 0)), serverTime: Timestamp(wire: date),
+            serverStamp: try HLCTimestamp(wire: wire.serverStamp, field: "serverStamp"))
+    }
+
+    private struct WirePull: Decodable {
+        let changes: [WireChange]
+        let cursor: Int64
+        let hasMore: Bool
+        let reset: Bool
+        let lastProcessedSequence: Int64
+        let serverTime: String
+        let serverStamp: String
+    }
+
+    private struct WireChange: Decodable {
+        let change: Change
+
+        enum CodingKeys: String, CodingKey { case version, kind, id, deleted, entity }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            let version = try container.decode(Int64.self, forKey: .version)
+            let kindName = try container.decode(String.self, forKey: .kind)
+            guard let kind = EntityKey.Kind(rawValue: kindName), version >= 0 else {
+                throw WireError("change \(version) has an unknown kind '\(kindName)'")
+            }
+            let id = try container.decode(String.self, forKey: .id)
+            if try container.decode(Bool.self, forKey: .deleted) {
+                change = Change(version: UInt64(version), operation: .delete(EntityKey(kind, id)))
+                return
+            }
+            guard container.contains(.entity) else { throw WireError("change \(version) has no entity") }
+            let entity = try Entity.decode(kind: kind, from: try container.superDecoder(forKey: .entity))
+            change = Change(version: UInt64(version), operation: .upsert(entity))
+        }
+    }
+
+    private static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
+    }
+
+    /// Appends `text` as a JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8.
+    static func appendString(_ text: String, to out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20:
+                out += Array(#"\u00"#.utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
