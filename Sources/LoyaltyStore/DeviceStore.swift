@@ -382,16 +382,22 @@ public final class DeviceStore: Sendable {
             for notice in notices { try Self.insert(notice, db) }
             return notices
         }
-        // Merge the page into the confirmed state in memory (reloading it only if it is not there yet).
+        // Merge the page into the confirmed state in memory (reloading it only if it is not there yet) and replay the
+        // outbox on it, in one step so that a reader sees the old view or the new one, never none.
+        let outbox = try outbox(now: time)
         let merged = cache.withLock { cache -> Bool in
             if page.reset { cache.confirmed = nil }
             guard var confirmed = cache.confirmed else { return false }
-            cache.confirmed = nil  // let the merge below mutate in place rather than copy
+            // Let the merge change the only copy in place: the cache's confirmed state and the view (which shares
+            // its storage wherever no pending mutation changed it) would each make it copy what it touches.
+            cache.confirmed = nil
+            cache.view = nil
             for change in page.changes { confirmed.apply(change) }
+            (cache.view, cache.optimisticEntries) = Self.replayed(outbox, on: confirmed)
             cache.confirmed = confirmed
             return true
         }
-        if merged { try replay(now: time) } else { try rebuildView(now: time) }
+        if !merged { try rebuildView(now: time) }
         return notices
     }
 
@@ -453,29 +459,44 @@ public final class DeviceStore: Sendable {
     /// The view: the confirmed state with every mutation still in the outbox replayed on it, in order. Mutations
     /// the server already decided are replayed too until the pulled state covers them.
     private func replay(now: Timestamp) throws {
-        guard let confirmed = cache.withLock({ $0.confirmed }) else { return }
+        let outbox = try outbox(now: now)
+        cache.withLock { cache in
+            guard let confirmed = cache.confirmed else { return }
+            (cache.view, cache.optimisticEntries) = Self.replayed(outbox, on: confirmed)
+        }
+    }
+
+    /// What a replay reads from the file: the outbox, the allowance being given back, the corrected time.
+    private struct Outbox {
+        var pending: [PendingMutation]
+        var releasing: (device: DeviceID, grant: Int)?
+        var now: Timestamp
+    }
+
+    private func outbox(now: Timestamp) throws -> Outbox {
+        Outbox(
+            pending: try pendingMutations(), releasing: try pool.read { db in try Self.releasing(db) },
+            now: try correctedTime(now))
+    }
+
+    /// The view: `confirmed` with the outbox replayed on it, and the ledger entries the replay made.
+    private static func replayed(_ outbox: Outbox, on confirmed: MemberState) -> (MemberState, [LedgerEntry]) {
         var view = confirmed
         var optimistic: [LedgerEntry] = []
-        let corrected = try correctedTime(now)
         // An allowance this device is giving back is not counted on any more, even before the server confirms it.
-        if let (device, grant) = try pool.read({ db in try Self.releasing(db) }),
-            view.allowances[device]?.grant == grant
-        {
+        if let (device, grant) = outbox.releasing, view.allowances[device]?.grant == grant {
             view.allowances[device]?.status = .released
         }
-        for mutation in try pendingMutations() {
+        for mutation in outbox.pending {
             let envelope = mutation.envelope
-            let outcome = view.apply(envelope, context: .device(now: corrected, actedAt: envelope.deviceTime))
+            let outcome = view.apply(envelope, context: .device(now: outbox.now, actedAt: envelope.deviceTime))
             for case .ledgerEntry(let entry) in outcome.changes { optimistic.append(entry) }
             // A promise made stays made: a redemption that was guaranteed when it was made is shown so until decided.
             if mutation.guaranteed, view.vouchers[VoucherID(envelope.mutationID)]?.status == .provisional {
                 view.vouchers[VoucherID(envelope.mutationID)]?.status = .guaranteed
             }
         }
-        cache.withLock { cache in
-            cache.view = view
-            cache.optimisticEntries = optimistic
-        }
+        return (view, optimistic)
     }
 
     /// The balance screen.

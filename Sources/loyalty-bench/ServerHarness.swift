@@ -305,9 +305,6 @@ final class TimedTransport: SyncTransport {
         defer {
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
             spent.withLock { $0 += elapsed }
-            if ProcessInfo.processInfo.environment["BENCH_TRACE"] != nil {
-                FileHandle.standardError.write(Data("call \(String(format: "%.1f", elapsed * 1000)) ms\n".utf8))
-            }
         }
         return try await body()
     }

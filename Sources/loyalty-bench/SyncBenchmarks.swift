@@ -91,24 +91,10 @@ extension Benchmark {
                 try store.record(.setConsent(.marketingPush, granted: index % 2 == 0), at: Timestamp(Date()))
             }
             let before = transport.seconds
-            let traceCursor = try store.cursor()
             let started = DispatchTime.now()
             let report = await engine.sync()
             latencies.append(Self.microseconds(since: started))
             inCalls += transport.seconds - before
-            if ProcessInfo.processInfo.environment["BENCH_TRACE"] != nil {
-                let identity2 = try store.identity()!
-                for _ in 0..<3 {
-                    let t0 = DispatchTime.now()
-                    let (status, answer) = try till.request(
-                        "POST", "/v1/sync/pull", token: identity2.accessToken,
-                        body: try Wire.pull(PullRequest(deviceID: identity2.deviceID, cursor: traceCursor, limit: 200)))
-                    FileHandle.standardError.write(
-                        Data(
-                            "raw pull \(status) \(answer.count) bytes \(Self.microseconds(since: t0) / 1000) ms\n".utf8)
-                    )
-                }
-            }
             guard report.outcome == .synced, report.pushed == pending, report.pulled >= changes else {
                 throw BenchError("sync \(run): \(report.outcome), pushed \(report.pushed), pulled \(report.pulled)")
             }

@@ -140,8 +140,11 @@ public final class SQLiteStorage: ServerStorage {
     ) async throws -> T {
         let (value, state, versions) = try await pool.write { db in
             let before = try Self.versions(db, member: request.memberID)
-            let cached = self.states.withLock { $0.state(of: request.memberID, at: before) }
-            var work = try Self.loadWork(db, request: request, now: request.now, state: cached)
+            // Taken out of the cache, not copied: the body then changes the only copy in place (a shared one would
+            // be copied whole on its first write, and the old one freed whole when the new one is kept).
+            var work = try Self.loadWork(
+                db, request: request, now: request.now,
+                state: self.states.withLock { $0.take(request.memberID, at: before) })
             let value = try body(&work)
             try Self.flush(work, member: request.memberID, device: request.deviceID, db: db)
             // The state the body left is what loading the written entities would give (each change of the state
@@ -189,9 +192,9 @@ public final class SQLiteStorage: ServerStorage {
     }
 
     private static func loadWork(
-        _ db: Database, request: MemberWorkRequest, now: Timestamp, state cached: MemberState?
+        _ db: Database, request: MemberWorkRequest, now: Timestamp, state cached: consuming MemberState?
     ) throws -> MemberWork {
-        let state = try cached ?? loadState(db, member: request.memberID)
+        let state = try cached.take() ?? loadState(db, member: request.memberID)
 
         var device: DeviceRecord?
         var results: [UInt64: MutationResult] = [:]
@@ -563,12 +566,11 @@ struct StateCache {
     private var clock: UInt64 = 0
     let limit = 2048
 
-    /// The kept state of a member if it reflects exactly these versions.
-    mutating func state(of member: MemberID, at versions: Versions) -> MemberState? {
-        guard let entry = entries[member], entry.versions == versions else { return nil }
-        clock += 1
-        entries[member]?.used = clock
-        return entry.state
+    /// Removes and returns the kept state of a member if it reflects exactly these versions (the unit of work that
+    /// takes it keeps it again when it ends; one that fails leaves none, and the next loads from the store).
+    mutating func take(_ member: MemberID, at versions: Versions) -> MemberState? {
+        guard let entry = entries.removeValue(forKey: member) else { return nil }
+        return entry.versions == versions ? entry.state : nil
     }
 
     /// Keeps a state unless a newer one is kept already (two units of work can finish in either order here; the
