@@ -7,7 +7,7 @@ public struct ServerConfiguration: Sendable {
     /// Most mutations in one push.
     public var maxMutationsPerPush = 500
     /// Most changes in one pull page.
-    public var maxPageSize = 500
+    public var maxPageSize = 2_000
     /// Page size when the device does not say.
     public var defaultPageSize = 200
     /// Largest request body in bytes.

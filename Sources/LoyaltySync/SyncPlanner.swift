@@ -5,7 +5,7 @@ public struct SyncPolicy: Sendable, Hashable {
     /// Mutations per push.
     public var batchSize = 100
     /// Changes per pull page.
-    public var pageSize = 200
+    public var pageSize = 1_000
     /// Retries after a transient failure (unreachable, 5xx) within one sync; 0 fails at once (offline).
     public var retries = 3
     /// The first retry's delay; each further retry doubles it, up to `maximumDelay`, with jitter.
@@ -13,7 +13,8 @@ public struct SyncPolicy: Sendable, Hashable {
     /// The longest wait between retries.
     public var maximumDelay: TimeSpan = .seconds(30)
 
-    public init(batchSize: Int = 100, pageSize: Int = 200, retries: Int = 3, baseDelay: TimeSpan = .milliseconds(500)) {
+    public init(batchSize: Int = 100, pageSize: Int = 1_000, retries: Int = 3, baseDelay: TimeSpan = .milliseconds(500))
+    {
         self.batchSize = batchSize
         self.pageSize = pageSize
         self.retries = retries
