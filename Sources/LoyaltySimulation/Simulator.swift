@@ -640,7 +640,7 @@ final class SimDevice: @unchecked Sendable {
         let skew: @Sendable () -> TimeSpan = { [unowned self] in self.skew }
         self.store = store
         self.engine = SyncEngine(
-            store: store, transport: network, policy: SyncPolicy(pageSize: 100, retries: 0),
+            store: store, transport: network, policy: SyncPolicy(pageSize: 100, prefetch: false, retries: 0),
             wallClock: { clock.now().adding(skew()) }, jitter: { 1 }, sleep: { _ in })
     }
 

@@ -93,6 +93,8 @@ public actor SyncEngine {
     public func sync(progress: (@Sendable (SyncReport) -> Void)? = nil) async -> SyncReport {
         var report = SyncReport()
         var planner = SyncPlanner(policy: policy)
+        var prefetched: Prefetch?
+        defer { prefetched?.task.cancel() }
         do {
             guard try store.identity() != nil else {
                 report.outcome = .signedOut("this device is not signed in")
@@ -111,7 +113,8 @@ public actor SyncEngine {
                     }
                 case .pull:
                     do {
-                        let hasMore = try await pullPage(into: &report, askAllowance: !report.askedAllowance)
+                        let hasMore = try await pullPage(
+                            into: &report, askAllowance: !report.askedAllowance, prefetched: &prefetched)
                         report.askedAllowance = true
                         progress?(report)
                         action = planner.next(after: .pulled(hasMore: hasMore))
@@ -195,19 +198,58 @@ public actor SyncEngine {
         return decided > 0 && !remaining.isEmpty
     }
 
-    /// Pulls and applies one page; true if more follow.
+    /// A page asked for ahead, while the one before it is applied.
+    struct Prefetch {
+        /// The cursor it was asked from.
+        let cursor: LoyaltyCore.Cursor
+        let task: Task<PulledPage, any Error>
+    }
+
+    /// A pull's answer and when it was asked and answered (for the clock estimate).
+    struct PulledPage: Sendable {
+        let response: PullResponse
+        let sent: Timestamp
+        let received: Timestamp
+    }
+
+    /// Pulls and applies one page; true if more follow. While it is applied, the next page is already asked for
+    /// (``SyncPolicy/prefetch``); that answer is used only if it was asked from the cursor the device then holds.
     /// The first page of a sync also asks for the device's allowance when it needs one.
-    private func pullPage(into report: inout SyncReport, askAllowance: Bool) async throws -> Bool {
+    private func pullPage(
+        into report: inout SyncReport, askAllowance: Bool, prefetched: inout Prefetch?
+    ) async throws -> Bool {
         guard let identity = try store.identity() else { return false }
-        let sent = wallClock()
-        let allowance = askAllowance ? try store.allowanceRequest(at: sent) : nil
-        let response = try await transport.pull(
-            PullRequest(
-                deviceID: identity.deviceID, cursor: try store.cursor(), limit: policy.pageSize, allowance: allowance),
-            accessToken: identity.accessToken)
-        let received = wallClock()
-        try store.observeServer(time: response.serverTime, stamp: response.serverStamp, sent: sent, received: received)
-        report.notices += try store.applyPage(response, at: received)
+        let cursor = try store.cursor()
+        let ahead = prefetched
+        prefetched = nil
+        let page: PulledPage
+        if let ahead, ahead.cursor == cursor, !askAllowance {
+            page = try await ahead.task.value
+        } else {
+            ahead?.task.cancel()
+            let sent = wallClock()
+            let allowance = askAllowance ? try store.allowanceRequest(at: sent) : nil
+            let response = try await transport.pull(
+                PullRequest(deviceID: identity.deviceID, cursor: cursor, limit: policy.pageSize, allowance: allowance),
+                accessToken: identity.accessToken)
+            page = PulledPage(response: response, sent: sent, received: wallClock())
+        }
+        let response = page.response
+        if response.hasMore, policy.prefetch {
+            let (transport, wallClock) = (self.transport, self.wallClock)
+            let next = PullRequest(deviceID: identity.deviceID, cursor: response.cursor, limit: policy.pageSize)
+            // Detached: a task of this actor would not start before the page below is applied.
+            prefetched = Prefetch(
+                cursor: response.cursor,
+                task: Task.detached {
+                    let sent = wallClock()
+                    let answer = try await transport.pull(next, accessToken: identity.accessToken)
+                    return PulledPage(response: answer, sent: sent, received: wallClock())
+                })
+        }
+        try store.observeServer(
+            time: response.serverTime, stamp: response.serverStamp, sent: page.sent, received: page.received)
+        report.notices += try store.applyPage(response, at: page.received)
         report.pulled += response.changes.count
         return response.hasMore
     }

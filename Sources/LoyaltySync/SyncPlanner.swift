@@ -6,6 +6,9 @@ public struct SyncPolicy: Sendable, Hashable {
     public var batchSize = 100
     /// Changes per pull page.
     public var pageSize = 1_000
+    /// Whether the next page is asked for while the one before it is applied (the server and the device then work
+    /// at the same time; off in the deterministic simulation, which runs everything on one thread).
+    public var prefetch = true
     /// Retries after a transient failure (unreachable, 5xx) within one sync; 0 fails at once (offline).
     public var retries = 3
     /// The first retry's delay; each further retry doubles it, up to `maximumDelay`, with jitter.
@@ -13,10 +16,13 @@ public struct SyncPolicy: Sendable, Hashable {
     /// The longest wait between retries.
     public var maximumDelay: TimeSpan = .seconds(30)
 
-    public init(batchSize: Int = 100, pageSize: Int = 1_000, retries: Int = 3, baseDelay: TimeSpan = .milliseconds(500))
-    {
+    public init(
+        batchSize: Int = 100, pageSize: Int = 1_000, prefetch: Bool = true, retries: Int = 3,
+        baseDelay: TimeSpan = .milliseconds(500)
+    ) {
         self.batchSize = batchSize
         self.pageSize = pageSize
+        self.prefetch = prefetch
         self.retries = retries
         self.baseDelay = baseDelay
     }

@@ -168,6 +168,49 @@ import Testing
         #expect(try store.status().lastError?.contains("cannot be reached") == true)
     }
 
+    @Test(arguments: [true, false])
+    func pagesAskedForAheadAreAppliedOnceInOrderAndAFailedOneIsAskedAgain(prefetch: Bool) async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let email = "prefetch-\(prefetch)@example.de"
+            let (phone, _) = try await harness.pair(server: server, email: email)
+            for _ in 0..<6 { try await harness.give(100, to: phone) }
+            let pulls = Mutex(0)
+            let failOnPull = Mutex<Int?>(4)
+            let counted = InterposedTransport(HTTPSyncTransport(serverURL: server)) { call throws(TransportError) in
+                guard call == .pull else { return }
+                let number = pulls.withLock { count in
+                    count += 1
+                    return count
+                }
+                if failOnPull.withLock({ $0 }) == number { throw .unreachable("connection reset") }
+            }
+            let tablet = try harness.device(
+                "laptop", server: server, transport: counted,
+                policy: SyncPolicy(pageSize: 2, prefetch: prefetch, retries: 0))
+            let first = try await tablet.login(
+                email: email, password: "correct horse", deviceName: "laptop", serverURL: server.absoluteString)
+            // The fourth pull (asked for ahead, when prefetching, while the third page was applied) fails: the
+            // pages before it stay applied, and the next sync goes on from there.
+            #expect(first.outcome != .synced)
+            #expect(first.pulled == 6)
+            let member = try #require(try tablet.store.identity()?.memberID)
+            let cursor = try tablet.store.cursor()
+            let firstSix = try await harness.service.storage.feed(member: member, after: .start, limit: 6).changes
+            #expect(cursor.version == firstSix.last?.version, "the first six changes, each once, and no more")
+            #expect(try tablet.store.status().lastError != nil)
+            failOnPull.withLock { $0 = nil }
+            let before = pulls.withLock { $0 }
+            let report = await tablet.sync()
+            #expect(report.outcome == .synced)
+            let rest = try await harness.service.storage.feed(member: member, after: cursor, limit: 10_000).changes
+            #expect(report.pulled == rest.count, "every change after the cursor, each once")
+            #expect(tablet.store.confirmed == (try await harness.serverState(of: phone)))
+            // Two changes a page: as many pulls as pages, none wasted on a stale cursor.
+            #expect(pulls.withLock { $0 } - before == max((rest.count + 1) / 2, 1))
+        }
+    }
+
     @Test func aServerThatComesBackIsSyncedWithAfterTheBackoff() async throws {
         let harness = try await DeviceHarness.make()
         try await harness.live { server in
