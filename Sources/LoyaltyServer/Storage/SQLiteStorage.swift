@@ -158,11 +158,11 @@ public final class SQLiteStorage: ServerStorage {
     /// The newest feed versions of a member's entities and of the catalogue's.
     private static func versions(_ db: Database, member: MemberID) throws -> StateCache.Versions {
         let row = try Row.fetchOne(
-            db,
-            sql: """
-                SELECT (SELECT max(version) FROM entities WHERE scope = ?) AS member,
-                       (SELECT max(version) FROM entities WHERE scope = '*') AS catalogue
-                """, arguments: [member.rawValue])
+            db.cachedStatement(
+                sql: """
+                    SELECT (SELECT max(version) FROM entities WHERE scope = ?) AS member,
+                           (SELECT max(version) FROM entities WHERE scope = '*') AS catalogue
+                    """), arguments: [member.rawValue])
         return StateCache.Versions(member: row?["member"] ?? 0, catalogue: row?["catalogue"] ?? 0)
     }
 
@@ -202,9 +202,9 @@ public final class SQLiteStorage: ServerStorage {
             device = try fetchDevice(db, id: deviceID)
             if !request.sequences.isEmpty {
                 let rows = try Row.fetchAll(
-                    db,
-                    sql: "SELECT result FROM mutation_results WHERE device_id = ? AND sequence IN ("
-                        + databaseQuestionMarks(count: request.sequences.count) + ")",
+                    db.cachedStatement(
+                        sql: "SELECT result FROM mutation_results WHERE device_id = ? AND sequence IN ("
+                            + databaseQuestionMarks(count: request.sequences.count) + ")"),
                     arguments: StatementArguments([deviceID.rawValue] + request.sequences.map { Int64($0) }))
                 for row in rows {
                     let result = try JSONDecoder().decode(MutationResult.self, from: row["result"] as Data)
@@ -242,16 +242,18 @@ public final class SQLiteStorage: ServerStorage {
         try writeEntities(work.entityWrites, member: member, now: work.now, db: db)
         if let deviceID = device, let record = work.device {
             let encoder = JSONEncoder()
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO mutation_results (device_id, sequence, result, processed_at) VALUES (?, ?, ?, ?)")
             for result in work.resultWrites {
-                try db.execute(
-                    sql: "INSERT INTO mutation_results (device_id, sequence, result, processed_at) VALUES (?, ?, ?, ?)",
+                try insert.execute(
                     arguments: [
                         deviceID.rawValue, Int64(result.sequence), try encoder.encode(result),
                         work.now.millisecondsSince1970,
                     ])
             }
-            try db.execute(
-                sql: "UPDATE devices SET last_sequence = ?, last_acted_at = ?, last_seen_at = ? WHERE id = ?",
+            try db.cachedStatement(
+                sql: "UPDATE devices SET last_sequence = ?, last_acted_at = ?, last_seen_at = ? WHERE id = ?"
+            ).execute(
                 arguments: [
                     Int64(record.lastSequence), record.lastActedAt?.millisecondsSince1970,
                     work.now.millisecondsSince1970, deviceID.rawValue,
@@ -289,7 +291,7 @@ public final class SQLiteStorage: ServerStorage {
 
     private static func writeEntities(_ entities: [Entity], member: MemberID?, now: Timestamp, db: Database) throws {
         guard !entities.isEmpty else { return }
-        var version = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'version'") ?? 0
+        var version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'version'")) ?? 0
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO entities (scope, kind, id, version, body, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -304,7 +306,7 @@ public final class SQLiteStorage: ServerStorage {
                 scope, key.kind.rawValue, key.id, version, try entity.payloadJSON(), now.millisecondsSince1970,
             ])
         }
-        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'version'", arguments: [version])
+        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'version'").execute(arguments: [version])
     }
 
     private static func entities(_ db: Database, scope: String) throws -> [Entity] {
@@ -324,14 +326,15 @@ public final class SQLiteStorage: ServerStorage {
 
     public func feed(member: MemberID, after cursor: LoyaltyCore.Cursor, limit: Int) async throws -> FeedPage {
         try await pool.read { db in
-            let horizon = try UInt64(Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'horizon'") ?? 0)
-            let latest = try UInt64(Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'version'") ?? 0)
+            let meta = try db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?")
+            let horizon = try UInt64(Int64.fetchOne(meta, arguments: ["horizon"]) ?? 0)
+            let latest = try UInt64(Int64.fetchOne(meta, arguments: ["version"]) ?? 0)
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT kind, id, version, body FROM entities
-                    WHERE scope IN (?, '*') AND version > ? ORDER BY version LIMIT ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT kind, id, version, body FROM entities
+                        WHERE scope IN (?, '*') AND version > ? ORDER BY version LIMIT ?
+                        """),
                 arguments: [member.rawValue, Int64(cursor.version), limit + 1])
             var changes: [StoredChange] = []
             for row in rows.prefix(limit) {
@@ -444,8 +447,7 @@ public final class SQLiteStorage: ServerStorage {
 
     public func markPulled(_ id: DeviceID, at time: Timestamp) async throws {
         try await pool.write { db in
-            try db.execute(
-                sql: "UPDATE devices SET last_pulled_at = ? WHERE id = ?",
+            try db.cachedStatement(sql: "UPDATE devices SET last_pulled_at = ? WHERE id = ?").execute(
                 arguments: [time.millisecondsSince1970, id.rawValue])
         }
     }
@@ -511,11 +513,13 @@ public final class SQLiteStorage: ServerStorage {
     }
 
     private static func fetchDevice(_ db: Database, id: DeviceID) throws -> DeviceRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE id = ?", arguments: [id.rawValue]).map(device)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM devices WHERE id = ?"), arguments: [id.rawValue])
+            .map(device)
     }
 
     private static func fetchReceipt(_ db: Database, code: String) throws -> (Receipt, LotID?)? {
-        try Row.fetchOne(db, sql: "SELECT * FROM receipts WHERE code = ?", arguments: [code]).map { row in
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM receipts WHERE code = ?"), arguments: [code]).map {
+            row in
             let receipt = Receipt(
                 code: row["code"], amount: Money(minorUnits: row["amount"]), shop: row["shop"],
                 purchasedAt: Timestamp(millisecondsSince1970: row["purchased_at"]),
