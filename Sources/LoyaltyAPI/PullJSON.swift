@@ -46,14 +46,141 @@ public enum PullJSON {
 
     /// Reads an answer, decoding each entity once, as its kind. A change that is not a well-formed entity of its
     /// kind fails the whole page with an error naming it.
+    /// The answer keeps each entity's bytes (``PullResponse/payloads``), for the device to store as they came.
     public static func decode(_ data: Data) throws -> PullResponse {
         let wire = try JSONDecoder().decode(WirePull.self, from: data)
         let date = try RFC3339DateTranscoder().decode(wire.serverTime)
-        return PullResponse(
+        var response = PullResponse(
             changes: wire.changes.map(\.change), cursor: Cursor(version: UInt64(max(wire.cursor, 0))),
             hasMore: wire.hasMore, reset: wire.reset,
             lastProcessedSequence: UInt64(max(wire.lastProcessedSequence, 0)), serverTime: Timestamp(wire: date),
             serverStamp: try HLCTimestamp(wire: wire.serverStamp, field: "serverStamp"))
+        let upserts = response.changes.count { if case .upsert = $0.operation { true } else { false } }
+        let ranges = data.withUnsafeBytes { bytes in
+            var scanner = EntityScanner(bytes: bytes)
+            return scanner.entityRanges()
+        }
+        if let ranges, ranges.count == upserts {
+            var next = ranges.makeIterator()
+            response.payloads = response.changes.map { change in
+                guard case .upsert = change.operation, let range = next.next() else { return nil }
+                return data[data.startIndex + range.lowerBound..<data.startIndex + range.upperBound]
+            }
+        }
+        return response
+    }
+
+    /// Finds the byte range of each change's `entity` value in a well-formed answer (the decoder has checked it),
+    /// in order; nil if the answer is not shaped as expected, and then the device encodes the entities itself.
+    struct EntityScanner {
+        let bytes: UnsafeRawBufferPointer
+        var index = 0
+
+        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+        mutating func entityRanges() -> [Range<Int>]? {
+            var ranges: [Range<Int>] = []
+            guard take(UInt8(ascii: "{")) else { return nil }
+            while true {
+                guard let key = key() else { return nil }
+                if key.elementsEqual("changes".utf8) {
+                    guard take(UInt8(ascii: "[")) else { return nil }
+                    if !take(UInt8(ascii: "]")) {
+                        repeat {
+                            guard take(UInt8(ascii: "{")) else { return nil }
+                            repeat {
+                                guard let field = self.key() else { return nil }
+                                skipWhitespace()
+                                let start = index
+                                guard skipValue() else { return nil }
+                                if field.elementsEqual("entity".utf8) {
+                                    guard bytes[start] == UInt8(ascii: "{") else { return nil }
+                                    ranges.append(start..<index)
+                                }
+                            } while take(UInt8(ascii: ","))
+                            guard take(UInt8(ascii: "}")) else { return nil }
+                        } while take(UInt8(ascii: ","))
+                        guard take(UInt8(ascii: "]")) else { return nil }
+                    }
+                } else {
+                    skipWhitespace()
+                    guard skipValue() else { return nil }
+                }
+                if take(UInt8(ascii: ",")) { continue }
+                return take(UInt8(ascii: "}")) ? ranges : nil
+            }
+        }
+
+        /// A key and its colon; the key's raw bytes (keys here have no escapes).
+        mutating func key() -> UnsafeRawBufferPointer.SubSequence? {
+            skipWhitespace()
+            let start = index + 1
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), skipString() else { return nil }
+            let key = bytes[start..<index - 1]
+            return take(UInt8(ascii: ":")) ? key : nil
+        }
+
+        mutating func take(_ byte: UInt8) -> Bool {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == byte else { return false }
+            index += 1
+            return true
+        }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count, PullJSON.isWhitespace(bytes[index]) { index += 1 }
+        }
+
+        /// Past a string whose opening quote is at `index`.
+        mutating func skipString() -> Bool {
+            index += 1
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "\\"): index += 2
+                case UInt8(ascii: "\""):
+                    index += 1
+                    return true
+                default: index += 1
+                }
+            }
+            return false
+        }
+
+        /// Past one value: an object or array (by depth, strings skipped whole), a string, or a scalar.
+        mutating func skipValue() -> Bool {
+            guard index < bytes.count else { return false }
+            switch bytes[index] {
+            case UInt8(ascii: "\""): return skipString()
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                var depth = 0
+                while index < bytes.count {
+                    switch bytes[index] {
+                    case UInt8(ascii: "\""):
+                        guard skipString() else { return false }
+                        continue
+                    case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                    case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                        depth -= 1
+                        if depth == 0 {
+                            index += 1
+                            return true
+                        }
+                    default: break
+                    }
+                    index += 1
+                }
+                return false
+            default:
+                let start = index
+                while index < bytes.count,
+                    ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")].contains(bytes[index]),
+                    !PullJSON.isWhitespace(bytes[index])
+                {
+                    index += 1
+                }
+                return index > start
+            }
+        }
     }
 
     private struct WirePull: Decodable {
@@ -89,7 +216,7 @@ public enum PullJSON {
         }
     }
 
-    private static func isWhitespace(_ byte: UInt8) -> Bool {
+    static func isWhitespace(_ byte: UInt8) -> Bool {
         byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 

@@ -184,6 +184,14 @@ public struct PullResponse: Hashable, Sendable, Codable {
     public var serverTime: Timestamp
     /// The server's clock stamp.
     public var serverStamp: HLCTimestamp
+    /// The JSON each upserted entity arrived in, in the order of `changes` (nil for a deletion), when the transport
+    /// kept it; empty otherwise. A device stores these bytes instead of encoding the entity again. Not part of the
+    /// value: two responses with the same changes are equal whatever bytes they came in.
+    public var payloads: [Data?] = []
+
+    private enum CodingKeys: String, CodingKey {
+        case changes, cursor, hasMore, reset, lastProcessedSequence, serverTime, serverStamp
+    }
 
     /// Creates a pull response.
     public init(
@@ -197,6 +205,25 @@ public struct PullResponse: Hashable, Sendable, Codable {
         self.lastProcessedSequence = lastProcessedSequence
         self.serverTime = serverTime
         self.serverStamp = serverStamp
+    }
+
+    /// The JSON to store for change `index`: the bytes it arrived in, or the entity encoded again.
+    public func payloadJSON(at index: Int) throws -> Data? {
+        if payloads.count == changes.count, let payload = payloads[index] { return payload }
+        guard case .upsert(let entity) = changes[index].operation else { return nil }
+        return try entity.payloadJSON()
+    }
+
+    public static func == (lhs: PullResponse, rhs: PullResponse) -> Bool {
+        lhs.changes == rhs.changes && lhs.cursor == rhs.cursor && lhs.hasMore == rhs.hasMore && lhs.reset == rhs.reset
+            && lhs.lastProcessedSequence == rhs.lastProcessedSequence && lhs.serverTime == rhs.serverTime
+            && lhs.serverStamp == rhs.serverStamp
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(changes)
+        hasher.combine(cursor)
+        hasher.combine(lastProcessedSequence)
     }
 }
 
@@ -250,10 +277,12 @@ public struct StoredPullResponse: Sendable, Hashable {
         self.serverStamp = serverStamp
     }
 
-    /// The answer with its entities decoded.
+    /// The answer with its entities decoded (and their stored bytes kept as its ``PullResponse/payloads``).
     public func decoded() throws -> PullResponse {
-        PullResponse(
+        var response = PullResponse(
             changes: try changes.map { try $0.decoded() }, cursor: cursor, hasMore: hasMore, reset: reset,
             lastProcessedSequence: lastProcessedSequence, serverTime: serverTime, serverStamp: serverStamp)
+        response.payloads = changes.map(\.body)
+        return response
     }
 }

@@ -153,17 +153,33 @@ public final class DeviceStore: Sendable {
     }
 
     /// Folds in what a server answer says about time: its clock (for the offset) and its stamp (causality).
-    public func observeServer(time: Timestamp, stamp: HLCTimestamp, sent: Timestamp, received: Timestamp) throws {
-        let offset = ClockOffset(sent: sent, received: received, serverTime: time)
+    ///
+    /// `measuresOffset` false folds the stamp in but keeps the offset measured before: for an answer that waited
+    /// while the device was busy (a page asked for ahead), whose send and receive times bracket the server's
+    /// clock loosely.
+    public func observeServer(
+        time: Timestamp, stamp: HLCTimestamp, sent: Timestamp, received: Timestamp, measuresOffset: Bool = true
+    ) throws {
+        let measured = ClockOffset(sent: sent, received: received, serverTime: time)
         try write { db in
             var clock = try Self.hlc(db)
+            let offset =
+                measuresOffset
+                ? measured.offset
+                : TimeSpan.milliseconds(
+                    try Int64.fetchOne(db, sql: "SELECT clock_offset FROM device WHERE id = 1") ?? 0)
             // A stamp the server vouches for is folded in even if this clock is far behind (it is corrected).
-            _ = try? clock.receive(stamp, wall: received.adding(offset.offset))
-            try db.execute(
-                sql: "UPDATE device SET hlc = ?, clock_offset = ?, clock_uncertainty = ?",
-                arguments: [
-                    Int64(bitPattern: clock.last.encoded), offset.offset.milliseconds, offset.uncertainty.milliseconds,
-                ])
+            _ = try? clock.receive(stamp, wall: received.adding(offset))
+            if measuresOffset {
+                try db.execute(
+                    sql: "UPDATE device SET hlc = ?, clock_offset = ?, clock_uncertainty = ?",
+                    arguments: [
+                        Int64(bitPattern: clock.last.encoded), measured.offset.milliseconds,
+                        measured.uncertainty.milliseconds,
+                    ])
+            } else {
+                try db.execute(sql: "UPDATE device SET hlc = ?", arguments: [Int64(bitPattern: clock.last.encoded)])
+            }
         }
     }
 
@@ -342,17 +358,17 @@ public final class DeviceStore: Sendable {
                 sql: "INSERT OR REPLACE INTO confirmed (kind, id, version, body) VALUES (?, ?, ?, ?)")
             let upsertEntry = try db.cachedStatement(
                 sql: "INSERT OR REPLACE INTO ledger_entries (id, at, version, body) VALUES (?, ?, ?, ?)")
-            for change in page.changes {
+            for (index, change) in page.changes.enumerated() {
                 let key = change.key
                 switch change.operation {
                 case .upsert(.ledgerEntry(let entry)):
                     try upsertEntry.execute(arguments: [
                         entry.id.rawValue, entry.at.millisecondsSince1970, Int64(change.version),
-                        try Entity.ledgerEntry(entry).payloadJSON(),
+                        try page.payloadJSON(at: index),
                     ])
                 case .upsert(let entity):
                     try upsertEntity.execute(arguments: [
-                        key.kind.rawValue, key.id, Int64(change.version), try entity.payloadJSON(),
+                        key.kind.rawValue, key.id, Int64(change.version), try page.payloadJSON(at: index),
                     ])
                     if case .conflict(let record) = entity, let me, record.losingSource == .device(me),
                         !record.id.hasPrefix("conflict:\(me):")

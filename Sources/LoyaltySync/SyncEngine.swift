@@ -210,6 +210,8 @@ public actor SyncEngine {
         let response: PullResponse
         let sent: Timestamp
         let received: Timestamp
+        /// Asked for ahead: its answer may have waited while the device was busy, so it does not measure the clock.
+        var prefetched = false
     }
 
     /// Pulls and applies one page; true if more follow. While it is applied, the next page is already asked for
@@ -244,11 +246,12 @@ public actor SyncEngine {
                 task: Task.detached {
                     let sent = wallClock()
                     let answer = try await transport.pull(next, accessToken: identity.accessToken)
-                    return PulledPage(response: answer, sent: sent, received: wallClock())
+                    return PulledPage(response: answer, sent: sent, received: wallClock(), prefetched: true)
                 })
         }
         try store.observeServer(
-            time: response.serverTime, stamp: response.serverStamp, sent: page.sent, received: page.received)
+            time: response.serverTime, stamp: response.serverStamp, sent: page.sent, received: page.received,
+            measuresOffset: !page.prefetched)
         report.notices += try store.applyPage(response, at: page.received)
         report.pulled += response.changes.count
         return response.hasMore
