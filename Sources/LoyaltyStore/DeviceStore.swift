@@ -296,22 +296,21 @@ public final class DeviceStore: Sendable {
         let notices = try write { db -> [Notice] in
             var notices: [Notice] = []
             let encoder = JSONEncoder()
+            let setResult = try db.cachedStatement(sql: "UPDATE outbox SET result = ? WHERE sequence = ?")
+            let readEnvelope = try db.cachedStatement(sql: "SELECT envelope FROM outbox WHERE sequence = ?")
             for result in results {
                 if case .rejected(let rejection) = result.status, rejection.code == .outOfOrder { continue }
-                guard
-                    let data = try Data.fetchOne(
-                        db, sql: "SELECT envelope FROM outbox WHERE sequence = ?", arguments: [Int64(result.sequence)])
-                else { continue }
+                if case .applied = result.status {
+                    // Nothing to tell the member: only the result is kept (a sequence no longer queued changes nothing).
+                    try setResult.execute(arguments: [try encoder.encode(result), Int64(result.sequence)])
+                    continue
+                }
+                guard let data = try Data.fetchOne(readEnvelope, arguments: [Int64(result.sequence)]) else { continue }
                 let envelope = try JSONDecoder().decode(MutationEnvelope.self, from: data)
                 switch result.status {
-                case .applied:
-                    try db.execute(
-                        sql: "UPDATE outbox SET result = ? WHERE sequence = ?",
-                        arguments: [try encoder.encode(result), Int64(result.sequence)])
+                case .applied: continue
                 case .adjusted(let message):
-                    try db.execute(
-                        sql: "UPDATE outbox SET result = ? WHERE sequence = ?",
-                        arguments: [try encoder.encode(result), Int64(result.sequence)])
+                    try setResult.execute(arguments: [try encoder.encode(result), Int64(result.sequence)])
                     notices.append(
                         Notice(
                             id: "result:\(result.sequence)", kind: .adjusted,
@@ -447,27 +446,34 @@ public final class DeviceStore: Sendable {
 
     /// Reloads the confirmed state from the file and replays the outbox on it (at open, and after a reset).
     public func rebuildView(now: Timestamp) throws {
-        let entities = try pool.read { db -> [Entity] in
-            var entities: [Entity] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT kind, body FROM confirmed")
+        // The programme and the member record first, then every other entity merged as it is read: the entities are
+        // never all in memory at once beside the state they make (a device holding 100,000 movements would hold
+        // them twice).
+        let confirmed = try pool.read { db -> MemberState? in
+            var program: Program?
+            var member: MemberRecord?
+            for row in try Row.fetchAll(db, sql: "SELECT kind, body FROM confirmed WHERE kind IN ('program', 'member')")
+            {
+                switch try Entity.decode(kind: EntityKey.Kind(rawValue: row["kind"])!, json: row["body"]) {
+                case .program(let value): program = value
+                case .member(let value): member = value
+                default: continue
+                }
+            }
+            guard let program, let member else { return nil }
+            var state = MemberState(program: program, member: member)
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT kind, body FROM confirmed WHERE kind NOT IN ('program', 'member')")
             while let row = try rows.next() {
                 guard let kind = EntityKey.Kind(rawValue: row["kind"]) else { continue }
-                entities.append(try Entity.decode(kind: kind, json: row["body"]))
+                state.merge(try Entity.decode(kind: kind, json: row["body"]))
             }
-            return entities
+            return state
         }
-        var program: Program?
-        var member: MemberRecord?
-        for entity in entities {
-            if case .program(let value) = entity { program = value }
-            if case .member(let value) = entity { member = value }
-        }
-        guard let program, let member else {
+        guard let confirmed else {
             cache.withLock { $0 = ViewCache() }
             return
         }
-        var confirmed = MemberState(program: program, member: member)
-        for entity in entities { confirmed.merge(entity) }
         cache.withLock { $0.confirmed = confirmed }
         try replay(now: now)
     }

@@ -347,3 +347,38 @@ final class TimedTransport: SyncTransport {
         }
     }
 }
+
+/// A short-lived process run to its end, for its peak resident memory.
+enum ChildProcess {
+    /// Runs the executable built beside this one with `arguments` (output discarded) and returns its peak resident
+    /// memory in MiB (its `VmHWM`, read every 5 ms while it runs: `ru_maxrss` would count this process's memory too,
+    /// which a spawned child inherits as its starting figure); fails if it does not exit 0.
+    static func peakResidentMiB(sibling name: String, arguments: [String]) throws -> Double {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw BenchError("\(executable) is missing: build it first (swift build -c release builds every product)")
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw BenchError("\(executable) could not be started (error \(spawned))") }
+        var status: Int32 = 0
+        var peak = 0.0
+        while true {
+            peak = max(peak, BenchmarkResult.peakResidentMiB(of: "\(pid)"))
+            let waited = waitpid(pid, &status, WNOHANG)
+            if waited == pid { break }
+            guard waited == 0 else { throw BenchError("\(executable) could not be waited for") }
+            usleep(5_000)
+        }
+        guard status == 0 else { throw BenchError("\(name) \(arguments.joined(separator: " ")) failed (\(status))") }
+        return peak
+    }
+}
