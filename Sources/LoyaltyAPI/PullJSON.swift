@@ -11,13 +11,14 @@ public enum PullJSON {
     public static func encode(_ response: StoredPullResponse) throws -> Data {
         var out: [UInt8] = []
         out.reserveCapacity(256 + response.changes.reduce(0) { $0 + 96 + ($1.body?.count ?? 0) })
-        out += Array(#"{"changes":["#.utf8)
+        out.append(contentsOf: #"{"changes":["#.utf8)
         for (index, change) in response.changes.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            out += Array(#"{"version":"#.utf8) + Array(String(change.version).utf8)
-            out += Array(#","kind":"#.utf8)
+            out.append(contentsOf: #"{"version":"#.utf8)
+            out.append(contentsOf: String(change.version).utf8)
+            out.append(contentsOf: #","kind":"#.utf8)
             appendString(change.key.kind.rawValue, to: &out)
-            out += Array(#","id":"#.utf8)
+            out.append(contentsOf: #","id":"#.utf8)
             appendString(change.key.id, to: &out)
             if let body = change.body {
                 // A stored state is always a JSON object; anything else would make the answer unreadable.
@@ -25,20 +26,24 @@ public enum PullJSON {
                     throw WireError(
                         "the stored state of \(change.key.kind.rawValue) \(change.key.id) is not a JSON object")
                 }
-                out += Array(#","deleted":false,"entity":"#.utf8)
+                out.append(contentsOf: #","deleted":false,"entity":"#.utf8)
                 out += body
             } else {
-                out += Array(#","deleted":true"#.utf8)
+                out.append(contentsOf: #","deleted":true"#.utf8)
             }
             out.append(UInt8(ascii: "}"))
         }
-        out += Array(#"],"cursor":"#.utf8) + Array(String(response.cursor.version).utf8)
-        out += Array(#","hasMore":"#.utf8) + Array((response.hasMore ? "true" : "false").utf8)
-        out += Array(#","reset":"#.utf8) + Array((response.reset ? "true" : "false").utf8)
-        out += Array(#","lastProcessedSequence":"#.utf8) + Array(String(response.lastProcessedSequence).utf8)
-        out += Array(#","serverTime":"#.utf8)
+        out.append(contentsOf: #"],"cursor":"#.utf8)
+        out.append(contentsOf: String(response.cursor.version).utf8)
+        out.append(contentsOf: #","hasMore":"#.utf8)
+        out.append(contentsOf: (response.hasMore ? "true" : "false").utf8)
+        out.append(contentsOf: #","reset":"#.utf8)
+        out.append(contentsOf: (response.reset ? "true" : "false").utf8)
+        out.append(contentsOf: #","lastProcessedSequence":"#.utf8)
+        out.append(contentsOf: String(response.lastProcessedSequence).utf8)
+        out.append(contentsOf: #","serverTime":"#.utf8)
         appendString(try RFC3339DateTranscoder().encode(response.serverTime.wire), to: &out)
-        out += Array(#","serverStamp":"#.utf8)
+        out.append(contentsOf: #","serverStamp":"#.utf8)
         appendString(response.serverStamp.wire, to: &out)
         out.append(UInt8(ascii: "}"))
         return Data(out)
@@ -172,11 +177,12 @@ public enum PullJSON {
                 return false
             default:
                 let start = index
-                while index < bytes.count,
-                    ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")].contains(bytes[index]),
-                    !PullJSON.isWhitespace(bytes[index])
-                {
-                    index += 1
+                scalar: while index < bytes.count {
+                    switch bytes[index] {
+                    case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"): break scalar
+                    case let byte where PullJSON.isWhitespace(byte): break scalar
+                    default: index += 1
+                    }
                 }
                 return index > start
             }
@@ -222,7 +228,6 @@ public enum PullJSON {
 
     /// Appends `text` as a JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8.
     static func appendString(_ text: String, to out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
         out.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {
@@ -232,7 +237,12 @@ public enum PullJSON {
             case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
             case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
             case 0..<0x20:
-                out += Array(#"\u00"#.utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+                func hex(_ digit: UInt8) -> UInt8 {
+                    digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+                }
+                out.append(contentsOf: #"\u00"#.utf8)
+                out.append(hex(byte >> 4))
+                out.append(hex(byte & 0x0F))
             default: out.append(byte)
             }
         }

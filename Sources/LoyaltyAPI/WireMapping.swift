@@ -197,6 +197,8 @@ extension PullRequest {
     }
 }
 
+// The pull answer through the generated types. Over HTTP both sides use `PullJSON` instead (it keeps the stored
+// bytes); these stay as the reference it is held to (`PullJSONTests`, `LiveTests`).
 extension Change {
     /// The wire form: kind, id, and the entity's JSON state.
     public func wire() throws -> Components.Schemas.Change {

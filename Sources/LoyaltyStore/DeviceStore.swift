@@ -298,25 +298,28 @@ public final class DeviceStore: Sendable {
             let encoder = JSONEncoder()
             let setResult = try db.cachedStatement(sql: "UPDATE outbox SET result = ? WHERE sequence = ?")
             let readEnvelope = try db.cachedStatement(sql: "SELECT envelope FROM outbox WHERE sequence = ?")
+            // Only a notice needs the mutation: an applied result is kept without reading its envelope.
+            func queued(_ sequence: UInt64) throws -> MutationEnvelope? {
+                guard let data = try Data.fetchOne(readEnvelope, arguments: [Int64(sequence)]) else { return nil }
+                return try JSONDecoder().decode(MutationEnvelope.self, from: data)
+            }
             for result in results {
-                if case .rejected(let rejection) = result.status, rejection.code == .outOfOrder { continue }
-                if case .applied = result.status {
-                    // Nothing to tell the member: only the result is kept (a sequence no longer queued changes nothing).
-                    try setResult.execute(arguments: [try encoder.encode(result), Int64(result.sequence)])
-                    continue
-                }
-                guard let data = try Data.fetchOne(readEnvelope, arguments: [Int64(result.sequence)]) else { continue }
-                let envelope = try JSONDecoder().decode(MutationEnvelope.self, from: data)
                 switch result.status {
-                case .applied: continue
+                case .applied:
+                    // A sequence no longer queued matches no row and changes nothing.
+                    try setResult.execute(arguments: [try encoder.encode(result), Int64(result.sequence)])
                 case .adjusted(let message):
+                    guard let envelope = try queued(result.sequence) else { continue }
                     try setResult.execute(arguments: [try encoder.encode(result), Int64(result.sequence)])
                     notices.append(
                         Notice(
                             id: "result:\(result.sequence)", kind: .adjusted,
                             message: Self.describe(envelope.mutation) + ": " + message,
                             sequence: result.sequence, mutationKind: envelope.mutation.kind, createdAt: time))
+                case .rejected(let rejection) where rejection.code == .outOfOrder:
+                    continue
                 case .rejected(let rejection):
+                    guard let envelope = try queued(result.sequence) else { continue }
                     try db.execute(sql: "DELETE FROM outbox WHERE sequence = ?", arguments: [Int64(result.sequence)])
                     notices.append(
                         Notice(
