@@ -8,7 +8,7 @@
 /// while any are owed, no lot is active with points left, and the next lot to become spendable pays them off first.
 public struct Ledger: Hashable, Sendable, Codable {
     /// Every lot, by id.
-    public private(set) var lots: [LotID: EarnLot]
+    public private(set) var lots: LotTable
     /// Points owed: revoked by a return after they were spent.
     public private(set) var owed: Int
     /// The running totals over ``lots``.
@@ -16,7 +16,7 @@ public struct Ledger: Hashable, Sendable, Codable {
 
     /// An empty ledger.
     public init() {
-        self.lots = [:]
+        self.lots = LotTable()
         self.owed = 0
     }
 
@@ -40,7 +40,8 @@ public struct Ledger: Hashable, Sendable, Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(lots, forKey: .lots)
+        try container.encode(
+            Dictionary(uniqueKeysWithValues: lots.values.lazy.map { ($0.id, $0) }), forKey: .lots)
         try container.encode(owed, forKey: .owed)
     }
 
@@ -50,13 +51,15 @@ public struct Ledger: Hashable, Sendable, Codable {
     /// Drops a lot the server deleted.
     public mutating func remove(_ id: LotID) { put(nil, for: id) }
 
+    /// Makes room for `count` lots in all (a store that knows how many it is about to load).
+    public mutating func reserveCapacity(lots count: Int) { lots.reserveCapacity(count) }
+
     /// Sets the owed points exactly as the server sent them.
     public mutating func setOwed(_ points: Int) { owed = points }
 
     /// The one place a lot changes: the running totals follow it.
     private mutating func put(_ lot: EarnLot?, for id: LotID) {
-        if let old = lots[id] { totals.count(old, sign: -1) }
-        lots[id] = lot
+        if let old = lots.put(lot, for: id) { totals.count(old, sign: -1) }
         if let lot { totals.count(lot, sign: 1) }
     }
 

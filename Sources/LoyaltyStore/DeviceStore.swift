@@ -465,6 +465,9 @@ public final class DeviceStore: Sendable {
             }
             guard let program, let member else { return nil }
             var state = MemberState(program: program, member: member)
+            // Sized once for the lots about to be read: growing by doubling would hold the old and new arrays at once.
+            state.ledger.reserveCapacity(
+                lots: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM confirmed WHERE kind = 'lot'") ?? 0)
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT kind, body FROM confirmed WHERE kind NOT IN ('program', 'member')")
             while let row = try rows.next() {
