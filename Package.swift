@@ -196,6 +196,7 @@ let package = Package(
             name: "LoyaltyServerTests",
             dependencies: [
                 "LoyaltyTesting",
+                "LoyaltySimulation",
                 "LoyaltyCore",
                 "LoyaltyAPI",
                 "LoyaltyServer",

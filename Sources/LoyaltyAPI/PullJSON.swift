@@ -49,10 +49,17 @@ public enum PullJSON {
         return Data(out)
     }
 
-    /// Reads an answer, decoding each entity once, as its kind. A change that is not a well-formed entity of its
-    /// kind fails the whole page with an error naming it.
+    /// Reads an answer, decoding each entity once, as its kind: quickly in the shape the server writes
+    /// (``decodeQuickly(_:)``), otherwise through Foundation's decoder. A change that is not a well-formed entity
+    /// of its kind fails the whole page with an error naming it.
     /// The answer keeps each entity's bytes (``PullResponse/payloads``), for the device to store as they came.
     public static func decode(_ data: Data) throws -> PullResponse {
+        if let response = decodeQuickly(data) { return response }
+        return try decodeThroughFoundation(data)
+    }
+
+    /// Reads an answer with Foundation's decoder: any layout the contract allows, and errors that name the change.
+    static func decodeThroughFoundation(_ data: Data) throws -> PullResponse {
         let wire = try JSONDecoder().decode(WirePull.self, from: data)
         let date = try RFC3339DateTranscoder().decode(wire.serverTime)
         var response = PullResponse(
