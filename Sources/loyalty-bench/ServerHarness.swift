@@ -293,18 +293,26 @@ enum Wire {
 /// device's own work.
 final class TimedTransport: SyncTransport {
     private let base: any SyncTransport
-    private let spent = Mutex<Double>(0)
+    private let spent = Mutex<(all: Double, pushes: Double)>((0, 0))
 
     init(_ base: any SyncTransport) { self.base = base }
 
     /// Seconds spent in calls so far.
-    var seconds: Double { spent.withLock { $0 } }
+    var seconds: Double { spent.withLock { $0.all } }
 
-    private func timed<T: Sendable>(_ body: () async throws(TransportError) -> T) async throws(TransportError) -> T {
+    /// Seconds spent in push calls so far.
+    var pushSeconds: Double { spent.withLock { $0.pushes } }
+
+    private func timed<T: Sendable>(
+        push: Bool = false, _ body: () async throws(TransportError) -> T
+    ) async throws(TransportError) -> T {
         let started = DispatchTime.now()
         defer {
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-            spent.withLock { $0 += elapsed }
+            spent.withLock {
+                $0.all += elapsed
+                if push { $0.pushes += elapsed }
+            }
         }
         return try await body()
     }
@@ -330,7 +338,9 @@ final class TimedTransport: SyncTransport {
     }
 
     func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse {
-        try await timed { () async throws(TransportError) in try await base.push(request, accessToken: accessToken) }
+        try await timed(push: true) { () async throws(TransportError) in
+            try await base.push(request, accessToken: accessToken)
+        }
     }
 
     func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {

@@ -73,6 +73,7 @@ extension Benchmark {
         let engine = SyncEngine(store: store, transport: transport)
         guard await engine.sync().outcome == .synced else { throw BenchError("the first sync failed") }
         var inCalls = 0.0
+        var inPushes = 0.0
         let till = try LoadConnection(port: server.port)
         var latencies: [Double] = []
         var pulled = 0
@@ -90,11 +91,12 @@ extension Benchmark {
             for index in 0..<pending {
                 try store.record(.setConsent(.marketingPush, granted: index % 2 == 0), at: Timestamp(Date()))
             }
-            let before = transport.seconds
+            let before = (transport.seconds, transport.pushSeconds)
             let started = DispatchTime.now()
             let report = await engine.sync()
             latencies.append(Self.microseconds(since: started))
-            inCalls += transport.seconds - before
+            inCalls += transport.seconds - before.0
+            inPushes += transport.pushSeconds - before.1
             guard report.outcome == .synced, report.pushed == pending, report.pulled >= changes else {
                 throw BenchError("sync \(run): \(report.outcome), pushed \(report.pushed), pulled \(report.pulled)")
             }
@@ -106,6 +108,7 @@ extension Benchmark {
             bar: "p50 ≤ 50 ms"
         ) { value, _, _ in value <= 50_000 }
         result.extra["transportShare"] = inCalls * 1_000_000 / latencies.reduce(0, +)
+        result.extra["pushShare"] = inPushes * 1_000_000 / latencies.reduce(0, +)
         result.serverPeakResidentMiB = server.peakResidentMiB
         return result
     }
