@@ -91,6 +91,32 @@ import Testing
         #expect(try reopened.pendingMutations().map(\.envelope.sequence) == [2, 3])
     }
 
+    /// The outbox is decoded once per row and kept decoded; what is read must still be what the file holds.
+    @Test func theOutboxAsReadFollowsItsRowsWhateverChangesThem() throws {
+        let path = temporaryPath()
+        let (store, now) = try Self.bootstrapped(path: path, lots: 1)
+        let first = try store.record(.setConsent(.marketingEmail, granted: true), at: now).0
+        #expect(try store.pendingMutations().map(\.result) == [nil])
+        _ = try store.recordResults([MutationResult(sequence: first.sequence, status: .applied)], at: now)
+        #expect(try store.pendingMutations().map(\.result?.status) == [.applied])
+
+        // Another connection (another process) rewrites the row under the same sequence number, then removes it.
+        var other = first
+        other.mutation = .setConsent(.profiling, granted: false)
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET envelope = ?, result = NULL WHERE sequence = ?",
+                arguments: [try JSONEncoder().encode(other), Int64(first.sequence)])
+        }
+        let read = try store.pendingMutations()
+        #expect(read.map(\.envelope) == [other])
+        #expect(read.map(\.result) == [nil])
+        try queue.write { db in try db.execute(sql: "DELETE FROM outbox") }
+        #expect(try store.pendingMutations().isEmpty)
+        try queue.close()
+    }
+
     @Test func aMutationTheViewRefusesIsNotQueued() throws {
         let (store, now) = try Self.bootstrapped(path: temporaryPath(), lots: 1)
         do {
