@@ -72,7 +72,7 @@ extension Entity {
 
     /// The entity's state as JSON (without the kind wrapper).
     public func payloadJSON() throws -> Data {
-        try JSONEncoder().encode(PayloadBox(entity: self))
+        try StreamingJSON.encode(PayloadBox(entity: self))
     }
 
     /// Whether the entity belongs to the whole programme (the catalogue and rules) rather than to one member.

@@ -271,7 +271,7 @@ public final class DeviceStore: Sendable {
                 try db.cachedStatement(
                     sql: "INSERT INTO outbox (sequence, envelope, created_at, guaranteed) VALUES (?, ?, ?, ?)"
                 ).execute(arguments: [
-                    Int64(sequence), try JSONEncoder().encode(decided.0), deviceTime.millisecondsSince1970,
+                    Int64(sequence), try StreamingJSON.encode(decided.0), deviceTime.millisecondsSince1970,
                     decided.1.isGuaranteed,
                 ])
                 try db.cachedStatement(sql: "UPDATE device SET next_sequence = ?, hlc = ?").execute(arguments: [
@@ -327,7 +327,6 @@ public final class DeviceStore: Sendable {
     public func recordResults(_ results: [MutationResult], at time: Timestamp) throws -> [Notice] {
         let notices = try write { db -> [Notice] in
             var notices: [Notice] = []
-            let encoder = JSONEncoder()
             let setResult = try db.cachedStatement(sql: "UPDATE outbox SET result = ? WHERE sequence = ?")
             let readEnvelope = try db.cachedStatement(sql: "SELECT envelope FROM outbox WHERE sequence = ?")
             // Only a notice needs the mutation: an applied result is kept without reading its envelope.
@@ -339,10 +338,10 @@ public final class DeviceStore: Sendable {
                 switch result.status {
                 case .applied:
                     // A sequence no longer queued matches no row and changes nothing.
-                    try setResult.execute(arguments: [try encoder.encode(result), Int64(result.sequence)])
+                    try setResult.execute(arguments: [try StreamingJSON.encode(result), Int64(result.sequence)])
                 case .adjusted(let message):
                     guard let envelope = try queued(result.sequence) else { continue }
-                    try setResult.execute(arguments: [try encoder.encode(result), Int64(result.sequence)])
+                    try setResult.execute(arguments: [try StreamingJSON.encode(result), Int64(result.sequence)])
                     notices.append(
                         Notice(
                             id: "result:\(result.sequence)", kind: .adjusted,

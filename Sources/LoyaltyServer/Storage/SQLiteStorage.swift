@@ -24,6 +24,7 @@ public final class SQLiteStorage: ServerStorage {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA cache_size = -16384")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -241,13 +242,12 @@ public final class SQLiteStorage: ServerStorage {
     private static func flush(_ work: MemberWork, member: MemberID, device: DeviceID?, db: Database) throws {
         try writeEntities(work.entityWrites, member: member, now: work.now, db: db)
         if let deviceID = device, let record = work.device {
-            let encoder = JSONEncoder()
             let insert = try db.cachedStatement(
                 sql: "INSERT INTO mutation_results (device_id, sequence, result, processed_at) VALUES (?, ?, ?, ?)")
             for result in work.resultWrites {
                 try insert.execute(
                     arguments: [
-                        deviceID.rawValue, Int64(result.sequence), try encoder.encode(result),
+                        deviceID.rawValue, Int64(result.sequence), try StreamingJSON.encode(result),
                         work.now.millisecondsSince1970,
                     ])
             }
