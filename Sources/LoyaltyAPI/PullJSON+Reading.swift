@@ -169,8 +169,9 @@ struct ByteReader {
 
     private mutating func matches(_ word: StaticString) -> Bool {
         let count = word.utf8CodeUnitCount
-        guard index + count <= bytes.count else { return false }
-        for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { return false }
+        guard index + count <= bytes.count,
+            word.withUTF8Buffer({ $0.elementsEqual(bytes[index..<index + count]) })
+        else { return false }
         // A word must end there: `nullx` or `true1` is not JSON.
         if index + count < bytes.count {
             let next = bytes[index + count]
@@ -248,8 +249,7 @@ struct StaticKey {
     let bytes: UnsafeRawBufferPointer
 
     static func ~= (pattern: StaticString, key: StaticKey) -> Bool {
-        pattern.utf8CodeUnitCount == key.bytes.count
-            && (0..<key.bytes.count).allSatisfy { pattern.utf8Start[$0] == key.bytes[$0] }
+        pattern.withUTF8Buffer { $0.elementsEqual(key.bytes) }
     }
 }
 

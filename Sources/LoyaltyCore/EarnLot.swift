@@ -61,7 +61,7 @@ public struct EarnLot: Hashable, Sendable, Identifiable {
     public var state: EarnLot.State
 
     /// The raw value that stands for nil.
-    private static let none = Int64.min
+    fileprivate static let none = Int64.min
 
     private static func raw(_ value: Int64?) -> Int64 {
         guard let value else { return none }
@@ -134,19 +134,27 @@ extension EarnLot: Codable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        // The one time the lot cannot hold (it stands for nil): an error, not a crash.
+        func time(_ key: CodingKeys) throws -> Timestamp? {
+            let time = try container.decodeIfPresent(Timestamp.self, forKey: key)
+            guard time?.millisecondsSince1970 != EarnLot.none else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: container, debugDescription: "\(EarnLot.none) is not a usable time")
+            }
+            return time
+        }
         self.init(
             id: try container.decode(LotID.self, forKey: .id), cause: try container.decode(Cause.self, forKey: .cause),
             amount: try container.decode(Int.self, forKey: .amount),
-            earnedAt: try container.decode(Timestamp.self, forKey: .earnedAt),
-            pendingUntil: try container.decodeIfPresent(Timestamp.self, forKey: .pendingUntil),
-            expiresAt: try container.decodeIfPresent(Timestamp.self, forKey: .expiresAt),
+            earnedAt: try container.decode(Timestamp.self, forKey: .earnedAt), pendingUntil: try time(.pendingUntil),
+            expiresAt: try time(.expiresAt),
             purchaseAmount: try container.decodeIfPresent(Money.self, forKey: .purchaseAmount),
             reference: try container.decodeIfPresent(String.self, forKey: .reference))
         remaining = try container.decode(Int.self, forKey: .remaining)
         state = try container.decode(State.self, forKey: .state)
         returnedAmount = try container.decode(Money.self, forKey: .returnedAmount)
         revoked = try container.decode(Int.self, forKey: .revoked)
-        expiredAt = try container.decodeIfPresent(Timestamp.self, forKey: .expiredAt)
+        expiredAt = try time(.expiredAt)
         expiredPoints = try container.decode(Int.self, forKey: .expiredPoints)
     }
 

@@ -2,13 +2,13 @@ public import Foundation
 
 /// Encodes values as JSON by writing while they encode themselves, where Foundation's `JSONEncoder` first builds a
 /// tree of the whole value and then writes it. Encoding entities and results was about half of the server's
-/// database-writer thread under load, and a large part of a device's recording of a mutation (docs/benchmarks.md).
+/// database-writer thread under load (docs/benchmarks.md); devices use it for the envelopes and results they store.
 ///
 /// What it writes reads back as `JSONEncoder`'s output does (`StreamingJSONTests` compares them as parsed JSON):
 /// the same keys and values, in another order, with `/` not escaped. What it cannot write the same way (the types
-/// Foundation's encoder treats specially: `Data`, `URL`, `Decimal`; a container written to after a later one was
-/// begun; a key written twice; an empty top-level value; a number that is not finite) it leaves to `JSONEncoder`,
-/// which then encodes that value whole.
+/// Foundation's encoder treats specially: `Data`, `URL`, `Decimal`; a `Float`; a container written to after a later
+/// one was begun; a key written twice; an empty top-level value; a number that is not finite) it leaves to
+/// `JSONEncoder`, which then encodes that value whole.
 public enum StreamingJSON {
     /// The value as JSON.
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
@@ -220,10 +220,8 @@ struct StreamingKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         try sink.writeFloatingPoint(value)
     }
 
-    mutating func encode(_ value: Float, forKey key: Key) throws {
-        try begin(key)
-        try sink.writeFloatingPoint(Double(value))
-    }
+    // A Float's shortest digits are not its Double's: Foundation writes those.
+    mutating func encode(_ value: Float, forKey key: Key) throws { throw NotStreamable() }
 
     mutating func encode(_ value: Int, forKey key: Key) throws { try integer(value, key) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { try integer(value, key) }
@@ -315,10 +313,7 @@ struct StreamingUnkeyedContainer: UnkeyedEncodingContainer {
         try sink.writeFloatingPoint(value)
     }
 
-    mutating func encode(_ value: Float) throws {
-        try begin()
-        try sink.writeFloatingPoint(Double(value))
-    }
+    mutating func encode(_ value: Float) throws { throw NotStreamable() }
 
     mutating func encode(_ value: Int) throws { try integer(value) }
     mutating func encode(_ value: Int8) throws { try integer(value) }
@@ -392,10 +387,7 @@ struct StreamingSingleValue: SingleValueEncodingContainer {
         try encoder.sink.writeFloatingPoint(value)
     }
 
-    mutating func encode(_ value: Float) throws {
-        try begin()
-        try encoder.sink.writeFloatingPoint(Double(value))
-    }
+    mutating func encode(_ value: Float) throws { throw NotStreamable() }
 
     mutating func encode(_ value: Int) throws { try integer(value) }
     mutating func encode(_ value: Int8) throws { try integer(value) }

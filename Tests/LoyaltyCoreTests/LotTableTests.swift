@@ -97,6 +97,15 @@ import Testing
         #expect(try JSONDecoder().decode(EarnLot.self, from: JSONEncoder().encode(full)).expiresAt == nil)
     }
 
+    @Test func aLotWithTheOneTimeItCannotHoldIsAnErrorNotACrash() throws {
+        for key in ["pendingUntil", "expiresAt", "expiredAt"] {
+            let json =
+                #"{"id":"l","cause":"purchase","amount":1,"remaining":1,"earnedAt":5,"state":"active","#
+                + #""returnedAmount":0,"revoked":0,"expiredPoints":0,"\#(key)":-9223372036854775808}"#
+            #expect(throws: DecodingError.self) { try JSONDecoder().decode(EarnLot.self, from: Data(json.utf8)) }
+        }
+    }
+
     @Test func aLedgerRoundTripsThroughJSON() throws {
         var ledger = Ledger()
         for index in 0..<20 { _ = ledger.earn(lot("l\(index)", index + 1), entryID: EntryID("e\(index)")) }

@@ -103,6 +103,7 @@ import Testing
     struct WithData: Codable, Equatable { var bytes = Data([0, 1, 2, 250]) }
     struct WithURL: Codable, Equatable { var link = URL(string: "https://example.com/a?b=c")! }
     struct WithDecimal: Codable, Equatable { var amount = Decimal(string: "12.34")! }
+    struct WithFloat: Codable, Equatable { var share: Float = 0.1 }
 
     /// Writes to its object again after a nested array was begun, and again to that array.
     struct Interleaved: Encodable {
@@ -136,6 +137,7 @@ import Testing
         #expect(try parsed(StreamingJSON.encode(WithData())) == (try parsed(JSONEncoder().encode(WithData()))))
         #expect(try parsed(StreamingJSON.encode(WithURL())) == (try parsed(JSONEncoder().encode(WithURL()))))
         #expect(try parsed(StreamingJSON.encode(WithDecimal())) == (try parsed(JSONEncoder().encode(WithDecimal()))))
+        #expect(try StreamingJSON.encode(WithFloat()) == (try JSONEncoder().encode(WithFloat())))
         #expect(try parsed(StreamingJSON.encode(Interleaved())) == (try parsed(JSONEncoder().encode(Interleaved()))))
         #expect(String(decoding: try StreamingJSON.encode(TwiceTheSameKey()), as: UTF8.self) == #"{"a":2}"#)
         #expect(throws: EncodingError.self) { try StreamingJSON.encode(Nothing()) }
