@@ -276,7 +276,7 @@ struct StreamingKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 }
 
-struct StreamingUnkeyedContainer: UnkeyedEncodingContainer {
+struct StreamingUnkeyedContainer: UnkeyedEncodingContainer, IntegerStreaming {
     let sink: JSONSink
     /// The array's frame in the sink (-1: none could be opened).
     let frame: Int
@@ -315,18 +315,7 @@ struct StreamingUnkeyedContainer: UnkeyedEncodingContainer {
 
     mutating func encode(_ value: Float) throws { throw NotStreamable() }
 
-    mutating func encode(_ value: Int) throws { try integer(value) }
-    mutating func encode(_ value: Int8) throws { try integer(value) }
-    mutating func encode(_ value: Int16) throws { try integer(value) }
-    mutating func encode(_ value: Int32) throws { try integer(value) }
-    mutating func encode(_ value: Int64) throws { try integer(value) }
-    mutating func encode(_ value: UInt) throws { try integer(value) }
-    mutating func encode(_ value: UInt8) throws { try integer(value) }
-    mutating func encode(_ value: UInt16) throws { try integer(value) }
-    mutating func encode(_ value: UInt32) throws { try integer(value) }
-    mutating func encode(_ value: UInt64) throws { try integer(value) }
-
-    private mutating func integer(_ value: some BinaryInteger) throws {
+    mutating func integer(_ value: some BinaryInteger) throws {
         try begin()
         sink.writeInteger(value)
     }
@@ -361,7 +350,7 @@ struct StreamingUnkeyedContainer: UnkeyedEncodingContainer {
     mutating func superEncoder() -> any Encoder { StreamingEncoder(sink: sink, slot: nested(.slot)) }
 }
 
-struct StreamingSingleValue: SingleValueEncodingContainer {
+struct StreamingSingleValue: SingleValueEncodingContainer, IntegerStreaming {
     let encoder: StreamingEncoder
     var codingPath: [any CodingKey] { [] }
 
@@ -389,6 +378,23 @@ struct StreamingSingleValue: SingleValueEncodingContainer {
 
     mutating func encode(_ value: Float) throws { throw NotStreamable() }
 
+    mutating func integer(_ value: some BinaryInteger) throws {
+        try begin()
+        encoder.sink.writeInteger(value)
+    }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        // The value fills this same slot (a wrapper encoding what it wraps).
+        try encoder.encode(value)
+    }
+}
+
+/// The integer overloads the unkeyed and single-value containers both require, written once.
+protocol IntegerStreaming {
+    mutating func integer(_ value: some BinaryInteger) throws
+}
+
+extension IntegerStreaming {
     mutating func encode(_ value: Int) throws { try integer(value) }
     mutating func encode(_ value: Int8) throws { try integer(value) }
     mutating func encode(_ value: Int16) throws { try integer(value) }
@@ -399,14 +405,4 @@ struct StreamingSingleValue: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt16) throws { try integer(value) }
     mutating func encode(_ value: UInt32) throws { try integer(value) }
     mutating func encode(_ value: UInt64) throws { try integer(value) }
-
-    private func integer(_ value: some BinaryInteger) throws {
-        try begin()
-        encoder.sink.writeInteger(value)
-    }
-
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        // The value fills this same slot (a wrapper encoding what it wraps).
-        try encoder.encode(value)
-    }
 }
