@@ -22,7 +22,7 @@ public enum PullJSON {
             appendString(change.key.id, to: &out)
             if let body = change.body {
                 // A stored state is always a JSON object; anything else would make the answer unreadable.
-                guard body.first(where: { !Self.isWhitespace($0) }) == UInt8(ascii: "{") else {
+                guard body.first(where: { !ByteReader.isWhitespace($0) }) == UInt8(ascii: "{") else {
                     throw WireError(
                         "the stored state of \(change.key.kind.rawValue) \(change.key.id) is not a JSON object")
                 }
@@ -68,10 +68,7 @@ public enum PullJSON {
             lastProcessedSequence: UInt64(max(wire.lastProcessedSequence, 0)), serverTime: Timestamp(wire: date),
             serverStamp: try HLCTimestamp(wire: wire.serverStamp, field: "serverStamp"))
         let upserts = response.changes.count { if case .upsert = $0.operation { true } else { false } }
-        let ranges = data.withUnsafeBytes { bytes in
-            var scanner = EntityScanner(bytes: bytes)
-            return scanner.entityRanges()
-        }
+        let ranges = data.withUnsafeBytes { entityRanges(in: $0) }
         if let ranges, ranges.count == upserts {
             var next = ranges.makeIterator()
             response.payloads = response.changes.map { change in
@@ -84,115 +81,47 @@ public enum PullJSON {
 
     /// Finds the byte range of each change's `entity` value in a well-formed answer (the decoder has checked it),
     /// in order; nil if the answer is not shaped as expected, and then the device encodes the entities itself.
-    struct EntityScanner {
-        let bytes: UnsafeRawBufferPointer
-        var index = 0
-
-        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-
-        mutating func entityRanges() -> [Range<Int>]? {
-            var ranges: [Range<Int>] = []
-            guard take(UInt8(ascii: "{")) else { return nil }
-            while true {
-                guard let key = key() else { return nil }
-                if key.elementsEqual("changes".utf8) {
-                    guard take(UInt8(ascii: "[")) else { return nil }
-                    if !take(UInt8(ascii: "]")) {
+    static func entityRanges(in bytes: UnsafeRawBufferPointer) -> [Range<Int>]? {
+        var reader = ByteReader(bytes: bytes)
+        var ranges: [Range<Int>] = []
+        /// A key and its colon (keys here have no escapes); skipped leniently, as any layout is allowed here.
+        func key() -> UnsafeRawBufferPointer.SubSequence? {
+            reader.skipWhitespace()
+            let start = reader.index + 1
+            guard reader.index < bytes.count, bytes[reader.index] == UInt8(ascii: "\""), reader.skipString() else {
+                return nil
+            }
+            let key = bytes[start..<reader.index - 1]
+            return reader.take(UInt8(ascii: ":")) ? key : nil
+        }
+        guard reader.take(UInt8(ascii: "{")) else { return nil }
+        while true {
+            guard let name = key() else { return nil }
+            if name.elementsEqual("changes".utf8) {
+                guard reader.take(UInt8(ascii: "[")) else { return nil }
+                if !reader.take(UInt8(ascii: "]")) {
+                    repeat {
+                        guard reader.take(UInt8(ascii: "{")) else { return nil }
                         repeat {
-                            guard take(UInt8(ascii: "{")) else { return nil }
-                            repeat {
-                                guard let field = self.key() else { return nil }
-                                skipWhitespace()
-                                let start = index
-                                guard skipValue() else { return nil }
-                                if field.elementsEqual("entity".utf8) {
-                                    guard bytes[start] == UInt8(ascii: "{") else { return nil }
-                                    ranges.append(start..<index)
-                                }
-                            } while take(UInt8(ascii: ","))
-                            guard take(UInt8(ascii: "}")) else { return nil }
-                        } while take(UInt8(ascii: ","))
-                        guard take(UInt8(ascii: "]")) else { return nil }
-                    }
-                } else {
-                    skipWhitespace()
-                    guard skipValue() else { return nil }
+                            guard let field = key() else { return nil }
+                            reader.skipWhitespace()
+                            let start = reader.index
+                            guard reader.skipValue() else { return nil }
+                            if field.elementsEqual("entity".utf8) {
+                                guard bytes[start] == UInt8(ascii: "{") else { return nil }
+                                ranges.append(start..<reader.index)
+                            }
+                        } while reader.take(UInt8(ascii: ","))
+                        guard reader.take(UInt8(ascii: "}")) else { return nil }
+                    } while reader.take(UInt8(ascii: ","))
+                    guard reader.take(UInt8(ascii: "]")) else { return nil }
                 }
-                if take(UInt8(ascii: ",")) { continue }
-                return take(UInt8(ascii: "}")) ? ranges : nil
+            } else {
+                reader.skipWhitespace()
+                guard reader.skipValue() else { return nil }
             }
-        }
-
-        /// A key and its colon; the key's raw bytes (keys here have no escapes).
-        mutating func key() -> UnsafeRawBufferPointer.SubSequence? {
-            skipWhitespace()
-            let start = index + 1
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), skipString() else { return nil }
-            let key = bytes[start..<index - 1]
-            return take(UInt8(ascii: ":")) ? key : nil
-        }
-
-        mutating func take(_ byte: UInt8) -> Bool {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == byte else { return false }
-            index += 1
-            return true
-        }
-
-        mutating func skipWhitespace() {
-            while index < bytes.count, PullJSON.isWhitespace(bytes[index]) { index += 1 }
-        }
-
-        /// Past a string whose opening quote is at `index`.
-        mutating func skipString() -> Bool {
-            index += 1
-            while index < bytes.count {
-                switch bytes[index] {
-                case UInt8(ascii: "\\"): index += 2
-                case UInt8(ascii: "\""):
-                    index += 1
-                    return true
-                default: index += 1
-                }
-            }
-            return false
-        }
-
-        /// Past one value: an object or array (by depth, strings skipped whole), a string, or a scalar.
-        mutating func skipValue() -> Bool {
-            guard index < bytes.count else { return false }
-            switch bytes[index] {
-            case UInt8(ascii: "\""): return skipString()
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                var depth = 0
-                while index < bytes.count {
-                    switch bytes[index] {
-                    case UInt8(ascii: "\""):
-                        guard skipString() else { return false }
-                        continue
-                    case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-                    case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                        depth -= 1
-                        if depth == 0 {
-                            index += 1
-                            return true
-                        }
-                    default: break
-                    }
-                    index += 1
-                }
-                return false
-            default:
-                let start = index
-                scalar: while index < bytes.count {
-                    switch bytes[index] {
-                    case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"): break scalar
-                    case let byte where PullJSON.isWhitespace(byte): break scalar
-                    default: index += 1
-                    }
-                }
-                return index > start
-            }
+            if reader.take(UInt8(ascii: ",")) { continue }
+            return reader.take(UInt8(ascii: "}")) ? ranges : nil
         }
     }
 
@@ -227,10 +156,6 @@ public enum PullJSON {
             let entity = try Entity.decode(kind: kind, from: try container.superDecoder(forKey: .entity))
             change = Change(version: UInt64(version), operation: .upsert(entity))
         }
-    }
-
-    static func isWhitespace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 
     /// Appends `text` as a JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8.

@@ -41,9 +41,21 @@ extension Entity {
         }
     }
 
-    /// Decodes an entity's state of a known kind from JSON.
+    /// Decodes an entity's state of a known kind from JSON. Lots and ledger entries, nearly every row of a large
+    /// member, are read byte by byte when they are in the shape this package writes (``ByteReader``); anything
+    /// else, and any lot or entry that reader gives up on, goes through Foundation's decoder.
     public static func decode(kind: EntityKey.Kind, json: Data) throws -> Entity {
-        try JSONDecoder().decode(PayloadBox.self, from: json, configuration: kind).entity
+        if let entity = decodeQuickly(kind: kind, json: json) { return entity }
+        return try JSONDecoder().decode(PayloadBox.self, from: json, configuration: kind).entity
+    }
+
+    private static func decodeQuickly(kind: EntityKey.Kind, json: Data) -> Entity? {
+        guard kind == .lot || kind == .ledgerEntry else { return nil }
+        return json.withUnsafeBytes { bytes -> Entity? in
+            var reader = ByteReader(bytes: bytes)
+            let entity = kind == .lot ? reader.lot().map(Entity.lot) : reader.ledgerEntry().map(Entity.ledgerEntry)
+            return reader.atEnd ? entity : nil
+        }
     }
 
     /// Encodes the entity's state (without the kind wrapper).

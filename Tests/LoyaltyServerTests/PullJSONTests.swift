@@ -193,6 +193,7 @@ import Testing
         (#""earnedAt":1000"#, #""earnedAt":"2026-03-01T09:30:00Z""#),  // a time written as text
         (#""amount":7"#, #""amount":07"#),  // a leading zero
         (#""amount":7"#, #""amount":1234567890123456789"#),  // more digits than it reads
+        (#""amount":7"#, #""amount":-92233720368547758080"#),  // more digits than any integer holds
         (#""deleted":false"#, #""deleted":fals"#),  // not a literal
         (#""purchaseAmount":500"#, #""purchaseAmount":-5"#),  // money out of range
         (#""serverStamp":"1"}"#, #""serverStamp":"1"} x"#),  // trailing bytes
