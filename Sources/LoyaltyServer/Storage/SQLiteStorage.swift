@@ -10,11 +10,8 @@ public final class SQLiteStorage: ServerStorage {
     private let pool: DatabasePool
     /// The database file.
     public let path: String
-    /// Members' states as the last unit of work left them, with the feed versions they reflect: a unit of work
-    /// whose member and catalogue versions are unchanged starts from the copy instead of decoding every entity.
-    /// Versions, not invalidation, make it safe: any write to the member's or the catalogue's entities (from this
-    /// process or another) raises a version and the copy is ignored.
-    private let states = Mutex(StateCache())
+    /// Commits the units of work on members that wait for the writer together (and keeps their states).
+    let writer: GroupCommitter
 
     /// Opens (or creates) the store at `path`. A file that is not a usable SQLite database is an error that names
     /// it; it is never replaced.
@@ -29,6 +26,7 @@ public final class SQLiteStorage: ServerStorage {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             _ = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+            writer = GroupCommitter(pool: pool)
         } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
             throw StorageError.unusable(
                 "\(path) is not a usable SQLite database (corrupt or not ours): move it away or restore a backup; "
@@ -139,25 +137,75 @@ public final class SQLiteStorage: ServerStorage {
     public func withMember<T: Sendable>(
         _ request: MemberWorkRequest, _ body: @Sendable (inout MemberWork) throws -> T
     ) async throws -> T {
-        let (value, state, versions) = try await pool.write { db in
-            let before = try Self.versions(db, member: request.memberID)
-            // Taken out of the cache, not copied: the body then changes the only copy in place (a shared one would
-            // be copied whole on its first write, and the old one freed whole when the new one is kept).
-            var work = try Self.loadWork(
-                db, request: request, now: request.now,
-                state: self.states.withLock { $0.take(request.memberID, at: before) })
-            let value = try body(&work)
-            try Self.flush(work, member: request.memberID, device: request.deviceID, db: db)
-            // The state the body left is what loading the written entities would give (each change of the state
-            // is written as the entity it changed: the rule devices rely on too).
-            return (value, work.state, try Self.versions(db, member: request.memberID))
+        try await withoutActuallyEscaping(body) { body in
+            try await withCheckedThrowingContinuation { continuation in
+                writer.submit(MemberUnit(request: request, body: body, writer: writer, continuation: continuation))
+            }
         }
-        states.withLock { $0.keep(state, of: request.memberID, at: versions) }
-        return value
+    }
+
+    /// A unit of work on a member in a group commit.
+    private final class MemberUnit<T: Sendable>: GroupedUnit, @unchecked Sendable {
+        let request: MemberWorkRequest
+        /// Let go of as soon as it has run or cannot run any more: `withMember` lends it without letting it escape.
+        private var body: (@Sendable (inout MemberWork) throws -> T)?
+        let writer: GroupCommitter
+        let continuation: CheckedContinuation<T, any Error>
+        /// Set on the writer while the group runs, read when the group is finished (after the write returned).
+        private var outcome: Result<T, any Error>?
+
+        init(
+            request: MemberWorkRequest, body: @escaping @Sendable (inout MemberWork) throws -> T,
+            writer: GroupCommitter, continuation: CheckedContinuation<T, any Error>
+        ) {
+            self.request = request
+            self.body = body
+            self.writer = writer
+            self.continuation = continuation
+        }
+
+        func run(_ db: Database, states: inout StateCache) throws {
+            let member = request.memberID
+            do {
+                var value: T?
+                var left: (state: MemberState, versions: StateCache.Versions)?
+                try db.inSavepoint {
+                    let before = try SQLiteStorage.versions(db, member: member)
+                    // Taken out of the caches, not copied: the body then changes the only copy in place (a shared
+                    // one would be copied whole on its first write).
+                    let kept = states.take(member, at: before) ?? writer.states.withLock { $0.take(member, at: before) }
+                    var work = try SQLiteStorage.loadWork(db, request: request, now: request.now, state: kept)
+                    guard let body else { throw StorageError.unusable("a unit of work was run twice") }
+                    self.body = nil
+                    value = try body(&work)
+                    try SQLiteStorage.flush(work, member: member, device: request.deviceID, db: db)
+                    // The state the body left is what loading the written entities would give (each change of the
+                    // state is written as the entity it changed: the rule devices rely on too).
+                    left = (work.state, try SQLiteStorage.versions(db, member: member))
+                    return .commit
+                }
+                if let left { states.keep(left.state, of: member, at: left.versions) }
+                outcome = value.map { .success($0) }
+            } catch {
+                outcome = .failure(error)
+                // An error after which SQLite rolled the whole transaction back fails the group.
+                if !db.isInsideTransaction { throw error }
+            }
+        }
+
+        func finish(committed: Result<Void, any Error>) {
+            body = nil
+            switch (outcome, committed) {
+            case (.failure(let error)?, _), (_, .failure(let error)): continuation.resume(throwing: error)
+            case (.success(let value)?, .success): continuation.resume(returning: value)
+            case (nil, .success):
+                continuation.resume(throwing: StorageError.unusable("a unit of work was committed without running"))
+            }
+        }
     }
 
     /// The newest feed versions of a member's entities and of the catalogue's.
-    private static func versions(_ db: Database, member: MemberID) throws -> StateCache.Versions {
+    fileprivate static func versions(_ db: Database, member: MemberID) throws -> StateCache.Versions {
         let row = try Row.fetchOne(
             db.cachedStatement(
                 sql: """
@@ -192,7 +240,7 @@ public final class SQLiteStorage: ServerStorage {
         }
     }
 
-    private static func loadWork(
+    fileprivate static func loadWork(
         _ db: Database, request: MemberWorkRequest, now: Timestamp, state cached: consuming MemberState?
     ) throws -> MemberWork {
         let state = try cached.take() ?? loadState(db, member: request.memberID)
@@ -239,7 +287,7 @@ public final class SQLiteStorage: ServerStorage {
         return state
     }
 
-    private static func flush(_ work: MemberWork, member: MemberID, device: DeviceID?, db: Database) throws {
+    fileprivate static func flush(_ work: MemberWork, member: MemberID, device: DeviceID?, db: Database) throws {
         try writeEntities(work.entityWrites, member: member, now: work.now, db: db)
         if let deviceID = device, let record = work.device {
             let insert = try db.cachedStatement(
@@ -580,6 +628,13 @@ struct StateCache {
     /// Keeps a state unless a newer one is kept already (two units of work can finish in either order here; the
     /// versions only grow, except when compaction drops a newest tombstone, and then the older state must not
     /// come back).
+    /// Keeps the states another cache holds (a committed group's), oldest use first.
+    mutating func keep(all other: StateCache) {
+        for (member, entry) in other.entries.sorted(by: { $0.value.used < $1.value.used }) {
+            keep(entry.state, of: member, at: entry.versions)
+        }
+    }
+
     mutating func keep(_ state: MemberState, of member: MemberID, at versions: Versions) {
         if let kept = entries[member]?.versions,
             kept.member > versions.member || kept.catalogue > versions.catalogue
