@@ -13,6 +13,8 @@ public struct ServerMetrics: Sendable {
     let failedSignIns: Counter
     let jobMovements: Counter
     let allowancePointsGranted: Counter
+    let memberCommits: Gauge
+    let memberUnitsCommitted: Gauge
 
     /// Metrics in a registry of their own.
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -26,6 +28,14 @@ public struct ServerMetrics: Sendable {
         failedSignIns = registry.makeCounter(name: "loyalty_failed_sign_ins_total")
         jobMovements = registry.makeCounter(name: "loyalty_job_movements_total")
         allowancePointsGranted = registry.makeCounter(name: "loyalty_allowance_points_granted_total")
+        memberCommits = registry.makeGauge(name: "loyalty_store_member_commits")
+        memberUnitsCommitted = registry.makeGauge(name: "loyalty_store_member_units_committed")
+    }
+
+    /// Takes the store's figures (read when `/metrics` is asked for).
+    func record(_ statistics: CommitStatistics) {
+        memberCommits.set(Int64(statistics.commits))
+        memberUnitsCommitted.set(Int64(statistics.units))
     }
 
     /// The Prometheus text exposition.

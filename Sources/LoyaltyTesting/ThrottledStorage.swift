@@ -55,6 +55,7 @@ public struct ThrottledStorage: ServerStorage {
         if request.deviceID != nil, !request.sequences.isEmpty { try await throttle.hold(.push) }
         return try await base.withMember(request, body)
     }
+    public var commitStatistics: CommitStatistics { base.commitStatistics }
     public func withCatalogue<T: Sendable>(
         now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T
     ) async throws -> T {

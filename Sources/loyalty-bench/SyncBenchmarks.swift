@@ -128,6 +128,7 @@ extension Benchmark {
         defer { server.stop() }
         var samples: [Sample] = []
         var p99s: [Double] = []
+        var unitsPerCommit: [Double] = []
         var sequences = [UInt64](repeating: 0, count: devices)
         var clocks = [HybridLogicalClock](repeating: HybridLogicalClock(), count: devices)
         for run in 0..<runs {
@@ -161,6 +162,7 @@ extension Benchmark {
             let jobs = lanes(byDevice, laneCount).map { devicesInLane in
                 (0..<pushes).flatMap { round in devicesInLane.map { $0[round] } }
             }
+            let commitsBefore = try Self.commitFigures(port: server.port)
             let (latencies, seconds) = try drive(jobs, port: server.port) { connection, push in
                 let (status, answer) = try connection.request(
                     "POST", "/v1/sync/push", token: push.token, body: push.body)
@@ -171,6 +173,9 @@ extension Benchmark {
                     throw BenchError("a push was not processed: \(status) \(String(decoding: answer, as: UTF8.self))")
                 }
             }
+            let commitsAfter = try Self.commitFigures(port: server.port)
+            unitsPerCommit.append(
+                (commitsAfter.units - commitsBefore.units) / max(1, commitsAfter.commits - commitsBefore.commits))
             let mutationsPerSecond = Double(devices * pushes * 10) / seconds
             let baseline = try Self.rawInserts(
                 path: directory.appendingPathComponent("ingest-baseline-\(run).sqlite").path, count: 2_000)
@@ -191,8 +196,25 @@ extension Benchmark {
             bar: "≥ 20,000 mutations/s and ≥ 3x baseline; p99 push ≤ 50 ms"
         ) { value, baseline, _ in value >= 20_000 && value >= 3 * baseline && p99 <= 50_000 }
         result.extra["p99PushMicroseconds"] = p99
+        result.extra["pushesPerCommit"] = BenchmarkResult.percentile(unitsPerCommit, 0.5)
         result.serverPeakResidentMiB = server.peakResidentMiB
         return result
+    }
+
+    /// The server's count of transactions that committed units of work on members, and of those units (from
+    /// `/metrics`).
+    static func commitFigures(port: Int) throws -> (commits: Double, units: Double) {
+        let (status, body) = try LoadConnection(port: port).request("GET", "/metrics")
+        guard status == 200 else { throw BenchError("/metrics answered \(status)") }
+        var figures: [String: Double] = [:]
+        for line in String(decoding: body, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let value = Double(parts[1]) { figures[String(parts[0])] = value }
+        }
+        guard let commits = figures["loyalty_store_member_commits"],
+            let units = figures["loyalty_store_member_units_committed"]
+        else { throw BenchError("/metrics has no commit figures") }
+        return (commits, units)
     }
 
     /// `devices` devices (`perMember` to a member) each pull an unchanged cursor once, against the same number of

@@ -32,7 +32,8 @@ struct APIHandler: APIProtocol {
     }
 
     func metrics(_ input: Operations.Metrics.Input) async throws -> Operations.Metrics.Output {
-        .ok(.init(body: .plainText(HTTPBody(metrics.render()))))
+        metrics.record(service.storage.commitStatistics)
+        return .ok(.init(body: .plainText(HTTPBody(metrics.render()))))
     }
 
     // MARK: Auth and devices

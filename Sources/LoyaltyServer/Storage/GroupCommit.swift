@@ -32,8 +32,8 @@ final class GroupCommitter: Sendable {
     }
 
     /// Group commits so far and the units they carried.
-    var statistics: (commits: Int, units: Int) {
-        queue.withLock { ($0.commits, $0.units) }
+    var statistics: CommitStatistics {
+        queue.withLock { CommitStatistics(commits: $0.commits, units: $0.units) }
     }
 
     /// Units waiting for the writer (for tests that need a group to form).

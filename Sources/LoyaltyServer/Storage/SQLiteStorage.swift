@@ -144,6 +144,8 @@ public final class SQLiteStorage: ServerStorage {
         }
     }
 
+    public var commitStatistics: CommitStatistics { writer.statistics }
+
     /// A unit of work on a member in a group commit.
     private final class MemberUnit<T: Sendable>: GroupedUnit, @unchecked Sendable {
         let request: MemberWorkRequest

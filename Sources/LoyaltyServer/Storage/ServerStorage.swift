@@ -5,7 +5,8 @@ public import LoyaltyCore
 ///
 /// Member work is a unit of work: the storage loads what a request says it needs under the member's lock,
 /// runs the service's synchronous, pure body on it, then writes what the body recorded, all in one
-/// transaction. Two units of work for the same member never interleave.
+/// transaction (or one savepoint of a transaction that commits several units together: see ``SQLiteStorage``).
+/// Two units of work for the same member never interleave, and none is answered before it is committed.
 public protocol ServerStorage: Sendable {
     /// Creates or upgrades the schema.
     func migrate() async throws
@@ -20,6 +21,9 @@ public protocol ServerStorage: Sendable {
     func withMember<T: Sendable>(
         _ request: MemberWorkRequest, _ body: @Sendable (inout MemberWork) throws -> T
     ) async throws -> T
+
+    /// Transactions that committed units of work on members, and the units they carried, since the store opened.
+    var commitStatistics: CommitStatistics { get }
 
     /// Runs a unit of work on the programme-wide catalogue (programme, offers, rewards, surveys).
     func withCatalogue<T: Sendable>(
@@ -94,6 +98,19 @@ public struct MemberWorkRequest: Sendable, Hashable {
         self.deviceID = deviceID
         self.sequences = sequences
         self.receiptCodes = receiptCodes
+    }
+}
+
+/// How many units of work on members the store committed, in how many transactions.
+public struct CommitStatistics: Sendable, Hashable {
+    /// Transactions committed.
+    public var commits: Int
+    /// Units of work they carried (the ones that failed and rolled back alone included).
+    public var units: Int
+
+    public init(commits: Int, units: Int) {
+        self.commits = commits
+        self.units = units
     }
 }
 
