@@ -32,8 +32,11 @@ extension HLCTimestamp {
 }
 
 extension Timestamp {
-    /// A wire date (a Foundation date) as a timestamp.
-    public init(wire date: Date) { self.init(date) }
+    /// A wire date (a Foundation date) as a timestamp. Wire dates are whole milliseconds, so the nearest one is
+    /// taken: rounding down turned `…52.570Z` into `…52.569` whenever the double fell just below the millisecond.
+    public init(wire date: Date) {
+        self.init(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded()))
+    }
     /// The wire form.
     public var wire: Date { date }
 }

@@ -68,7 +68,7 @@ public enum LoyaltyServerApp {
             middlewares: [
                 FailureMiddleware(logger: logger),
                 GateMiddleware(service: service, configuration: settings.configuration),
-                PullResponder(service: service),
+                SyncResponder(service: service),
             ])
         var services: [any Service] = []
         if settings.schedulesJobs {

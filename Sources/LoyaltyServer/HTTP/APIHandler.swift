@@ -70,16 +70,15 @@ struct APIHandler: APIProtocol {
 
     // MARK: Sync
 
+    /// Never reached over HTTP: ``SyncResponder`` reads pushes and writes their answers by hand.
     func push(_ input: Operations.Push.Input) async throws -> Operations.Push.Output {
-        guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
-        let response = try await service.push(try PushRequest(wire: body), from: try device)
-        return .ok(.init(body: .json(response.wire)))
+        throw APIFailure(.internalError, "push is answered by SyncResponder, which is not installed")
     }
 
-    /// Never reached over HTTP: ``PullResponder`` answers pulls, writing the stored entities' bytes into the answer
+    /// Never reached over HTTP: ``SyncResponder`` answers pulls, writing the stored entities' bytes into the answer
     /// (the generated types would decode and re-encode every entity).
     func pull(_ input: Operations.Pull.Input) async throws -> Operations.Pull.Output {
-        throw APIFailure(.internalError, "pull is answered by PullResponder, which is not installed")
+        throw APIFailure(.internalError, "pull is answered by SyncResponder, which is not installed")
     }
 
     // MARK: Admin: members

@@ -49,11 +49,16 @@ final class GroupCommitter: Sendable {
             queue.draining = true
             return true
         }
-        if start { Task { await self.drain() } }
+        if start { pool.asyncWriteWithoutTransaction { db in self.drain(db) } }
     }
 
-    private func drain() async {
-        while true {
+    /// The most groups committed in one turn of the writer before other writes waiting for it get theirs.
+    private static let groupsPerTurn = 8
+
+    /// Commits groups on the writer's own thread until the queue is empty, so that the writer does not wait for a
+    /// thread of the concurrency pool between groups.
+    private func drain(_ db: Database) {
+        for _ in 0..<Self.groupsPerTurn {
             let group = queue.withLock { queue -> [any GroupedUnit] in
                 let taken = Array(queue.waiting.prefix(Self.limit))
                 queue.waiting.removeFirst(taken.count)
@@ -66,12 +71,12 @@ final class GroupCommitter: Sendable {
                 return taken
             }
             guard !group.isEmpty else { return }
+            var left = StateCache()
             let outcome: Result<Void, any Error>
             do {
-                let left = try await pool.write { db in
-                    var states = StateCache()
-                    for unit in group { try unit.run(db, states: &states) }
-                    return states
+                try db.inTransaction {
+                    for unit in group { try unit.run(db, states: &left) }
+                    return .commit
                 }
                 states.withLock { $0.keep(all: left) }
                 outcome = .success(())
@@ -80,6 +85,8 @@ final class GroupCommitter: Sendable {
             }
             for unit in group { unit.finish(committed: outcome) }
         }
+        // Still draining: the rest waits behind the writes that queued meanwhile.
+        pool.asyncWriteWithoutTransaction { db in self.drain(db) }
     }
 }
 

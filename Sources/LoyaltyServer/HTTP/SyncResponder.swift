@@ -1,0 +1,40 @@
+internal import Foundation
+public import HTTPTypes
+internal import LoyaltyAPI
+internal import LoyaltyCore
+public import OpenAPIRuntime
+
+/// Answers `POST /v1/sync/push` and `POST /v1/sync/pull` itself, after the gate has checked the protocol version,
+/// the body size and the device's token, in the forms the contract gives (docs/openapi.yaml). A push is read by
+/// ``PushJSON`` (the generated types read what it gives up on, and name what is wrong) and answered by it; a pull's
+/// answer is written by ``PullJSON`` from the entities' stored bytes, without the generated types' decoding and
+/// re-encoding of every entity. Every other operation passes through.
+struct SyncResponder: ServerMiddleware {
+    let service: SyncService
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        guard operationID == "pull" || operationID == "push" else { return try await next(request, body, metadata) }
+        guard let device = RequestContext.device else { throw APIFailure(.unauthorized, "no device token") }
+        guard request.headerFields[.contentType].map({ $0.lowercased().hasPrefix("application/json") }) ?? false,
+            let body
+        else {
+            throw APIFailure(.badRequest, "send the \(operationID) request as JSON (Content-Type: application/json)")
+        }
+        // The gate has already bounded the body's size.
+        let data = try await Data(collecting: body, upTo: .max)
+        let answer: Data
+        if operationID == "push" {
+            answer = try PushJSON.encode(try await service.push(try PushJSON.decode(data), from: device))
+        } else {
+            let wire = try JSONDecoder().decode(Components.Schemas.PullRequest.self, from: data)
+            let pull = try PullRequest(wire: wire, defaultLimit: service.configuration.defaultPageSize)
+            answer = try PullJSON.encode(try await service.pullStored(pull, from: device))
+        }
+        var response = HTTPResponse(status: .ok)
+        response.headerFields[.contentType] = "application/json; charset=utf-8"
+        return (response, HTTPBody(answer))
+    }
+}
