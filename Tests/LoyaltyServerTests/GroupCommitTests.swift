@@ -145,3 +145,29 @@ import Testing
         }
     }
 }
+
+extension GroupCommitTests {
+    @Test func theLogIsCopiedIntoTheDatabaseFileBesideTheWriter() async throws {
+        let harness = try await Harness.make()
+        let storage = try #require(harness.service.storage as? SQLiteStorage)
+        let checkpointer = try #require(storage.writer.checkpointer)
+        let (_, device) = try await harness.enroll()
+        for push in 0..<UInt64(Checkpointer.interval * 2) {
+            _ = try await harness.service.push(
+                PushRequest(
+                    deviceID: device.id,
+                    mutations: [harness.envelope(device, push + 1, .setConsent(.profiling, granted: push % 2 == 0))]),
+                from: device)
+        }
+        for _ in 0..<2000 where checkpointer.checkpoints < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(checkpointer.checkpoints >= 2)
+        // The database file alone, without its log: what the checkpoints copied into it. The writer's own
+        // checkpoint threshold is far above these few pages, so only the checkpointer can have copied them.
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("checkpointed-\(UUID()).sqlite")
+        try FileManager.default.copyItem(atPath: storage.path, toPath: copy.path)
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let alone = try SQLiteStorage(path: copy.path)
+        let last = try await alone.device(device.id)?.lastSequence ?? 0
+        #expect(last >= UInt64(Checkpointer.interval))
+    }
+}

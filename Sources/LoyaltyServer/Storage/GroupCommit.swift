@@ -27,8 +27,11 @@ final class GroupCommitter: Sendable {
     /// it is committed.
     let states = Mutex(StateCache())
 
-    init(pool: DatabasePool) {
+    let checkpointer: Checkpointer?
+
+    init(pool: DatabasePool, checkpointer: Checkpointer?) {
         self.pool = pool
+        self.checkpointer = checkpointer
     }
 
     /// Group commits so far and the units they carried.
@@ -79,6 +82,7 @@ final class GroupCommitter: Sendable {
                     return .commit
                 }
                 states.withLock { $0.keep(all: left) }
+                checkpointer?.committed()
                 outcome = .success(())
             } catch {
                 outcome = .failure(error)

@@ -22,11 +22,13 @@ public final class SQLiteStorage: ServerStorage {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA cache_size = -16384")
+            // The log is copied back by the checkpointer's own connection (Checkpointer), not inside a commit.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.writerThreshold)")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             _ = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
-            writer = GroupCommitter(pool: pool)
+            writer = GroupCommitter(pool: pool, checkpointer: try Checkpointer(path: path))
         } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
             throw StorageError.unusable(
                 "\(path) is not a usable SQLite database (corrupt or not ours): move it away or restore a backup; "
