@@ -182,10 +182,16 @@ public final class SQLiteStorage: ServerStorage {
                     guard let body else { throw StorageError.unusable("a unit of work was run twice") }
                     self.body = nil
                     value = try body(&work)
-                    try SQLiteStorage.flush(work, member: member, device: request.deviceID, db: db)
+                    let written = try SQLiteStorage.flush(work, member: member, device: request.deviceID, db: db)
                     // The state the body left is what loading the written entities would give (each change of the
-                    // state is written as the entity it changed: the rule devices rely on too).
-                    left = (work.state, try SQLiteStorage.versions(db, member: member))
+                    // state is written as the entity it changed: the rule devices rely on too). Its versions are the
+                    // ones before, raised by what this unit wrote (nothing else writes inside the transaction).
+                    left = (
+                        work.state,
+                        StateCache.Versions(
+                            member: max(before.member, written.member ?? 0),
+                            catalogue: max(before.catalogue, written.catalogue ?? 0))
+                    )
                     return .commit
                 }
                 if let left { states.keep(left.state, of: member, at: left.versions) }
@@ -253,12 +259,14 @@ public final class SQLiteStorage: ServerStorage {
         var results: [UInt64: MutationResult] = [:]
         if let deviceID = request.deviceID {
             device = try fetchDevice(db, id: deviceID)
-            if !request.sequences.isEmpty {
+            // Only a sequence the device has been answered for already has a stored result (a retry's).
+            let processed = request.sequences.filter { $0 <= device?.lastSequence ?? 0 }
+            if !processed.isEmpty {
                 let rows = try Row.fetchAll(
                     db.cachedStatement(
                         sql: "SELECT result FROM mutation_results WHERE device_id = ? AND sequence IN ("
-                            + databaseQuestionMarks(count: request.sequences.count) + ")"),
-                    arguments: StatementArguments([deviceID.rawValue] + request.sequences.map { Int64($0) }))
+                            + databaseQuestionMarks(count: processed.count) + ")"),
+                    arguments: StatementArguments([deviceID.rawValue] + processed.map { Int64($0) }))
                 for row in rows {
                     let result = try JSONDecoder().decode(MutationResult.self, from: row["result"] as Data)
                     results[result.sequence] = result
@@ -291,8 +299,12 @@ public final class SQLiteStorage: ServerStorage {
         return state
     }
 
-    fileprivate static func flush(_ work: MemberWork, member: MemberID, device: DeviceID?, db: Database) throws {
-        try writeEntities(work.entityWrites, member: member, now: work.now, db: db)
+    /// Writes what a unit of work recorded; returns the newest versions it gave the member's and the catalogue's
+    /// entities.
+    fileprivate static func flush(
+        _ work: MemberWork, member: MemberID, device: DeviceID?, db: Database
+    ) throws -> (member: Int64?, catalogue: Int64?) {
+        let written = try writeEntities(work.entityWrites, member: member, now: work.now, db: db)
         if let deviceID = device, let record = work.device {
             let insert = try db.cachedStatement(
                 sql: "INSERT INTO mutation_results (device_id, sequence, result, processed_at) VALUES (?, ?, ?, ?)")
@@ -339,10 +351,17 @@ public final class SQLiteStorage: ServerStorage {
                     arguments: [member.rawValue, transaction.lot?.rawValue, code])
             }
         }
+        return written
     }
 
-    private static func writeEntities(_ entities: [Entity], member: MemberID?, now: Timestamp, db: Database) throws {
-        guard !entities.isEmpty else { return }
+    /// Writes entities, each with the next feed version; returns the newest version given to a member-scoped one
+    /// and to a programme-wide one.
+    @discardableResult
+    private static func writeEntities(
+        _ entities: [Entity], member: MemberID?, now: Timestamp, db: Database
+    ) throws -> (member: Int64?, catalogue: Int64?) {
+        var written: (member: Int64?, catalogue: Int64?) = (nil, nil)
+        guard !entities.isEmpty else { return written }
         var version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'version'")) ?? 0
         let statement = try db.cachedStatement(
             sql: """
@@ -353,12 +372,14 @@ public final class SQLiteStorage: ServerStorage {
         for entity in entities {
             version += 1
             let scope = entity.isProgrammeWide ? "*" : (member?.rawValue ?? "*")
+            if scope == "*" { written.catalogue = version } else { written.member = version }
             let key = entity.key
             try statement.execute(arguments: [
                 scope, key.kind.rawValue, key.id, version, try entity.payloadJSON(), now.millisecondsSince1970,
             ])
         }
         try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'version'").execute(arguments: [version])
+        return written
     }
 
     private static func entities(_ db: Database, scope: String) throws -> [Entity] {
