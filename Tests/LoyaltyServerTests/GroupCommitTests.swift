@@ -66,9 +66,10 @@ import Testing
                 work.register(card: ben.cardNumber)
             }
         }
-        while storage.writer.waiting + storage.writer.statistics.units - before.units < 4 {
+        for _ in 0..<2000 where storage.writer.waiting + storage.writer.statistics.units - before.units < 4 {
             try await Task.sleep(for: .milliseconds(5))
         }
+        #expect(storage.writer.waiting + storage.writer.statistics.units - before.units == 4)
         release.signal()
         try await holder.value
 
