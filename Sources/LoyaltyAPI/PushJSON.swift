@@ -10,11 +10,16 @@ public enum PushJSON {
     /// types with the contract's dates, whose errors name what is wrong.
     public static func decode(_ data: Data) throws -> PushRequest {
         if let request = decodeQuickly(data) { return request }
+        return try PushRequest(wire: wireDecoder.decode(Components.Schemas.PushRequest.self, from: data))
+    }
+
+    /// A decoder for the generated types with the contract's dates, as the generated server's converter reads them.
+    public static var wireDecoder: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             try RFC3339DateTranscoder().decode(try decoder.singleValueContainer().decode(String.self))
         }
-        return try PushRequest(wire: decoder.decode(Components.Schemas.PushRequest.self, from: data))
+        return decoder
     }
 
     /// Reads a push in the shape the contract gives, without Foundation's decoder, or nil at anything it does not

@@ -31,13 +31,7 @@ import Testing
         return page
     }
 
-    static var wireDecoder: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            try RFC3339DateTranscoder().decode(try decoder.singleValueContainer().decode(String.self))
-        }
-        return decoder
-    }
+    static var wireDecoder: JSONDecoder { PushJSON.wireDecoder }
 
     static var wireEncoder: JSONEncoder {
         let encoder = JSONEncoder()

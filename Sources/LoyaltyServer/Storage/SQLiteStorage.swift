@@ -631,8 +631,9 @@ public final class SQLiteStorage: ServerStorage {
     }
 }
 
-/// The member states ``SQLiteStorage`` keeps between units of work, each with the versions it reflects; at most
-/// `limit` members (the least recently used are dropped first).
+/// Member states kept between units of work, each with the versions it reflects: the ones committed groups left
+/// (``GroupCommitter/states``), and within a group the ones its earlier units left; at most `limit` members (the
+/// least recently used are dropped first).
 struct StateCache {
     struct Versions: Hashable {
         var member: Int64
@@ -643,22 +644,23 @@ struct StateCache {
     private var clock: UInt64 = 0
     let limit = 2048
 
-    /// Removes and returns the kept state of a member if it reflects exactly these versions (the unit of work that
-    /// takes it keeps it again when it ends; one that fails leaves none, and the next loads from the store).
+    /// Removes and returns the kept state of a member if it reflects exactly these versions (the group of the unit
+    /// of work that takes it keeps it again once committed; a unit that fails leaves none, and the next loads from
+    /// the store).
     mutating func take(_ member: MemberID, at versions: Versions) -> MemberState? {
         guard let entry = entries.removeValue(forKey: member) else { return nil }
         return entry.versions == versions ? entry.state : nil
     }
 
-    /// Keeps a state unless a newer one is kept already (two units of work can finish in either order here; the
-    /// versions only grow, except when compaction drops a newest tombstone, and then the older state must not
-    /// come back).
     /// Keeps the states another cache holds (a committed group's), oldest use first.
     mutating func keep(all other: StateCache) {
         for (member, entry) in other.entries.sorted(by: { $0.value.used < $1.value.used }) {
             keep(entry.state, of: member, at: entry.versions)
         }
     }
+
+    /// Keeps a state unless a newer one is kept already (the versions only grow, except when compaction drops a
+    /// newest tombstone, and then the older state must not come back).
 
     mutating func keep(_ state: MemberState, of member: MemberID, at versions: Versions) {
         if let kept = entries[member]?.versions,
