@@ -18,8 +18,13 @@ struct SeededServer {
     let tokens: TokenAuthority
     let now: Timestamp
 
+    /// Fills the data directory in this process, then lets go of it: the server process started next locks it.
+    static func seed<T>(_ directory: URL, _ body: (SeededServer) async throws -> T) async throws -> T {
+        try await body(open(directory))
+    }
+
     /// Opens (creating) the data directory with the default programme, as the server would on first start.
-    static func open(_ directory: URL) async throws -> SeededServer {
+    private static func open(_ directory: URL) async throws -> SeededServer {
         var settings = try ServerSettings(dataDirectory: directory, schedulesJobs: false)
         // Members enrolled here never sign in with their password: their sessions are minted with the directory's
         // key. A cheap hash keeps thousands of enrolments quick.

@@ -11,10 +11,19 @@ extension Benchmark {
     /// An empty device to usable, from a real server over loopback, against a bulk insert of the same rows.
     func bootstrap(in directory: URL, runs: Int, movements: Int, offers: Int) async throws -> BenchmarkResult {
         let data = directory.appendingPathComponent("bootstrap-server")
-        let seeded = try await SeededServer.open(data)
-        let member = try await seeded.enroll(0)
-        try await seeded.addMovements(movements, to: member.memberID)
-        try await seeded.addOffers(offers)
+        // A device for each run, added before the server process takes the directory.
+        let devices = try await SeededServer.seed(data) { seeded in
+            let member = try await seeded.enroll(0)
+            try await seeded.addMovements(movements, to: member.memberID)
+            try await seeded.addOffers(offers)
+            var devices: [DeviceIdentity] = []
+            for run in 0..<runs {
+                devices.append(
+                    try await seeded.addDevice(
+                        member: member.memberID, card: try CardNumber(member.cardNumber), name: "bench-\(run)"))
+            }
+            return devices
+        }
         let server = try ServerProcess(data: data)
         defer { server.stop() }
         var samples: [Sample] = []
@@ -23,8 +32,7 @@ extension Benchmark {
         var inCalls = 0.0
         var total = 0.0
         for run in 0..<runs {
-            var identity = try await seeded.addDevice(
-                member: member.memberID, card: try CardNumber(member.cardNumber), name: "bench-\(run)")
+            var identity = devices[run]
             identity.serverURL = server.url
             let started = DispatchTime.now()
             let store = try DeviceStore(path: directory.appendingPathComponent("bootstrap-\(run).sqlite").path)
@@ -61,9 +69,11 @@ extension Benchmark {
         in directory: URL, runs: Int, movements: Int, changes: Int, pending: Int
     ) async throws -> BenchmarkResult {
         let data = directory.appendingPathComponent("incremental-server")
-        let seeded = try await SeededServer.open(data)
-        var identity = try await seeded.enroll(0)
-        try await seeded.addMovements(movements, to: identity.memberID)
+        var identity = try await SeededServer.seed(data) { seeded in
+            let identity = try await seeded.enroll(0)
+            try await seeded.addMovements(movements, to: identity.memberID)
+            return identity
+        }
         let server = try ServerProcess(data: data)
         defer { server.stop() }
         identity.serverURL = server.url
@@ -121,9 +131,11 @@ extension Benchmark {
         -> BenchmarkResult
     {
         let data = directory.appendingPathComponent("ingest-server")
-        let seeded = try await SeededServer.open(data)
-        var identities: [DeviceIdentity] = []
-        for index in 0..<devices { identities.append(try await seeded.enroll(index)) }
+        let identities = try await SeededServer.seed(data) { seeded in
+            var identities: [DeviceIdentity] = []
+            for index in 0..<devices { identities.append(try await seeded.enroll(index)) }
+            return identities
+        }
         let server = try ServerProcess(data: data)
         defer { server.stop() }
         var samples: [Sample] = []
@@ -225,16 +237,18 @@ extension Benchmark {
         -> BenchmarkResult
     {
         let data = directory.appendingPathComponent("fanout-server")
-        let seeded = try await SeededServer.open(data)
-        var identities: [DeviceIdentity] = []
-        for index in 0..<members {
-            let first = try await seeded.enroll(index)
-            identities.append(first)
-            for extra in 1..<perMember {
-                identities.append(
-                    try await seeded.addDevice(
-                        member: first.memberID, card: try CardNumber(first.cardNumber), name: "bench-\(extra)"))
+        let identities = try await SeededServer.seed(data) { seeded in
+            var identities: [DeviceIdentity] = []
+            for index in 0..<members {
+                let first = try await seeded.enroll(index)
+                identities.append(first)
+                for extra in 1..<perMember {
+                    identities.append(
+                        try await seeded.addDevice(
+                            member: first.memberID, card: try CardNumber(first.cardNumber), name: "bench-\(extra)"))
+                }
             }
+            return identities
         }
         let server = try ServerProcess(data: data)
         defer { server.stop() }

@@ -159,6 +159,24 @@ func apiClient(port: Int, token: String? = nil) -> Client {
         let port = try #require(Int(line.split(separator: ":").last ?? ""))
         let health = try await apiClient(port: port).health()
         #expect(try health.ok.body.json.status == "ok")
+
+        // One process at a time has the store: a second server on the same directory stops with the reason, and
+        // this one goes on.
+        let second = Process()
+        second.executableURL = binary
+        second.arguments = ["serve", "--port", "0", "--data", directory.path]
+        let secondError = Pipe()
+        second.standardOutput = FileHandle.nullDevice
+        second.standardError = secondError
+        try second.run()
+        let complaint = String(decoding: secondError.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        #expect(second.terminationStatus != 0)
+        #expect(complaint.contains("another process"), "\(complaint)")
+        #expect(throws: StorageError.self) {
+            try SQLiteStorage(path: directory.appendingPathComponent("loyalty.sqlite").path)
+        }
+        #expect(try await apiClient(port: port).health().ok.body.json.status == "ok")
         process.terminate()  // SIGTERM
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)

@@ -28,10 +28,13 @@ final class GroupCommitter: Sendable {
     let states = Mutex(StateCache())
 
     let checkpointer: Checkpointer?
+    /// Told what each committed unit wrote, before its caller is answered.
+    let cache: RequestCache
 
-    init(pool: DatabasePool, checkpointer: Checkpointer?) {
+    init(pool: DatabasePool, checkpointer: Checkpointer?, cache: RequestCache) {
         self.pool = pool
         self.checkpointer = checkpointer
+        self.cache = cache
     }
 
     /// Group commits so far and the units they carried.
@@ -82,6 +85,7 @@ final class GroupCommitter: Sendable {
                     return .commit
                 }
                 states.withLock { $0.keep(all: left) }
+                for unit in group { unit.tell(cache) }
                 checkpointer?.committed()
                 outcome = .success(())
             } catch {
@@ -100,6 +104,8 @@ protocol GroupedUnit: AnyObject, Sendable {
     /// states that the units before it in the group left. Throws only when the transaction itself is lost (SQLite
     /// rolled it back), which fails the whole group.
     func run(_ db: Database, states: inout StateCache) throws
+    /// Tells the cache what the unit wrote, once its group is committed.
+    func tell(_ cache: RequestCache)
     /// Answers the caller once the group is committed or has failed as a whole.
     func finish(committed: Result<Void, any Error>)
 }

@@ -6,17 +6,25 @@ internal import Synchronization
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so that a mutation is on disk
 /// before its result is answered. SQLite has one writer at a time, which also serialises units of work per
 /// member (and across members: the embedded store is for a shop, a pilot or a test; PostgreSQL is for scale).
+///
+/// One process at a time writes the file: it holds a lock on `<path>.lock` while open, so that what it keeps in
+/// memory (``RequestCache``, the members' states) cannot be overtaken by another process's writes.
 public final class SQLiteStorage: ServerStorage {
     private let pool: DatabasePool
+    /// The open lock file (a POSIX record lock, held by this process until the store is let go).
+    private let lock: Int32
     /// The database file.
     public let path: String
     /// Commits the units of work on members that wait for the writer together (and keeps their states).
     let writer: GroupCommitter
+    /// Devices and feed versions kept in memory; every write below tells it once committed.
+    let cache = RequestCache()
 
     /// Opens (or creates) the store at `path`. A file that is not a usable SQLite database is an error that names
     /// it; it is never replaced.
     public init(path: String) throws {
         self.path = path
+        lock = try Self.lock(path + ".lock", for: path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -28,12 +36,37 @@ public final class SQLiteStorage: ServerStorage {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             _ = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
-            writer = GroupCommitter(pool: pool, checkpointer: try Checkpointer(path: path))
-        } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
-            throw StorageError.unusable(
-                "\(path) is not a usable SQLite database (corrupt or not ours): move it away or restore a backup; "
-                    + "it was left untouched")
+            writer = GroupCommitter(pool: pool, checkpointer: try Checkpointer(path: path), cache: cache)
+        } catch {
+            close(lock)
+            if let error = error as? DatabaseError, [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
+                throw StorageError.unusable(
+                    "\(path) is not a usable SQLite database (corrupt or not ours): move it away or restore a "
+                        + "backup; it was left untouched")
+            }
+            throw error
         }
+    }
+
+    deinit { close(lock) }
+
+    /// Opens and locks the lock file of the store at `store`, or names the problem.
+    private static func lock(_ path: String, for store: String) throws -> Int32 {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw StorageError.unusable("cannot open \(path) to lock the store: \(String(cString: strerror(errno)))")
+        }
+        guard lockf(descriptor, F_TLOCK, 0) == 0 else {
+            let reason = errno
+            close(descriptor)
+            guard reason == EACCES || reason == EAGAIN else {
+                throw StorageError.unusable("cannot lock \(path): \(String(cString: strerror(reason)))")
+            }
+            throw StorageError.unusable(
+                "another process (a loyalty-server?) has \(store) open: stop it first, or give this one another "
+                    + "--data directory; the store was left untouched")
+        }
+        return descriptor
     }
 
     // MARK: Schema
@@ -121,17 +154,18 @@ public final class SQLiteStorage: ServerStorage {
     }
 
     public func installProgramme(_ program: Program, catalogue: Catalogue, now: Timestamp) async throws -> Bool {
-        try await pool.write { db in
+        let written = try await pool.write { db -> Written? in
             let installed =
                 try Int.fetchOne(
                     db, sql: "SELECT count(*) FROM entities WHERE scope = '*' AND kind = 'program'") ?? 0
-            guard installed == 0 else { return false }
+            guard installed == 0 else { return nil }
             let entities: [Entity] =
                 [.program(program)] + catalogue.offers.map(Entity.offer) + catalogue.rewards.map(Entity.reward)
                 + catalogue.surveys.map(Entity.survey)
-            try Self.writeEntities(entities, member: nil, now: now, db: db)
-            return true
+            return try Self.writeEntities(entities, member: nil, now: now, db: db)
         }
+        written?.tell(cache, member: nil)
+        return written != nil
     }
 
     // MARK: Units of work
@@ -157,6 +191,10 @@ public final class SQLiteStorage: ServerStorage {
         let continuation: CheckedContinuation<T, any Error>
         /// Set on the writer while the group runs, read when the group is finished (after the write returned).
         private var outcome: Result<T, any Error>?
+        /// The feed versions the unit left and what it wrote of the device, if its savepoint was released (set and
+        /// read on the writer).
+        private var left: StateCache.Versions?
+        private var deviceWritten: DeviceWrite?
 
         init(
             request: MemberWorkRequest, body: @escaping @Sendable (inout MemberWork) throws -> T,
@@ -183,6 +221,7 @@ public final class SQLiteStorage: ServerStorage {
                     self.body = nil
                     value = try body(&work)
                     let written = try SQLiteStorage.flush(work, member: member, device: request.deviceID, db: db)
+                    deviceWritten = written.device
                     // The state the body left is what loading the written entities would give (each change of the
                     // state is written as the entity it changed: the rule devices rely on too). Its versions are the
                     // ones before, raised by what this unit wrote (nothing else writes inside the transaction).
@@ -194,12 +233,24 @@ public final class SQLiteStorage: ServerStorage {
                     )
                     return .commit
                 }
-                if let left { states.keep(left.state, of: member, at: left.versions) }
+                if let left {
+                    states.keep(left.state, of: member, at: left.versions)
+                    self.left = left.versions
+                }
                 outcome = value.map { .success($0) }
             } catch {
                 outcome = .failure(error)
                 // An error after which SQLite rolled the whole transaction back fails the group.
                 if !db.isInsideTransaction { throw error }
+            }
+        }
+
+        func tell(_ cache: RequestCache) {
+            guard let left else { return }
+            cache.raise(scope: request.memberID.rawValue, to: left.member)
+            cache.raise(scope: RequestCache.catalogueScope, to: left.catalogue)
+            if let device = request.deviceID, let write = deviceWritten {
+                cache.update(device: device) { write.apply(to: &$0) }
             }
         }
 
@@ -228,7 +279,7 @@ public final class SQLiteStorage: ServerStorage {
     public func withCatalogue<T: Sendable>(
         now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T
     ) async throws -> T {
-        try await pool.write { db in
+        let (value, written) = try await pool.write { db in
             var program: Program?
             var catalogue = Catalogue()
             for entity in try Self.entities(db, scope: "*") {
@@ -245,9 +296,10 @@ public final class SQLiteStorage: ServerStorage {
             }
             var work = CatalogueWork(program: program, catalogue: catalogue)
             let value = try body(&work)
-            try Self.writeEntities(work.entityWrites, member: nil, now: now, db: db)
-            return value
+            return (value, try Self.writeEntities(work.entityWrites, member: nil, now: now, db: db))
         }
+        written.tell(cache, member: nil)
+        return value
     }
 
     fileprivate static func loadWork(
@@ -303,9 +355,11 @@ public final class SQLiteStorage: ServerStorage {
     /// entities.
     fileprivate static func flush(
         _ work: MemberWork, member: MemberID, device: DeviceID?, db: Database
-    ) throws -> (member: Int64?, catalogue: Int64?) {
-        let written = try writeEntities(work.entityWrites, member: member, now: work.now, db: db)
+    ) throws -> Written {
+        var written = try writeEntities(work.entityWrites, member: member, now: work.now, db: db)
         if let deviceID = device, let record = work.device {
+            written.device = DeviceWrite(
+                lastSequence: record.lastSequence, lastActedAt: record.lastActedAt, lastSeenAt: work.now)
             let insert = try db.cachedStatement(
                 sql: "INSERT INTO mutation_results (device_id, sequence, result, processed_at) VALUES (?, ?, ?, ?)")
             for result in work.resultWrites {
@@ -354,13 +408,39 @@ public final class SQLiteStorage: ServerStorage {
         return written
     }
 
+    /// What a unit of work writes of its device's row: the same in memory (``RequestCache/update(device:_:)``).
+    fileprivate struct DeviceWrite {
+        var lastSequence: UInt64
+        var lastActedAt: Timestamp?
+        var lastSeenAt: Timestamp
+
+        func apply(to record: inout DeviceRecord) {
+            record.lastSequence = lastSequence
+            record.lastActedAt = lastActedAt
+            record.lastSeenAt = lastSeenAt
+        }
+    }
+
+    /// The newest feed versions a write gave a member-scoped entity and a programme-wide one (and what a unit of
+    /// work wrote of its device).
+    fileprivate struct Written: Sendable {
+        var member: Int64?
+        var catalogue: Int64?
+        var device: DeviceWrite?
+
+        /// Once committed: raises the kept versions of the scopes written.
+        func tell(_ cache: RequestCache, member id: MemberID?) {
+            if let member, let id { cache.raise(scope: id.rawValue, to: member) }
+            if let catalogue { cache.raise(scope: RequestCache.catalogueScope, to: catalogue) }
+        }
+    }
+
     /// Writes entities, each with the next feed version; returns the newest version given to a member-scoped one
     /// and to a programme-wide one.
-    @discardableResult
     private static func writeEntities(
         _ entities: [Entity], member: MemberID?, now: Timestamp, db: Database
-    ) throws -> (member: Int64?, catalogue: Int64?) {
-        var written: (member: Int64?, catalogue: Int64?) = (nil, nil)
+    ) throws -> Written {
+        var written = Written()
         guard !entities.isEmpty else { return written }
         var version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'version'")) ?? 0
         let statement = try db.cachedStatement(
@@ -398,9 +478,13 @@ public final class SQLiteStorage: ServerStorage {
     // MARK: Feed
 
     public func feed(member: MemberID, after cursor: LoyaltyCore.Cursor, limit: Int) async throws -> FeedPage {
-        try await pool.read { db in
+        if let known = cache.unchanged(member: member, after: cursor.version) {
+            return FeedPage(changes: [], hasMore: false, horizon: known.horizon, latest: known.newest)
+        }
+        let ticket = cache.ticket()
+        let (page, heads) = try await pool.read { db in
             let meta = try db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?")
-            let horizon = try UInt64(Int64.fetchOne(meta, arguments: ["horizon"]) ?? 0)
+            let horizon = try Int64.fetchOne(meta, arguments: ["horizon"]) ?? 0
             let latest = try UInt64(Int64.fetchOne(meta, arguments: ["version"]) ?? 0)
             let rows = try Row.fetchAll(
                 db.cachedStatement(
@@ -416,12 +500,22 @@ public final class SQLiteStorage: ServerStorage {
                     StoredChange(
                         version: UInt64(row["version"] as Int64), key: EntityKey(kind, row["id"]), body: row["body"]))
             }
-            return FeedPage(changes: changes, hasMore: rows.count > limit, horizon: horizon, latest: latest)
+            let page = FeedPage(
+                changes: changes, hasMore: rows.count > limit, horizon: UInt64(horizon), latest: latest)
+            // The device is up to date after this page: its next pull is likely unchanged, and known from memory.
+            let heads = page.hasMore ? nil : (try Self.versions(db, member: member), horizon)
+            return (page, heads)
         }
+        if let (versions, horizon) = heads {
+            cache.keep(
+                heads: [member.rawValue: versions.member, RequestCache.catalogueScope: versions.catalogue],
+                horizon: horizon, readWith: ticket)
+        }
+        return page
     }
 
     public func compact(before time: Timestamp) async throws {
-        try await pool.write { db in
+        let horizon = try await pool.write { db in
             let cutoff = time.millisecondsSince1970
             // The horizon is the newest deletion forgotten: a cursor before it would miss that deletion.
             try db.execute(
@@ -432,7 +526,9 @@ public final class SQLiteStorage: ServerStorage {
                     """, arguments: [cutoff])
             try db.execute(sql: "DELETE FROM entities WHERE body IS NULL AND updated_at < ?", arguments: [cutoff])
             try db.execute(sql: "DELETE FROM mutation_results WHERE processed_at < ?", arguments: [cutoff])
+            return try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'horizon'") ?? 0
         }
+        cache.raise(horizon: horizon)
     }
 
     // MARK: Accounts and devices
@@ -440,7 +536,7 @@ public final class SQLiteStorage: ServerStorage {
     public func createMember(
         _ account: AccountRecord, device: DeviceRecord, card: CardNumber, entities: [Entity], now: Timestamp
     ) async throws {
-        try await pool.write { db in
+        let written = try await pool.write { db in
             try Self.mapConstraint("e-mail \(account.email)") {
                 try db.execute(
                     sql:
@@ -456,8 +552,10 @@ public final class SQLiteStorage: ServerStorage {
                     sql: "INSERT INTO cards (number, member_id) VALUES (?, ?)",
                     arguments: [card.digits, account.memberID.rawValue])
             }
-            try Self.writeEntities(entities, member: account.memberID, now: now, db: db)
+            return try Self.writeEntities(entities, member: account.memberID, now: now, db: db)
         }
+        written.tell(cache, member: account.memberID)
+        cache.forget(devices: [device.id])
     }
 
     public func account(email: String) async throws -> AccountRecord? {
@@ -483,7 +581,11 @@ public final class SQLiteStorage: ServerStorage {
     }
 
     public func device(_ id: DeviceID) async throws -> DeviceRecord? {
-        try await pool.read { db in try Self.fetchDevice(db, id: id) }
+        if let kept = cache.device(id) { return kept }
+        let ticket = cache.ticket()
+        let record = try await pool.read { db in try Self.fetchDevice(db, id: id) }
+        if let record { cache.keep(record, readWith: ticket) }
+        return record
     }
 
     public func devices(member: MemberID) async throws -> [DeviceRecord] {
@@ -497,6 +599,7 @@ public final class SQLiteStorage: ServerStorage {
 
     public func insertDevice(_ device: DeviceRecord) async throws {
         try await pool.write { db in try Self.insertDevice(db, device) }
+        cache.forget(devices: [device.id])
     }
 
     public func updateRefreshToken(
@@ -507,22 +610,28 @@ public final class SQLiteStorage: ServerStorage {
                 sql: "UPDATE devices SET refresh_hash = ?, previous_refresh_hash = ?, rotated_at = ? WHERE id = ?",
                 arguments: [Data(current), previous.map { Data($0) }, rotatedAt.millisecondsSince1970, device.rawValue])
         }
+        cache.forget(devices: [device])
     }
 
     public func revokeDevice(_ id: DeviceID, at time: Timestamp) async throws -> Bool {
-        try await pool.write { db in
+        let revoked = try await pool.write { db in
             try db.execute(
                 sql: "UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
                 arguments: [time.millisecondsSince1970, id.rawValue])
             return db.changesCount == 1
         }
+        cache.forget(devices: [id])
+        return revoked
     }
 
     public func markPulled(_ id: DeviceID, at time: Timestamp) async throws {
         try await pool.write { db in
-            try db.cachedStatement(sql: "UPDATE devices SET last_pulled_at = ? WHERE id = ?").execute(
-                arguments: [time.millisecondsSince1970, id.rawValue])
+            // The later time stays, so that two pulls told in either order leave the same row (in memory too).
+            try db.cachedStatement(
+                sql: "UPDATE devices SET last_pulled_at = max(coalesce(last_pulled_at, ?1), ?1) WHERE id = ?2"
+            ).execute(arguments: [time.millisecondsSince1970, id.rawValue])
         }
+        cache.update(device: id) { $0.lastPulledAt = max($0.lastPulledAt ?? time, time) }
     }
 
     public func touchDevice(_ id: DeviceID, at time: Timestamp) async throws {
@@ -531,6 +640,7 @@ public final class SQLiteStorage: ServerStorage {
                 sql: "UPDATE devices SET last_seen_at = ? WHERE id = ?",
                 arguments: [time.millisecondsSince1970, id.rawValue])
         }
+        cache.forget(devices: [id])
     }
 
     // MARK: Cards, receipts, transactions
