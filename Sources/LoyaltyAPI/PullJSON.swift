@@ -161,3 +161,52 @@ public enum PullJSON {
     /// Appends `text` as a JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8.
     static func appendString(_ text: String, to out: inout [UInt8]) { StreamingJSON.appendString(text, to: &out) }
 }
+
+extension PullJSON {
+    /// Reads a pull request: quickly in the contract's plain shape (``decodeRequestQuickly(_:defaultLimit:)``),
+    /// otherwise through the generated types, whose errors name what is wrong. `defaultLimit` when it names none.
+    public static func decodeRequest(_ data: Data, defaultLimit: Int) throws -> PullRequest {
+        if let request = decodeRequestQuickly(data, defaultLimit: defaultLimit) { return request }
+        return try PullRequest(
+            wire: JSONDecoder().decode(Components.Schemas.PullRequest.self, from: data), defaultLimit: defaultLimit)
+    }
+
+    /// Reads a pull request without Foundation's decoder (a fifth of an unchanged pull's work on the server), or nil
+    /// at anything it does not expect (an escaped string, a null, an unknown field, a negative number): the caller
+    /// then reads it through the generated types. It never accepts what they would refuse, nor reads a value
+    /// differently.
+    public static func decodeRequestQuickly(_ data: Data, defaultLimit: Int) -> PullRequest? {
+        data.withUnsafeBytes { buffer -> PullRequest? in
+            var reader = ByteReader(bytes: buffer)
+            var deviceID: String?
+            var cursor: Int64?
+            var limit: Int?
+            var allowance: AllowanceRequest?
+            let read = reader.object { key, reader in
+                switch key {
+                case "deviceID": return reader.string(into: &deviceID)
+                case "cursor": return reader.integer(into: &cursor)
+                case "limit": return reader.integer(into: &limit)
+                case "allowance":
+                    var release: Int?
+                    var through: Int64?
+                    let read = reader.object { key, reader in
+                        switch key {
+                        case "release": return reader.integer(into: &release)
+                        case "through": return reader.integer(into: &through)
+                        default: return false
+                        }
+                    }
+                    guard read, let through, through >= 0, (release ?? 1) >= 1 else { return false }
+                    allowance = AllowanceRequest(release: release, through: UInt64(through))
+                    return true
+                default: return false
+                }
+            }
+            guard read, reader.atEnd, let deviceID, let cursor, cursor >= 0 else { return nil }
+            return PullRequest(
+                deviceID: DeviceID(deviceID), cursor: Cursor(version: UInt64(cursor)), limit: limit ?? defaultLimit,
+                allowance: allowance)
+        }
+    }
+}

@@ -217,4 +217,61 @@ import Testing
         default: Issue.record("one read \(read), the other \(reference)")
         }
     }
+
+    /// Pull requests read by hand and through the generated types: the same request, or the hand reader gives up;
+    /// what the generated types refuse is refused.
+    @Test func aPullRequestIsReadAsTheGeneratedTypesReadIt() throws {
+        func generated(_ data: Data) throws -> PullRequest {
+            try PullRequest(
+                wire: JSONDecoder().decode(Components.Schemas.PullRequest.self, from: data), defaultLimit: 2_000)
+        }
+        var random = SeededRandom(seed: 7)
+        for _ in 0..<40 {
+            let request = PullRequest(
+                deviceID: DeviceID("d-\(random.next() % 100_000)"), cursor: Cursor(version: random.next() % 1_000_000),
+                limit: Int(1 + random.next() % 5_000),
+                allowance: random.next() % 2 == 0
+                    ? nil
+                    : AllowanceRequest(
+                        release: random.next() % 2 == 0 ? nil : Int(1 + random.next() % 9), through: random.next() % 50)
+            )
+            let data = try JSONEncoder().encode(request.wire)
+            #expect(PullJSON.decodeRequestQuickly(data, defaultLimit: 2_000) == request)
+            #expect(try generated(data) == request)
+        }
+        let forms: [(String, refused: Bool)] = [
+            (#"{"deviceID":"d-1","cursor":5}"#, false),
+            (#" { "cursor" : 5 , "deviceID" : "d-1" , "limit" : 10 } "#, false),
+            (#"{"deviceID":"d-1","cursor":5,"limit":null}"#, false),
+            (#"{"deviceID":"d-\u0031","cursor":5}"#, false),
+            (#"{"deviceID":"d-1","cursor":5,"allowance":{"through":3}}"#, false),
+            (#"{"deviceID":"d-1","cursor":5,"allowance":{"release":2,"through":3}}"#, false),
+            (#"{"deviceID":"d-1","cursor":5,"allowance":{"release":0,"through":3}}"#, true),
+            (#"{"deviceID":"d-1","cursor":5,"allowance":{"release":2}}"#, true),
+            (#"{"deviceID":"d-1","cursor":5,"allowance":{"through":-1}}"#, true),
+            (#"{"deviceID":"d-1","cursor":5,"allowance":{"through":1,"extra":1}}"#, true),
+            (#"{"deviceID":"d-1","cursor":-5}"#, true),
+            (#"{"deviceID":"d-1","cursor":5.5}"#, true),
+            (#"{"deviceID":"d-1","cursor":"5"}"#, true),
+            (#"{"deviceID":"d-1"}"#, true),
+            (#"{"cursor":5}"#, true),
+            (#"{"deviceID":"d-1","cursor":5,"extra":true}"#, true),
+            (#"{"deviceID":"d-1","cursor":5}x"#, true),
+            (#"[]"#, true),
+        ]
+        for (form, refused) in forms {
+            let data = Data(form.utf8)
+            let quick = PullJSON.decodeRequestQuickly(data, defaultLimit: 2_000)
+            switch Result(catching: { try generated(data) }) {
+            case .failure:
+                #expect(refused, "the generated types refused what the test says they read: \(form)")
+                #expect(quick == nil, "the quick reader accepted what the generated types refuse: \(form)")
+                #expect(throws: (any Error).self) { try PullJSON.decodeRequest(data, defaultLimit: 2_000) }
+            case .success(let expected):
+                #expect(!refused, "the generated types read what the test says they refuse: \(form)")
+                if let quick { #expect(quick == expected, "\(form)") }
+                #expect(try PullJSON.decodeRequest(data, defaultLimit: 2_000) == expected, "\(form)")
+            }
+        }
+    }
 }
