@@ -11,7 +11,8 @@ internal import Synchronization
 /// memory (``RequestCache``, the members' states) cannot be overtaken by another process's writes.
 public final class SQLiteStorage: ServerStorage {
     private let pool: DatabasePool
-    /// The open lock file (a POSIX record lock, held by this process until the store is let go).
+    /// The open lock file (a POSIX record lock, held by this process until the store is let go; being the
+    /// process's, it keeps other processes out, not a second store on the same file in this one).
     private let lock: Int32
     /// The database file.
     public let path: String

@@ -189,7 +189,8 @@ public struct FeedPage: Sendable, Hashable {
     public var hasMore: Bool
     /// Cursors below this are older than the feed keeps.
     public var horizon: UInt64
-    /// The newest version in the store.
+    /// The newest version in the store (at least; a page known unchanged from memory gives the cursor itself, which
+    /// is the newest of the member's and the catalogue's versions).
     public var latest: UInt64
 
     /// Creates a page.
