@@ -33,7 +33,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free port (the chosen one is printed).")
     var port = 8080
 
-    @Option(help: "Directory for the database and signing key (created if missing).")
+    @Option(help: "Directory for the database and signing key (created if missing; one server at a time uses it).")
     var data = "./loyalty-server-data"
 
     @Option(help: "Operator token for the admin API (or set LOYALTY_ADMIN_TOKEN). Without one the admin API is off.")

@@ -16,8 +16,8 @@ internal import Synchronization
 /// - a scope's version and the horizon only grow, and a write *raises* them to what it committed, so the kept
 ///   version is never below the store's newest once a write is answered. A page is answered from memory only for a
 ///   cursor equal to the newest version of both the member's scope and the catalogue's: nothing is newer.
-///   (Compaction can drop a scope's newest tombstone, leaving the kept version above the store's: a cursor can
-///   then not equal it, and the page is read from the store as before.)
+///   (Compaction can drop a scope's newest tombstone, leaving the kept version above the store's: a cursor equal
+///   to it has still nothing newer, and a lower one is read from the store as before.)
 ///
 /// It holds at most ``limit`` devices and as many scopes; when either is full, everything is dropped and reads that
 /// began before are not kept.
@@ -45,7 +45,7 @@ final class RequestCache: Sendable {
         var devices: [DeviceID: Slot] = [:]
         var heads: [String: Int64] = [:]
         var horizon: Int64?
-        /// Ticks with every device forgotten and every drop.
+        /// Ticks with every device written (forgotten or changed) and every drop.
         var clock: UInt64 = 0
         /// Reads that began before the last drop are not kept (what they raced may have been dropped with it).
         var floor: UInt64 = 0
