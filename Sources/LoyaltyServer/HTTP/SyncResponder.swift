@@ -7,8 +7,8 @@ public import OpenAPIRuntime
 /// Answers `POST /v1/sync/push` and `POST /v1/sync/pull` itself, after the gate has checked the protocol version,
 /// the body size and the device's token, in the forms the contract gives (docs/openapi.yaml). A push is read by
 /// ``PushJSON`` (the generated types read what it gives up on, and name what is wrong) and answered by it; a pull is
-/// read by ``PullJSON`` in the same way, and its answer is written by ``PullJSON`` from the entities' stored bytes, without the generated types' decoding and
-/// re-encoding of every entity. Every other operation passes through.
+/// read by ``PullJSON`` in the same way, and its answer is written by ``PullJSON`` from the entities' stored bytes,
+/// without the generated types' decoding and re-encoding of every entity. Every other operation passes through.
 struct SyncResponder: ServerMiddleware {
     let service: SyncService
 
