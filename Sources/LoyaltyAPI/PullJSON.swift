@@ -181,7 +181,7 @@ extension PullJSON {
             var deviceID: String?
             var cursor: Int64?
             var limit: Int?
-            var allowance: AllowanceRequest?
+            var allowance: Components.Schemas.AllowanceRequest?
             let read = reader.object { key, reader in
                 switch key {
                 case "deviceID": return reader.string(into: &deviceID)
@@ -197,16 +197,17 @@ extension PullJSON {
                         default: return false
                         }
                     }
-                    guard read, let through, through >= 0, (release ?? 1) >= 1 else { return false }
-                    allowance = AllowanceRequest(release: release, through: UInt64(through))
+                    guard read, let through else { return false }
+                    allowance = .init(release: release, through: through)
                     return true
                 default: return false
                 }
             }
-            guard read, reader.atEnd, let deviceID, let cursor, cursor >= 0 else { return nil }
-            return PullRequest(
-                deviceID: DeviceID(deviceID), cursor: Cursor(version: UInt64(cursor)), limit: limit ?? defaultLimit,
-                allowance: allowance)
+            guard read, reader.atEnd, let deviceID, let cursor else { return nil }
+            // The generated types' values, checked by the same mapping as theirs (a refusal is theirs to name).
+            return try? PullRequest(
+                wire: .init(deviceID: deviceID, cursor: cursor, limit: limit, allowance: allowance),
+                defaultLimit: defaultLimit)
         }
     }
 }
