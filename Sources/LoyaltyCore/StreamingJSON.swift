@@ -28,23 +28,50 @@ extension StreamingJSON {
     /// Appends `text` as a JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8.
     public static func appendString(_ text: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
-            case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
-            case 0..<0x20:
-                let digits = Array("0123456789abcdef".utf8)
-                bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")]
-                bytes += [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]
-            default: bytes.append(byte)
-            }
+        // Nearly every string written (ids, kinds, keys) needs no escape: copied whole.
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: text.utf8)
+        } else {
+            for byte in text.utf8 { appendEscaped(byte, to: &bytes) }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendEscaped(_ byte: UInt8, to bytes: inout [UInt8]) {
+        switch byte {
+        case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+        case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+        case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+        case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+        case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+        case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+        case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+        case 0..<0x20:
+            let digits = Array("0123456789abcdef".utf8)
+            bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")]
+            bytes += [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]
+        default: bytes.append(byte)
+        }
+    }
+
+    /// Appends an integer's decimal digits (as `String(value)` spells it, without making the string).
+    public static func appendInteger(_ value: some BinaryInteger, to bytes: inout [UInt8]) {
+        guard let small = Int64(exactly: value) else {
+            bytes += String(value).utf8
+            return
+        }
+        if small < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = small.magnitude
+        // At most 20 digits; written backwards into a fixed buffer, then copied in order.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+            var index = 20
+            repeat {
+                index -= 1
+                buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index...]))
+        }
     }
 }
 
@@ -65,11 +92,16 @@ final class JSONSink {
         var child: (id: Int, kind: Kind)?
     }
 
-    var bytes: [UInt8] = []
-    private var frames: [Frame] = []
-    private var nextID = 0
+    // Not checked for overlapping access at run time (that cost about a tenth of encoding): the sink is used by one
+    // encoding on one thread, and no method here lends a property while another changes it.
+    @exclusivity(unchecked) var bytes: [UInt8] = []
+    @exclusivity(unchecked) private var frames: [Frame] = []
+    @exclusivity(unchecked) private var nextID = 0
 
-    init() { bytes.reserveCapacity(256) }
+    init() {
+        bytes.reserveCapacity(256)
+        frames.reserveCapacity(8)
+    }
 
     func push(_ kind: Kind) -> Int {
         nextID += 1
@@ -113,21 +145,21 @@ final class JSONSink {
     /// object, the key.
     func beginValue(in id: Int, key: String?) throws {
         try reopen(id)
-        var frame = frames[frames.count - 1]
-        switch frame.kind {
+        let top = frames.count - 1
+        // The frame is changed in place: a copy would share its keys, and appending to them would copy them all.
+        switch frames[top].kind {
         case .slot:
-            guard frame.count == 0 else { throw NotStreamable() }
+            guard frames[top].count == 0 else { throw NotStreamable() }
         case .object:
-            guard let key, !frame.keys.contains(key) else { throw NotStreamable() }
-            if frame.count > 0 { bytes.append(UInt8(ascii: ",")) }
-            frame.keys.append(key)
+            guard let key, !frames[top].keys.contains(key) else { throw NotStreamable() }
+            if frames[top].count > 0 { bytes.append(UInt8(ascii: ",")) }
+            frames[top].keys.append(key)
             writeString(key)
             bytes.append(UInt8(ascii: ":"))
         case .array:
-            if frame.count > 0 { bytes.append(UInt8(ascii: ",")) }
+            if frames[top].count > 0 { bytes.append(UInt8(ascii: ",")) }
         }
-        frame.count += 1
-        frames[frames.count - 1] = frame
+        frames[top].count += 1
     }
 
     /// The container a slot's value was opened as (a second `container(keyedBy:)` call gets the same one), or a new
@@ -146,7 +178,7 @@ final class JSONSink {
 
     func writeString(_ text: String) { StreamingJSON.appendString(text, to: &bytes) }
 
-    func writeInteger(_ value: some BinaryInteger) { bytes += String(value).utf8 }
+    func writeInteger(_ value: some BinaryInteger) { StreamingJSON.appendInteger(value, to: &bytes) }
 
     func writeFloatingPoint(_ value: Double) throws {
         guard value.isFinite else { throw NotStreamable() }
@@ -187,7 +219,9 @@ struct StreamingEncoder: Encoder {
     /// Encodes `value` as this slot's value.
     func encode<T: Encodable>(_ value: T) throws {
         // Foundation's encoder writes these its own way, not as they encode themselves.
-        if value is Data || value is URL || value is Decimal { throw NotStreamable() }
+        // (Comparing the types, not casting the value: generic values arrive as their own type, and a cast per value
+        // cost more than the rest of writing it.)
+        if T.self == Data.self || T.self == URL.self || T.self == Decimal.self { throw NotStreamable() }
         try value.encode(to: self)
     }
 }

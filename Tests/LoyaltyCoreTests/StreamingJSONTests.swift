@@ -88,6 +88,31 @@ import Testing
         var extremes: [Int64] = [.min, .max, 0, -1]
         var unsigned: UInt64 = .max
         var text = "quote\" back\\slash / new\nline\r\t \u{08}\u{0C}\u{01}\u{1F} ✓ 🎟️"
+        /// Copied whole, not byte by byte: nothing in it needs an escape.
+        var plain = "café ✓ 🎟️ with nothing to escape"
+    }
+
+    @Test func integersAreSpelledAsSwiftSpellsThem() {
+        var random = SeededGenerator(seed: 41)
+        func spelled(_ value: some BinaryInteger) -> String {
+            var bytes: [UInt8] = []
+            StreamingJSON.appendInteger(value, to: &bytes)
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        for value: Int64 in [.min, .min + 1, -10, -9, -1, 0, 1, 9, 10, 99, 100, .max - 1, .max] {
+            #expect(spelled(value) == String(value))
+        }
+        for value: UInt64 in [0, 9, 10, UInt64(Int64.max), UInt64(Int64.max) + 1, .max] {
+            #expect(spelled(value) == String(value))
+        }
+        for _ in 0..<2_000 {
+            let bits = random.next()
+            let width = random.next() % 64
+            let value = Int64(bitPattern: bits) >> width
+            #expect(spelled(value) == String(value))
+            #expect(spelled(bits >> width) == String(bits >> width))
+            #expect(spelled(Int8(truncatingIfNeeded: bits)) == String(Int8(truncatingIfNeeded: bits)))
+        }
     }
 
     @Test func emptyContainersNumbersAndStringsEncodeAsFoundationEncodesThem() throws {
@@ -100,7 +125,11 @@ import Testing
     }
 
     // Each alone: one of them would make the whole value go to Foundation and hide the others.
-    struct WithData: Codable, Equatable { var bytes = Data([0, 1, 2, 250]) }
+    struct WithData: Codable, Equatable {
+        var bytes = Data([0, 1, 2, 250])
+        var maybe: Data? = Data([9])
+        var list = [Data([7, 8])]
+    }
     struct WithURL: Codable, Equatable { var link = URL(string: "https://example.com/a?b=c")! }
     struct WithDecimal: Codable, Equatable { var amount = Decimal(string: "12.34")! }
     struct WithFloat: Codable, Equatable { var share: Float = 0.1 }
