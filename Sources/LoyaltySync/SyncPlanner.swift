@@ -5,7 +5,7 @@ public struct SyncPolicy: Sendable, Hashable {
     /// Mutations per push.
     public var batchSize = 100
     /// Changes per pull page.
-    public var pageSize = 1_000
+    public var pageSize = 2_000
     /// Whether the next page is asked for while the one before it is applied (the server and the device then work
     /// at the same time; off in the deterministic simulation, which runs everything on one thread).
     public var prefetch = true
@@ -17,7 +17,7 @@ public struct SyncPolicy: Sendable, Hashable {
     public var maximumDelay: TimeSpan = .seconds(30)
 
     public init(
-        batchSize: Int = 100, pageSize: Int = 1_000, prefetch: Bool = true, retries: Int = 3,
+        batchSize: Int = 100, pageSize: Int = 2_000, prefetch: Bool = true, retries: Int = 3,
         baseDelay: TimeSpan = .milliseconds(500)
     ) {
         self.batchSize = batchSize
