@@ -77,7 +77,7 @@ enum Benchmark: String, CaseIterable {
                 changes: smoke ? 100 : 1_000, pending: smoke ? 10 : 100)
         case .serverIngest:
             try await serverIngest(
-                in: directory, runs: runs, devices: smoke ? 20 : 1_000, pushes: smoke ? 2 : 10, lanes: smoke ? 4 : 64)
+                in: directory, runs: runs, devices: smoke ? 20 : 1_000, pushes: smoke ? 2 : 10, lanes: smoke ? 4 : 32)
         case .fanOut:
             try await fanOut(
                 in: directory, runs: runs, members: smoke ? 20 : 1_000, perMember: smoke ? 2 : 10,

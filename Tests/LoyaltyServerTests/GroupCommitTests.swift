@@ -153,7 +153,7 @@ extension GroupCommitTests {
         let storage = try #require(harness.service.storage as? SQLiteStorage)
         let checkpointer = try #require(storage.writer.checkpointer)
         let (_, device) = try await harness.enroll()
-        for push in 0..<UInt64(Checkpointer.interval * 2) {
+        for push in 0..<UInt64(4) {
             _ = try await harness.service.push(
                 PushRequest(
                     deviceID: device.id,
@@ -169,6 +169,30 @@ extension GroupCommitTests {
         defer { try? FileManager.default.removeItem(at: copy) }
         let alone = try SQLiteStorage(path: copy.path)
         let last = try await alone.device(device.id)?.lastSequence ?? 0
-        #expect(last >= UInt64(Checkpointer.interval))
+        #expect(last >= 2)
+    }
+
+    @Test func aLongLogStartsOverOnceTheCheckpointerHasCaughtUp() async throws {
+        let harness = try await Harness.make()
+        let storage = try #require(harness.service.storage as? SQLiteStorage)
+        let checkpointer = try #require(storage.writer.checkpointer)
+        checkpointer.restart(after: 16)
+        let (_, device) = try await harness.enroll()
+        let pushes = 150
+        for push in 1...UInt64(pushes) {
+            _ = try await harness.service.push(
+                PushRequest(
+                    deviceID: device.id,
+                    mutations: [harness.envelope(device, push, .setConsent(.profiling, granted: push % 2 == 0))]),
+                from: device)
+        }
+        // Each push wrote pages of its own (a consent change, its result, the device's sequence): without the log
+        // starting over, the file would hold every one of them.
+        let log = try #require(
+            try FileManager.default.attributesOfItem(atPath: storage.path + "-wal")[.size] as? Int)
+        let frame = 4_096 + 24
+        #expect(checkpointer.restarts > 0)
+        #expect(log < 100 * frame, "the log holds \(log / frame) frames after \(pushes) pushes")
+        #expect(try await storage.device(device.id)?.lastSequence == UInt64(pushes))
     }
 }

@@ -5,19 +5,37 @@ internal import Synchronization
 /// Copies the write-ahead log back into the database file on a connection of its own, beside the writer. SQLite's
 /// automatic checkpoint runs inside the commit that crosses its threshold: under ingest every fourth group commit
 /// took 40 to 50 ms instead of 2 to 3 (docs/benchmarks.md), while every push of the next group waited. A passive
-/// checkpoint never blocks the writer or the readers; the writer's own automatic checkpoint stays, at a far higher
-/// threshold, in case this one falls behind.
+/// checkpoint never blocks the writer or the readers.
+///
+/// The log starts over from its beginning only when a write transaction begins with every frame in it copied back,
+/// which never happens on its own while the writer goes from one group to the next. So once the log is long, the
+/// writer waits between two groups for the checkpoint of its last commit (one group's pages, a few milliseconds)
+/// and its next transaction starts the log again ([waitIfTheLogIsLong]). The writer's own automatic checkpoint
+/// stays, at a far higher threshold, in case this one falls behind (a reader holding an old snapshot stops the
+/// log from being copied back whole).
 final class Checkpointer: Sendable {
-    /// Group commits between two checkpoints.
-    static let interval = 4
-    /// Pages in the log after which the writer checkpoints itself (SQLite's default is 1,000).
-    static let writerThreshold = 16_000
+    /// Frames (pages) in the log past which the writer lets the checkpointer catch up: 32 MiB of 4 KiB pages.
+    static let restartFrames = 8_192
+    /// Pages in the log after which the writer checkpoints itself inside a commit (SQLite's default is 1,000).
+    static let writerThreshold = 32_768
+    /// The longest the writer waits for the checkpointer between two groups.
+    static let longestWait = DispatchTimeInterval.milliseconds(200)
 
     private struct State {
+        /// Group commits so far.
         var commits = 0
         var running = false
         var again = false
         var done = 0
+        /// Commits that the last finished checkpoint started after (all of them copied back unless a reader held
+        /// the log).
+        var covered = 0
+        /// Frames in the log when the last checkpoint ended, if it copied all of them back; nil otherwise.
+        var wholeLog: Int?
+        /// Times the writer waited for a checkpoint so that the log would start over.
+        var restarts = 0
+        var restartFrames = Checkpointer.restartFrames
+        var waiter: (commits: Int, signal: DispatchSemaphore)?
     }
 
     private let connection: DatabaseQueue
@@ -33,13 +51,17 @@ final class Checkpointer: Sendable {
     /// Checkpoints run so far.
     var checkpoints: Int { state.withLock { $0.done } }
 
-    /// Called after each group commit; starts a checkpoint every ``interval`` commits (one at a time: a request
-    /// while one runs makes it run once more).
+    /// Times the writer waited so that the log would start over.
+    var restarts: Int { state.withLock { $0.restarts } }
+
+    /// Sets the log length past which the writer lets the checkpointer catch up (tests use a short one).
+    func restart(after frames: Int) { state.withLock { $0.restartFrames = frames } }
+
+    /// Called after each group commit: starts a checkpoint of it (one at a time: a commit while one runs makes it
+    /// run once more, for every commit since).
     func committed() {
         let start = state.withLock { state -> Bool in
             state.commits += 1
-            guard state.commits >= Self.interval else { return false }
-            state.commits = 0
             guard !state.running else {
                 state.again = true
                 return false
@@ -50,12 +72,39 @@ final class Checkpointer: Sendable {
         if start { run() }
     }
 
+    /// Called by the writer between two groups: when the last checkpoint found a log longer than the restart
+    /// threshold and copied all of it back, waits (at most ``longestWait``) until the checkpoint of the latest
+    /// commit has ended, so that the next transaction starts the log from its beginning.
+    func waitIfTheLogIsLong() {
+        let signal = state.withLock { state -> DispatchSemaphore? in
+            guard let frames = state.wholeLog, frames >= state.restartFrames else { return nil }
+            state.wholeLog = nil
+            state.restarts += 1
+            // A checkpoint of every commit so far runs or is asked for (``committed()``), unless one has ended.
+            guard state.covered < state.commits else { return nil }
+            let signal = DispatchSemaphore(value: 0)
+            state.waiter = (state.commits, signal)
+            return signal
+        }
+        guard let signal else { return }
+        _ = signal.wait(timeout: .now() + Self.longestWait)
+        state.withLock { $0.waiter = nil }
+    }
+
     private func run() {
         connection.asyncWriteWithoutTransaction { db in
+            // Every commit counted here has ended, so the checkpoint below sees its frames.
+            let commits = self.state.withLock { $0.commits }
             // A failed checkpoint loses nothing (the log keeps every page); the next one, or the writer's, copies it.
-            _ = try? db.checkpoint(.passive)
+            let log = try? db.checkpoint(.passive)
             let again = self.state.withLock { state -> Bool in
                 state.done += 1
+                state.covered = commits
+                state.wholeLog = log.flatMap { $0.checkpointedFrameCount == $0.walFrameCount ? $0.walFrameCount : nil }
+                if let waiter = state.waiter, commits >= waiter.commits {
+                    waiter.signal.signal()
+                    state.waiter = nil
+                }
                 if state.again {
                     state.again = false
                     return true

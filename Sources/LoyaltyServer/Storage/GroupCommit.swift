@@ -92,6 +92,7 @@ final class GroupCommitter: Sendable {
                 outcome = .failure(error)
             }
             for unit in group { unit.finish(committed: outcome) }
+            checkpointer?.waitIfTheLogIsLong()
         }
         // Still draining: the rest waits behind the writes that queued meanwhile.
         pool.asyncWriteWithoutTransaction { db in self.drain(db) }
