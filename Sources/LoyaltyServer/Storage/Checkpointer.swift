@@ -10,7 +10,7 @@ internal import Synchronization
 /// The log starts over from its beginning only when a write transaction begins with every frame in it copied back,
 /// which never happens on its own while the writer goes from one group to the next. So once the log is long, the
 /// writer waits between two groups for the checkpoint of its last commit (one group's pages, a few milliseconds)
-/// and its next transaction starts the log again ([waitIfTheLogIsLong]). The writer's own automatic checkpoint
+/// and its next transaction starts the log again (``waitIfTheLogIsLong()``). The writer's own automatic checkpoint
 /// stays, at a far higher threshold, in case this one falls behind (a reader holding an old snapshot stops the
 /// log from being copied back whole).
 final class Checkpointer: Sendable {
@@ -32,7 +32,7 @@ final class Checkpointer: Sendable {
         var covered = 0
         /// Frames in the log when the last checkpoint ended, if it copied all of them back; nil otherwise.
         var wholeLog: Int?
-        /// Times the writer waited for a checkpoint so that the log would start over.
+        /// Times the writer let the log start over.
         var restarts = 0
         var restartFrames = Checkpointer.restartFrames
         var waiter: (commits: Int, signal: DispatchSemaphore)?
@@ -51,7 +51,7 @@ final class Checkpointer: Sendable {
     /// Checkpoints run so far.
     var checkpoints: Int { state.withLock { $0.done } }
 
-    /// Times the writer waited so that the log would start over.
+    /// Times the writer let the log start over (waiting for the checkpointer first if it had not caught up).
     var restarts: Int { state.withLock { $0.restarts } }
 
     /// Sets the log length past which the writer lets the checkpointer catch up (tests use a short one).
