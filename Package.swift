@@ -52,6 +52,7 @@ let package = Package(
             dependencies: [
                 "LoyaltyCore",
                 "LoyaltyAPI",
+                "LoyaltySQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
@@ -68,9 +69,12 @@ let package = Package(
             name: "LoyaltyStore",
             dependencies: [
                 "LoyaltyCore",
+                "LoyaltySQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // What the server's store and the device's share about running SQLite.
+        .target(name: "LoyaltySQLite", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "LoyaltySync",
             dependencies: [
@@ -168,6 +172,7 @@ let package = Package(
                 "LoyaltyStore",
                 "LoyaltySync",
                 "LoyaltyServer",
+                "LoyaltySQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -200,6 +205,7 @@ let package = Package(
                 "LoyaltyCore",
                 "LoyaltyAPI",
                 "LoyaltyServer",
+                "LoyaltySQLite",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

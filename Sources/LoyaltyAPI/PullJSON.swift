@@ -49,6 +49,33 @@ public enum PullJSON {
         return Data(out)
     }
 
+    /// The cursor and `hasMore` of an answer in the shape the server writes (`…],"cursor":N,"hasMore":B,…`),
+    /// found from its end without reading its changes; nil for any other shape. A hint for asking the next page
+    /// early: the answer read whole is what counts.
+    public static func peekCursor(_ data: Data) -> (cursor: Cursor, hasMore: Bool)? {
+        let marker = Array(#"],"cursor":"#.utf8)
+        return data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> (cursor: Cursor, hasMore: Bool)? in
+            // The fields after the changes take a few hundred bytes at most.
+            var start = bytes.count - marker.count
+            let stop = max(0, bytes.count - 1_024)
+            while start >= stop, !bytes[start..<(start + marker.count)].elementsEqual(marker) { start -= 1 }
+            guard start >= stop else { return nil }
+            var index = start + marker.count
+            var version: UInt64 = 0
+            var digits = 0
+            while index < bytes.count, (48...57).contains(bytes[index]), digits < 18 {
+                version = version * 10 + UInt64(bytes[index] - 48)
+                index += 1
+                digits += 1
+            }
+            guard digits > 0 else { return nil }
+            let rest = bytes[index...]
+            if rest.starts(with: #","hasMore":true"#.utf8) { return (Cursor(version: version), true) }
+            if rest.starts(with: #","hasMore":false"#.utf8) { return (Cursor(version: version), false) }
+            return nil
+        }
+    }
+
     /// Reads an answer, decoding each entity once, as its kind: quickly in the shape the server writes
     /// (``decodeQuickly(_:)``), otherwise through Foundation's decoder. A change that is not a well-formed entity
     /// of its kind fails the whole page with an error naming it.

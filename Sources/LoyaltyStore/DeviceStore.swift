@@ -1,6 +1,7 @@
 public import Foundation
 internal import GRDB
 public import LoyaltyCore
+internal import LoyaltySQLite
 internal import Synchronization
 
 /// A device's SQLite store: the state the server confirmed, the outbox of the member's pending mutations, the
@@ -13,6 +14,9 @@ public final class DeviceStore: Sendable {
     /// The database file.
     public let path: String
     private let pool: DatabasePool
+    /// Copies the log back beside the writer after each pulled page: SQLite's own checkpoint (every 1,000 pages of
+    /// log, kept as it is) otherwise ran inside every seventh page's commit of a bootstrap (docs/benchmarks.md).
+    private let checkpointer: Checkpointer
     private let cache: Mutex<ViewCache>
     /// The identity row's bytes and what they decode to: decoded again only when the bytes change.
     private let identityCache = Mutex<(data: Data, identity: DeviceIdentity)?>(nil)
@@ -45,6 +49,7 @@ public final class DeviceStore: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
+            checkpointer = try Checkpointer(path: path)
         } catch let error as DatabaseError {
             switch error.resultCode {
             case .SQLITE_NOTADB, .SQLITE_CORRUPT:
@@ -363,6 +368,7 @@ public final class DeviceStore: Sendable {
             for notice in notices { try Self.insert(notice, db) }
             return notices
         }
+        checkpointer.committed()
         try replay(now: time)
         return notices
     }
@@ -431,6 +437,7 @@ public final class DeviceStore: Sendable {
             for notice in notices { try Self.insert(notice, db) }
             return notices
         }
+        checkpointer.committed()
         // Merge the page into the confirmed state in memory (reloading it only if it is not there yet) and replay the
         // outbox on it, in one step so that a reader sees the old view or the new one, never none.
         let outbox = try outbox(now: time)

@@ -71,6 +71,12 @@ public struct HTTPSyncTransport: SyncTransport {
     /// A pull goes past the generated client: its answer is read by ``PullJSON``, which decodes each entity once,
     /// as its kind (the generated types decode it as a generic object that would then be re-encoded and decoded).
     public func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {
+        try await pull(request, accessToken: accessToken) { _, _ in }
+    }
+
+    public func pull(
+        _ request: PullRequest, accessToken: String, early: @escaping @Sendable (Cursor, _ hasMore: Bool) -> Void
+    ) async throws(TransportError) -> PullResponse {
         try await call {
             var head = HTTPRequest(method: .post, scheme: nil, authority: nil, path: "/v1/sync/pull")
             head.headerFields[.contentType] = "application/json; charset=utf-8"
@@ -85,7 +91,14 @@ public struct HTTPSyncTransport: SyncTransport {
                     status: response.status.code, code: "bad_response",
                     message: "the server answered a pull with \(response.status.code) and no page")
             }
-            return try PullJSON.decode(try await Data(collecting: body, upTo: Self.maxPageBytes))
+            let data = try await Data(collecting: body, upTo: Self.maxPageBytes)
+            // The cursor is read from the answer's end before its changes are decoded (a few milliseconds for a
+            // large page), so that the next page is already asked for while this one is read.
+            let peeked = PullJSON.peekCursor(data)
+            if let peeked { early(peeked.cursor, peeked.hasMore) }
+            let page = try PullJSON.decode(data)
+            if peeked == nil { early(page.cursor, page.hasMore) }
+            return page
         }
     }
 

@@ -67,6 +67,14 @@ public struct InterposedTransport: SyncTransport {
         }
     }
 
+    public func pull(
+        _ request: PullRequest, accessToken: String, early: @escaping @Sendable (Cursor, _ hasMore: Bool) -> Void
+    ) async throws(TransportError) -> PullResponse {
+        try await around(.pull) { () async throws(TransportError) in
+            try await base.pull(request, accessToken: accessToken, early: early)
+        }
+    }
+
     public func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
         try await around(.devices) { () async throws(TransportError) in try await base.devices(accessToken: accessToken)
         }

@@ -1,6 +1,7 @@
 public import Foundation
 public import LoyaltyCore
 public import LoyaltyStore
+internal import Synchronization
 
 /// What one sync did.
 public struct SyncReport: Sendable, Hashable {
@@ -94,7 +95,8 @@ public actor SyncEngine {
         var report = SyncReport()
         var planner = SyncPlanner(policy: policy)
         var prefetched: Prefetch?
-        defer { prefetched?.task.cancel() }
+        let window = PrefetchWindow()
+        defer { prefetched?.cancel() }
         do {
             guard try store.identity() != nil else {
                 report.outcome = .signedOut("this device is not signed in")
@@ -114,7 +116,8 @@ public actor SyncEngine {
                 case .pull:
                     do {
                         let hasMore = try await pullPage(
-                            into: &report, askAllowance: !report.askedAllowance, prefetched: &prefetched)
+                            into: &report, askAllowance: !report.askedAllowance, prefetched: &prefetched,
+                            window: window)
                         report.askedAllowance = true
                         progress?(report)
                         action = planner.next(after: .pulled(hasMore: hasMore))
@@ -199,10 +202,17 @@ public actor SyncEngine {
     }
 
     /// A page asked for ahead, while the one before it is applied.
-    struct Prefetch {
+    struct Prefetch: Sendable {
         /// The cursor it was asked from.
         let cursor: LoyaltyCore.Cursor
         let task: Task<PulledPage, any Error>
+
+        /// Stops it, and the page it went on to ask for if it got that far.
+        func cancel() {
+            task.cancel()
+            let task = self.task
+            Task.detached { (try? await task.value)?.next?.cancel() }
+        }
     }
 
     /// A pull's answer and when it was asked and answered (for the clock estimate).
@@ -212,13 +222,67 @@ public actor SyncEngine {
         let received: Timestamp
         /// Asked for ahead: its answer may have waited while the device was busy, so it does not measure the clock.
         var prefetched = false
+        /// The page after it, asked for as soon as this one's cursor was known, before it was decoded.
+        var next: Prefetch?
+    }
+
+    /// How far ahead of the engine pages are asked for: the page it applies is number `taken` of the sync, and
+    /// pages up to `taken + depth` may be asked for. A device slower than its network then holds at most two pages
+    /// it has not stored, instead of reading the feed ever further ahead.
+    final class PrefetchWindow: Sendable {
+        static let depth = 2
+        private let taken = Mutex(0)
+
+        /// The engine has taken its next page.
+        func took() { taken.withLock { $0 += 1 } }
+        /// The number the next page the engine asks for ahead will have.
+        var nextIndex: Int { taken.withLock { $0 + 1 } }
+        func allows(_ index: Int) -> Bool { taken.withLock { index <= $0 + Self.depth } }
+    }
+
+    /// A page's answer found early (the next page a prefetched one asked for), handed to the task's result.
+    private final class Following: Sendable {
+        let prefetch = Mutex<Prefetch?>(nil)
+    }
+
+    /// Asks for a page ahead, as page `index` of the sync. As soon as its cursor is known (before it is decoded,
+    /// with the HTTP transport), it asks for the page after it too, if the window allows: the server then works
+    /// on the next page while the device decodes and applies this one.
+    private static func prefetch(
+        _ request: PullRequest, index: Int, accessToken: String, transport: any SyncTransport,
+        wallClock: @escaping @Sendable () -> Timestamp, window: PrefetchWindow
+    ) -> Prefetch {
+        // Detached: a task of the engine's actor would not start before the page being applied is.
+        let task = Task.detached {
+            let following = Following()
+            let sent = wallClock()
+            do {
+                let answer = try await transport.pull(request, accessToken: accessToken) { cursor, hasMore in
+                    guard hasMore, !Task.isCancelled, window.allows(index + 1) else { return }
+                    let next = PullRequest(deviceID: request.deviceID, cursor: cursor, limit: request.limit)
+                    following.prefetch.withLock {
+                        $0 = prefetch(
+                            next, index: index + 1, accessToken: accessToken, transport: transport,
+                            wallClock: wallClock, window: window)
+                    }
+                }
+                return PulledPage(
+                    response: answer, sent: sent, received: wallClock(), prefetched: true,
+                    next: following.prefetch.withLock { $0 })
+            } catch {
+                following.prefetch.withLock { $0 }?.cancel()
+                throw error
+            }
+        }
+        return Prefetch(cursor: request.cursor, task: task)
     }
 
     /// Pulls and applies one page; true if more follow. While it is applied, the next page is already asked for
-    /// (``SyncPolicy/prefetch``); that answer is used only if it was asked from the cursor the device then holds.
-    /// The first page of a sync also asks for the device's allowance when it needs one.
+    /// (``SyncPolicy/prefetch``; ``prefetch(_:index:accessToken:transport:wallClock:window:)``); that answer is
+    /// used only if it was asked from the cursor the device then holds. The first page of a sync also asks for the
+    /// device's allowance when it needs one.
     private func pullPage(
-        into report: inout SyncReport, askAllowance: Bool, prefetched: inout Prefetch?
+        into report: inout SyncReport, askAllowance: Bool, prefetched: inout Prefetch?, window: PrefetchWindow
     ) async throws -> Bool {
         guard let identity = try store.identity() else { return false }
         let cursor = try store.cursor()
@@ -228,7 +292,7 @@ public actor SyncEngine {
         if let ahead, ahead.cursor == cursor, !askAllowance {
             page = try await ahead.task.value
         } else {
-            ahead?.task.cancel()
+            ahead?.cancel()
             let sent = wallClock()
             let allowance = askAllowance ? try store.allowanceRequest(at: sent) : nil
             let response = try await transport.pull(
@@ -236,18 +300,20 @@ public actor SyncEngine {
                 accessToken: identity.accessToken)
             page = PulledPage(response: response, sent: sent, received: wallClock())
         }
+        window.took()
         let response = page.response
         if response.hasMore, policy.prefetch {
-            let (transport, wallClock) = (self.transport, self.wallClock)
-            let next = PullRequest(deviceID: identity.deviceID, cursor: response.cursor, limit: policy.pageSize)
-            // Detached: a task of this actor would not start before the page below is applied.
-            prefetched = Prefetch(
-                cursor: response.cursor,
-                task: Task.detached {
-                    let sent = wallClock()
-                    let answer = try await transport.pull(next, accessToken: identity.accessToken)
-                    return PulledPage(response: answer, sent: sent, received: wallClock(), prefetched: true)
-                })
+            if let next = page.next, next.cursor == response.cursor {
+                prefetched = next
+            } else {
+                page.next?.cancel()
+                prefetched = Self.prefetch(
+                    PullRequest(deviceID: identity.deviceID, cursor: response.cursor, limit: policy.pageSize),
+                    index: window.nextIndex, accessToken: identity.accessToken, transport: transport,
+                    wallClock: wallClock, window: window)
+            }
+        } else {
+            page.next?.cancel()
         }
         try store.observeServer(
             time: response.serverTime, stamp: response.serverStamp, sent: page.sent, received: page.received,

@@ -15,10 +15,26 @@ public protocol SyncTransport: Sendable {
     func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse
     /// Pulls a page of changes.
     func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse
+    /// Pulls a page of changes, telling `early` the page's cursor and whether more follow as soon as they are
+    /// known, before the page is read whole, so that the next page can be asked for meanwhile. Only a hint: the
+    /// page's own cursor is what counts. (A transport that cannot tell them early tells them once it has the page.)
+    func pull(
+        _ request: PullRequest, accessToken: String, early: @escaping @Sendable (Cursor, _ hasMore: Bool) -> Void
+    ) async throws(TransportError) -> PullResponse
     /// The member's devices.
     func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary]
     /// Revokes one of the member's devices.
     func revoke(device: DeviceID, accessToken: String) async throws(TransportError)
+}
+
+extension SyncTransport {
+    public func pull(
+        _ request: PullRequest, accessToken: String, early: @escaping @Sendable (Cursor, _ hasMore: Bool) -> Void
+    ) async throws(TransportError) -> PullResponse {
+        let response = try await pull(request, accessToken: accessToken)
+        early(response.cursor, response.hasMore)
+        return response
+    }
 }
 
 /// A session from enrolment, sign-in or refresh.

@@ -369,6 +369,14 @@ final class TimedTransport: SyncTransport {
         try await timed { () async throws(TransportError) in try await base.pull(request, accessToken: accessToken) }
     }
 
+    func pull(
+        _ request: PullRequest, accessToken: String, early: @escaping @Sendable (Cursor, _ hasMore: Bool) -> Void
+    ) async throws(TransportError) -> PullResponse {
+        try await timed { () async throws(TransportError) in
+            try await base.pull(request, accessToken: accessToken, early: early)
+        }
+    }
+
     func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
         try await timed { () async throws(TransportError) in try await base.devices(accessToken: accessToken) }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import LoyaltyCore
 import LoyaltyStore
 import LoyaltySync
@@ -211,6 +212,54 @@ import Testing
         }
     }
 
+    @Test func thePageAfterAPrefetchedOneIsAskedForBeforeThatOneIsHandedBack() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let email = "chain@example.de"
+            let (phone, _) = try await harness.pair(server: server, email: email)
+            for _ in 0..<6 { try await harness.give(100, to: phone) }
+            let holding = HoldingTransport(HTTPSyncTransport(serverURL: server))
+            let laptop = try harness.device(
+                "laptop", server: server, transport: holding, policy: SyncPolicy(pageSize: 2, retries: 0))
+            let report = try await laptop.login(
+                email: email, password: "correct horse", deviceName: "laptop", serverURL: server.absoluteString)
+            #expect(report.outcome == .synced)
+            // The first page asked for ahead was held back until the one after it was asked for, from its
+            // early cursor: the server works on a page while the device reads the one before.
+            #expect(holding.askedAheadOfTheHeldPage == true)
+            let member = try #require(try laptop.store.identity()?.memberID)
+            let all = try await harness.service.storage.feed(member: member, after: .start, limit: 10_000).changes
+            #expect(report.pulled == all.count, "every change once")
+            #expect(holding.pulls == (all.count + 1) / 2, "as many pulls as pages, none wasted")
+            #expect(laptop.store.confirmed == (try await harness.serverState(of: phone)))
+        }
+    }
+
+    @Test func pulledPagesAreCopiedIntoTheDatabaseFileBesideTheDevicesWriter() async throws {
+        let harness = try await DeviceHarness.make()
+        try await harness.live { server in
+            let (phone, tablet) = try await harness.pair(server: server)
+            for _ in 0..<3 { try await harness.give(100, to: phone) }
+            #expect(await tablet.sync().outcome == .synced)
+            // The database file alone, without its log: SQLite's own checkpoint waits for 1,000 pages of log, far
+            // more than these pages wrote, so only the device's checkpointer can have copied them.
+            let pulled = try #require(try tablet.store.identity()?.memberID)
+            var copied = 0
+            for _ in 0..<200 where copied < 3 {
+                let copy = harness.directory.appendingPathComponent("alone-\(UUID().uuidString.prefix(6)).sqlite")
+                try FileManager.default.copyItem(atPath: tablet.store.path, toPath: copy.path)
+                // Not copied yet at all: the file alone has not even the tables.
+                let alone = try DatabaseQueue(path: copy.path)
+                copied =
+                    (try? await alone.read { db in
+                        try Int.fetchOne(db, sql: "SELECT count(*) FROM ledger_entries") ?? 0
+                    }) ?? 0
+                if copied < 3 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(copied >= 3, "the three credits of \(pulled) are in the database file")
+        }
+    }
+
     @Test func aServerThatComesBackIsSyncedWithAfterTheBackoff() async throws {
         let harness = try await DeviceHarness.make()
         try await harness.live { server in
@@ -234,5 +283,62 @@ import Testing
             #expect(report.outcome == .synced)
             #expect(report.applied == 1)
         }
+    }
+}
+
+/// The real transport, except that the first page asked for ahead is handed back only once the pull after it has
+/// been asked for (or after two seconds): that pull can come first only if the engine asks for it from the held
+/// page's early cursor.
+private final class HoldingTransport: SyncTransport {
+    private let base: HTTPSyncTransport
+    private let state = Mutex<(pulls: Int, heldOnce: Bool, askedAhead: Bool?)>((0, false, nil))
+
+    init(_ base: HTTPSyncTransport) { self.base = base }
+
+    var pulls: Int { state.withLock { $0.pulls } }
+    var askedAheadOfTheHeldPage: Bool? { state.withLock { $0.askedAhead } }
+
+    func pull(_ request: PullRequest, accessToken: String) async throws(TransportError) -> PullResponse {
+        state.withLock { $0.pulls += 1 }
+        return try await base.pull(request, accessToken: accessToken)
+    }
+
+    func pull(
+        _ request: PullRequest, accessToken: String,
+        early: @escaping @Sendable (LoyaltyCore.Cursor, _ hasMore: Bool) -> Void
+    ) async throws(TransportError) -> PullResponse {
+        let (number, hold) = state.withLock { state -> (Int, Bool) in
+            state.pulls += 1
+            defer { state.heldOnce = true }
+            return (state.pulls, !state.heldOnce)
+        }
+        let page = try await base.pull(request, accessToken: accessToken, early: early)
+        guard hold, page.hasMore else { return page }
+        for _ in 0..<200 where state.withLock({ $0.pulls }) == number {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        state.withLock { $0.askedAhead = $0.pulls > number }
+        return page
+    }
+
+    func enroll(
+        _ registration: Registration, password: String, deviceName: String?
+    ) async throws(TransportError) -> SessionGrant {
+        try await base.enroll(registration, password: password, deviceName: deviceName)
+    }
+    func login(email: String, password: String, deviceName: String?) async throws(TransportError) -> SessionGrant {
+        try await base.login(email: email, password: password, deviceName: deviceName)
+    }
+    func refresh(refreshToken: String) async throws(TransportError) -> SessionGrant {
+        try await base.refresh(refreshToken: refreshToken)
+    }
+    func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse {
+        try await base.push(request, accessToken: accessToken)
+    }
+    func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary] {
+        try await base.devices(accessToken: accessToken)
+    }
+    func revoke(device: DeviceID, accessToken: String) async throws(TransportError) {
+        try await base.revoke(device: device, accessToken: accessToken)
     }
 }

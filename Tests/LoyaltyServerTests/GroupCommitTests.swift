@@ -1,5 +1,6 @@
 import Foundation
 import LoyaltyCore
+import LoyaltySQLite
 import LoyaltyTesting
 import Synchronization
 import Testing

@@ -77,6 +77,36 @@ import Testing
         }
     }
 
+    @Test(arguments: [false, true])
+    func theCursorIsFoundAtTheAnswersEndBeforeItIsRead(hasMore: Bool) async throws {
+        var stored = try await storedPage()
+        stored.cursor = Cursor(version: 987_654_321)
+        stored.hasMore = hasMore
+        let written = try PullJSON.encode(stored)
+        let peeked = try #require(PullJSON.peekCursor(written))
+        #expect(peeked.cursor == Cursor(version: 987_654_321))
+        #expect(peeked.hasMore == hasMore)
+        let read = try PullJSON.decode(written)
+        #expect(peeked.cursor == read.cursor && peeked.hasMore == read.hasMore)
+    }
+
+    @Test func aCursorInAnotherShapeIsNotGuessed() async throws {
+        let written = String(decoding: try PullJSON.encode(try await storedPage()), as: UTF8.self)
+        let cursor = try #require(written.range(of: #"],"cursor":"#))
+        let unexpected = [
+            // Pretty-printed, as another server might write it.
+            written.replacingCharacters(in: cursor, with: "],\n  \"cursor\" : "),
+            // Cut short, a cursor too long for a version, a cursor written as text.
+            String(written[..<cursor.upperBound]),
+            written.replacingCharacters(in: cursor, with: #"],"cursor":1234567890123456789"#),
+            written.replacingOccurrences(of: #""hasMore":"#, with: #""hasMore":"maybe","x":"#),
+            "{}", "",
+        ]
+        for answer in unexpected {
+            #expect(PullJSON.peekCursor(Data(answer.utf8)) == nil, "\(answer.suffix(120))")
+        }
+    }
+
     @Test func idsAreEscapedAsJSONStrings() throws {
         let ids = ["quote\"d", #"back\slash"#, "new\nline\ttab\r", "control\u{01}\u{1F}", "München ✓ 🎟️", ""]
         let answer = StoredPullResponse(

@@ -1,4 +1,5 @@
 internal import GRDB
+internal import LoyaltySQLite
 internal import Synchronization
 
 /// Units of work on members that wait for SQLite's one writer are committed together: the writer takes every unit

@@ -1,6 +1,7 @@
 public import Foundation
 internal import GRDB
 public import LoyaltyCore
+internal import LoyaltySQLite
 internal import Synchronization
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so that a mutation is on disk

@@ -2,27 +2,29 @@ internal import Dispatch
 internal import GRDB
 internal import Synchronization
 
-/// Copies the write-ahead log back into the database file on a connection of its own, beside the writer. SQLite's
-/// automatic checkpoint runs inside the commit that crosses its threshold: under ingest every fourth group commit
-/// took 40 to 50 ms instead of 2 to 3 (docs/benchmarks.md), while every push of the next group waited. A passive
-/// checkpoint never blocks the writer or the readers.
+/// Copies the write-ahead log back into the database file on a connection of its own, beside the writer, after
+/// every commit it is told of. SQLite's automatic checkpoint runs inside the commit that crosses its threshold: on
+/// the server under ingest every fourth group commit took 40 to 50 ms instead of 2 to 3, and on a device during a
+/// bootstrap every seventh page took 20 to 30 ms longer to store (docs/benchmarks.md), while everything behind it
+/// waited. A passive checkpoint never blocks the writer or the readers.
 ///
 /// The log starts over from its beginning only when a write transaction begins with every frame in it copied back,
-/// which never happens on its own while the writer goes from one group to the next. So once the log is long, the
-/// writer waits between two groups for the checkpoint of its last commit (one group's pages, a few milliseconds)
-/// and its next transaction starts the log again (``waitIfTheLogIsLong()``). The writer's own automatic checkpoint
-/// stays, at a far higher threshold, in case this one falls behind (a reader holding an old snapshot stops the
-/// log from being copied back whole).
-final class Checkpointer: Sendable {
+/// which never happens on its own while the writer goes from one transaction straight to the next. So once the
+/// log is long, the writer waits between two transactions for the checkpoint of its last commit (one commit's
+/// pages, a few milliseconds) and its next transaction starts the log again (``waitIfTheLogIsLong()``). The
+/// writer's own automatic checkpoint stays, at a higher threshold set by the owner of the connection, in case this
+/// one falls behind (a reader holding an old snapshot stops the log from being copied back whole).
+package final class Checkpointer: Sendable {
     /// Frames (pages) in the log past which the writer lets the checkpointer catch up: 32 MiB of 4 KiB pages.
-    static let restartFrames = 8_192
-    /// Pages in the log after which the writer checkpoints itself inside a commit (SQLite's default is 1,000).
-    static let writerThreshold = 32_768
+    package static let restartFrames = 8_192
+    /// Pages in the log after which the server's writer checkpoints itself inside a commit (SQLite's default is
+    /// 1,000).
+    package static let writerThreshold = 32_768
     /// The longest the writer waits for the checkpointer between two groups.
     static let longestWait = DispatchTimeInterval.milliseconds(200)
 
     private struct State {
-        /// Group commits so far.
+        /// Commits so far.
         var commits = 0
         var running = false
         var again = false
@@ -41,7 +43,7 @@ final class Checkpointer: Sendable {
     private let connection: DatabaseQueue
     private let state = Mutex(State())
 
-    init(path: String) throws {
+    package init(path: String) throws {
         var configuration = Configuration()
         configuration.label = "checkpointer"
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
@@ -49,17 +51,17 @@ final class Checkpointer: Sendable {
     }
 
     /// Checkpoints run so far.
-    var checkpoints: Int { state.withLock { $0.done } }
+    package var checkpoints: Int { state.withLock { $0.done } }
 
     /// Times the writer let the log start over (waiting for the checkpointer first if it had not caught up).
-    var restarts: Int { state.withLock { $0.restarts } }
+    package var restarts: Int { state.withLock { $0.restarts } }
 
     /// Sets the log length past which the writer lets the checkpointer catch up (tests use a short one).
-    func restart(after frames: Int) { state.withLock { $0.restartFrames = frames } }
+    package func restart(after frames: Int) { state.withLock { $0.restartFrames = frames } }
 
-    /// Called after each group commit: starts a checkpoint of it (one at a time: a commit while one runs makes it
+    /// Called after each commit: starts a checkpoint of it (one at a time: a commit while one runs makes it
     /// run once more, for every commit since).
-    func committed() {
+    package func committed() {
         let start = state.withLock { state -> Bool in
             state.commits += 1
             guard !state.running else {
@@ -72,10 +74,10 @@ final class Checkpointer: Sendable {
         if start { run() }
     }
 
-    /// Called by the writer between two groups: when the last checkpoint found a log longer than the restart
+    /// Called by the writer between two transactions: when the last checkpoint found a log longer than the restart
     /// threshold and copied all of it back, waits (at most ``longestWait``) until the checkpoint of the latest
     /// commit has ended, so that the next transaction starts the log from its beginning.
-    func waitIfTheLogIsLong() {
+    package func waitIfTheLogIsLong() {
         let signal = state.withLock { state -> DispatchSemaphore? in
             guard let frames = state.wholeLog, frames >= state.restartFrames else { return nil }
             state.wholeLog = nil
