@@ -240,7 +240,8 @@ public actor SyncEngine {
         func allows(_ index: Int) -> Bool { taken.withLock { index <= $0 + Self.depth } }
     }
 
-    /// A page's answer found early (the next page a prefetched one asked for), handed to the task's result.
+    /// Where a page asked for ahead keeps the request it made for the page after it (from its early cursor) until
+    /// it hands its own answer back.
     private final class Following: Sendable {
         let prefetch = Mutex<Prefetch?>(nil)
     }
