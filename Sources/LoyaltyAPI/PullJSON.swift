@@ -60,19 +60,12 @@ public enum PullJSON {
             let stop = max(0, bytes.count - 1_024)
             while start >= stop, !bytes[start..<(start + marker.count)].elementsEqual(marker) { start -= 1 }
             guard start >= stop else { return nil }
-            var index = start + marker.count
-            var version: UInt64 = 0
-            var digits = 0
-            while index < bytes.count, (48...57).contains(bytes[index]), digits < 18 {
-                version = version * 10 + UInt64(bytes[index] - 48)
-                index += 1
-                digits += 1
-            }
-            guard digits > 0 else { return nil }
-            let rest = bytes[index...]
-            if rest.starts(with: #","hasMore":true"#.utf8) { return (Cursor(version: version), true) }
-            if rest.starts(with: #","hasMore":false"#.utf8) { return (Cursor(version: version), false) }
-            return nil
+            var reader = ByteReader(bytes: bytes)
+            reader.index = start + marker.count
+            guard let version = reader.integer(), version >= 0, reader.take(UInt8(ascii: ",")),
+                reader.string() == "hasMore", reader.take(UInt8(ascii: ":")), let hasMore = reader.boolean()
+            else { return nil }
+            return (Cursor(version: UInt64(version)), hasMore)
         }
     }
 

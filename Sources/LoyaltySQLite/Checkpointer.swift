@@ -20,7 +20,7 @@ package final class Checkpointer: Sendable {
     /// Pages in the log after which the server's writer checkpoints itself inside a commit (SQLite's default is
     /// 1,000).
     package static let writerThreshold = 32_768
-    /// The longest the writer waits for the checkpointer between two groups.
+    /// The longest the writer waits for the checkpointer between two transactions.
     static let longestWait = DispatchTimeInterval.milliseconds(200)
 
     private struct State {
