@@ -15,7 +15,7 @@ public enum PullJSON {
         for (index, change) in response.changes.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: #"{"version":"#.utf8)
-            out.append(contentsOf: String(change.version).utf8)
+            StreamingJSON.appendInteger(change.version, to: &out)
             out.append(contentsOf: #","kind":"#.utf8)
             appendString(change.key.kind.rawValue, to: &out)
             out.append(contentsOf: #","id":"#.utf8)
@@ -34,13 +34,13 @@ public enum PullJSON {
             out.append(UInt8(ascii: "}"))
         }
         out.append(contentsOf: #"],"cursor":"#.utf8)
-        out.append(contentsOf: String(response.cursor.version).utf8)
+        StreamingJSON.appendInteger(response.cursor.version, to: &out)
         out.append(contentsOf: #","hasMore":"#.utf8)
         out.append(contentsOf: (response.hasMore ? "true" : "false").utf8)
         out.append(contentsOf: #","reset":"#.utf8)
         out.append(contentsOf: (response.reset ? "true" : "false").utf8)
         out.append(contentsOf: #","lastProcessedSequence":"#.utf8)
-        out.append(contentsOf: String(response.lastProcessedSequence).utf8)
+        StreamingJSON.appendInteger(response.lastProcessedSequence, to: &out)
         out.append(contentsOf: #","serverTime":"#.utf8)
         appendString(try RFC3339DateTranscoder().encode(response.serverTime.wire), to: &out)
         out.append(contentsOf: #","serverStamp":"#.utf8)

@@ -71,7 +71,7 @@ public enum PushJSON {
         for (index, result) in response.results.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: #"{"sequence":"#.utf8)
-            out.append(contentsOf: String(result.sequence).utf8)
+            StreamingJSON.appendInteger(result.sequence, to: &out)
             switch result.status {
             case .applied:
                 out.append(contentsOf: #","status":"applied""#.utf8)
@@ -87,7 +87,7 @@ public enum PushJSON {
             out.append(UInt8(ascii: "}"))
         }
         out.append(contentsOf: #"],"lastProcessedSequence":"#.utf8)
-        out.append(contentsOf: String(response.lastProcessedSequence).utf8)
+        StreamingJSON.appendInteger(response.lastProcessedSequence, to: &out)
         out.append(contentsOf: #","serverTime":"#.utf8)
         StreamingJSON.appendString(try RFC3339DateTranscoder().encode(response.serverTime.wire), to: &out)
         out.append(contentsOf: #","serverStamp":"#.utf8)

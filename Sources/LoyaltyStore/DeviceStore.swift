@@ -368,7 +368,6 @@ public final class DeviceStore: Sendable {
             for notice in notices { try Self.insert(notice, db) }
             return notices
         }
-        checkpointer.committed()
         try replay(now: time)
         return notices
     }
