@@ -96,6 +96,10 @@ public struct Ledger: Hashable, Sendable, Codable {
     /// Points ever earned, less revocations: the lifetime figure.
     public var lifetimeEarned: Int { totals.lifetime }
 
+    /// Whether a lot that still holds points, or is still pending, is past its expiry date at `now`: the expiry
+    /// job has work to do for this ledger. Answered from the running totals, without walking the lots.
+    public func hasExpiryDue(at now: Timestamp) -> Bool { totals.hasExpiryDue(at: now) }
+
     /// Points that the expiry job took from lots at or after `time`: what a spend judged at `time` could still
     /// have used, had it reached the server before the job ran.
     public func pointsExpired(since time: Timestamp) -> Int {
@@ -107,10 +111,12 @@ public struct Ledger: Hashable, Sendable, Codable {
 
     // MARK: Operations
 
-    /// Adds a lot. If it is active at once and points are owed, they are paid off from it. A lot of no points,
-    /// or one whose id is already in the ledger, changes nothing: earning is idempotent by lot id.
+    /// Adds a lot. If it is active at once and points are owed, they are paid off from it. A lot whose id is
+    /// already in the ledger changes nothing: earning is idempotent by lot id. A lot of no points is kept only when
+    /// it was earned on a purchase (it records what was bought, so that a return of it is bounded and recorded);
+    /// otherwise it changes nothing.
     public mutating func earn(_ lot: EarnLot, entryID: EntryID) -> [LedgerEntry] {
-        guard lot.amount > 0, lots[lot.id] == nil else { return [] }
+        guard lot.amount > 0 || lot.purchaseAmount != nil, lots[lot.id] == nil else { return [] }
         put(lot, for: lot.id)
         let active = lot.state == .active
         var entries = [
@@ -124,17 +130,22 @@ public struct Ledger: Hashable, Sendable, Codable {
     }
 
     /// Makes every pending lot whose return window has passed by `now` spendable. Idempotent.
+    ///
+    /// Points owed are paid off from the lots that unlock, in the order a spend draws them (the lot that expires
+    /// first first), so that what stays spendable is what lasts longest.
     public mutating func unlock(at now: Timestamp) -> [LedgerEntry] {
         var entries: [LedgerEntry] = []
         let due = lots.values.filter { $0.state == .pending && ($0.pendingUntil.map { $0 <= now } ?? true) }
         for lot in due.sorted(by: { ($0.pendingUntil ?? now, $0.id) < ($1.pendingUntil ?? now, $1.id) }) {
             update(lot.id) { $0.state = .active }
-            let at = lot.pendingUntil ?? now
             entries.append(
                 LedgerEntry(
-                    id: EntryID("unlock:\(lot.id)"), kind: .unlock, at: at, available: lot.remaining,
-                    pending: -lot.remaining, draws: [LotDraw(lot: lot.id, points: lot.remaining)]))
-            if let settlement = settleOwed(from: lot.id, at: at) { entries.append(settlement) }
+                    id: EntryID("unlock:\(lot.id)"), kind: .unlock, at: lot.pendingUntil ?? now,
+                    available: lot.remaining, pending: -lot.remaining,
+                    draws: [LotDraw(lot: lot.id, points: lot.remaining)]))
+        }
+        for lot in due.sorted(by: EarnLot.spendsBefore) {
+            if let settlement = settleOwed(from: lot.id, at: lot.pendingUntil ?? now) { entries.append(settlement) }
         }
         return entries
     }
@@ -177,43 +188,57 @@ public struct Ledger: Hashable, Sendable, Codable {
 
     /// Revokes the points of a lot in proportion to the part of its purchase that was returned:
     /// `round(amount × returned so far / purchase)`, less what was revoked before, so that the total never
-    /// exceeds what was earned. Points still in the lot are taken first, then from other active lots; what
-    /// cannot be covered becomes owed.
+    /// exceeds what was earned. The lot's own unspent points are taken first: what remains in it or, once it has
+    /// expired, what expired from it (already gone, so nothing more is taken for them). Only the part the member
+    /// spent is then taken from other active lots, and what they cannot cover becomes owed.
     public mutating func reverse(
         lot lotID: LotID, returned: Money, at time: Timestamp, entryID: EntryID, reference: String?
     ) throws(LoyaltyError) -> LedgerEntry {
-        guard var lot = lots[lotID], let purchase = lot.purchaseAmount, purchase.minorUnits > 0 else {
+        guard var lot = lots[lotID], let purchase = lot.purchaseAmount else {
             throw LoyaltyError(
                 .unknownTransaction, "lot '\(lotID)' was not earned on a purchase and cannot be reversed")
         }
+        guard returned.minorUnits > 0 else {
+            throw LoyaltyError(.invalidAmount, "a return must be of more than 0.00")
+        }
         let returnedTotal = lot.returnedAmount.minorUnits + returned.minorUnits
-        guard returned.minorUnits > 0, returnedTotal <= purchase.minorUnits else {
+        guard returnedTotal <= purchase.minorUnits else {
             throw LoyaltyError(
                 .returnExceedsPurchase,
                 "a return of \(returned) exceeds what is left of the purchase (\(purchase) bought, "
                     + "\(lot.returnedAmount) already returned)")
         }
         // Round half up on the cumulative figure: rounding each partial return separately would drift.
+        // (A purchase of 0.00 never gets here: any return of it exceeds what was bought.)
         let revokedTotal = Int(
             (Int64(lot.amount) * returnedTotal * 2 + purchase.minorUnits) / (purchase.minorUnits * 2))
         let toRevoke = min(revokedTotal, lot.amount) - lot.revoked
         lot.returnedAmount = Money(minorUnits: returnedTotal)
         lot.revoked += toRevoke
-        let fromLot = lot.state == .expired ? 0 : min(lot.remaining, toRevoke)
         let lotWasPending = lot.state == .pending
-        lot.remaining -= fromLot
+        var fromLot = 0
+        if lot.state == .expired {
+            // Points that expired unspent are gone already: revoking them takes nothing more, and they no longer
+            // count as expired (they were revoked), so a later return cannot forgive them a second time.
+            let forgiven = min(lot.expiredPoints, toRevoke)
+            lot.expiredPoints -= forgiven
+            fromLot = forgiven
+        } else {
+            fromLot = min(lot.remaining, toRevoke)
+            lot.remaining -= fromLot
+        }
         put(lot, for: lotID)
-        var draws = fromLot > 0 ? [LotDraw(lot: lotID, points: fromLot)] : []
-        var shortfall = toRevoke - fromLot
-        if lot.state == .expired { shortfall = 0 }  // expired points are already gone: nothing left to revoke
+        let takenFromLot = lot.state == .expired ? 0 : fromLot
+        var draws = takenFromLot > 0 ? [LotDraw(lot: lotID, points: takenFromLot)] : []
+        let shortfall = toRevoke - fromLot
         let fromOthers = min(shortfall, max(available, 0))
         if fromOthers > 0 { draws += drawFromActiveLots(fromOthers) }
         let newlyOwed = shortfall - fromOthers
         owed += newlyOwed
         return LedgerEntry(
             id: entryID, kind: .reversal, at: time,
-            available: -(lotWasPending ? 0 : fromLot) - fromOthers - newlyOwed,
-            pending: lotWasPending ? -fromLot : 0, owed: newlyOwed, draws: draws, reference: reference)
+            available: -(lotWasPending ? 0 : takenFromLot) - fromOthers - newlyOwed,
+            pending: lotWasPending ? -takenFromLot : 0, owed: newlyOwed, draws: draws, reference: reference)
     }
 
     /// An operator's correction: a positive adjustment adds an active lot, a negative one draws points down
@@ -291,28 +316,44 @@ private struct LotTotals: Hashable, Sendable {
     /// The keys of ``expiring``, soonest first.
     var expiryDates: [Timestamp] = []
 
+    /// Pending lots that expire, counted by expiry date (a lot can expire before its return window ends).
+    var pendingExpiring: [Timestamp: Int] = [:]
+    /// The keys of ``pendingExpiring``, soonest first.
+    var pendingExpiryDates: [Timestamp] = []
+
     /// Counts a lot in (`sign` 1) or out (`sign` -1).
     mutating func count(_ lot: EarnLot, sign: Int) {
         lifetime += sign * (lot.amount - lot.revoked)
         switch lot.state {
         case .active:
             active += sign * lot.remaining
-            if let date = lot.expiresAt, lot.remaining != 0 { addExpiring(sign * lot.remaining, on: date) }
-        case .pending: pending += sign * lot.remaining
+            if let date = lot.expiresAt, lot.remaining != 0 {
+                Self.add(sign * lot.remaining, on: date, to: &expiring, dates: &expiryDates)
+            }
+        case .pending:
+            pending += sign * lot.remaining
+            if let date = lot.expiresAt { Self.add(sign, on: date, to: &pendingExpiring, dates: &pendingExpiryDates) }
         case .expired: break
         }
     }
 
-    private mutating func addExpiring(_ points: Int, on date: Timestamp) {
-        let total = expiring[date, default: 0] + points
-        let index = expiryDates.partitioningIndex { $0 >= date }
-        let listed = index < expiryDates.count && expiryDates[index] == date
+    /// Whether a lot holding points (active) or still pending has an expiry date at or before `now`.
+    func hasExpiryDue(at now: Timestamp) -> Bool {
+        (expiryDates.first.map { $0 <= now } ?? false) || (pendingExpiryDates.first.map { $0 <= now } ?? false)
+    }
+
+    private static func add(
+        _ amount: Int, on date: Timestamp, to totals: inout [Timestamp: Int], dates: inout [Timestamp]
+    ) {
+        let total = totals[date, default: 0] + amount
+        let index = dates.partitioningIndex { $0 >= date }
+        let listed = index < dates.count && dates[index] == date
         if total == 0 {
-            expiring[date] = nil
-            if listed { expiryDates.remove(at: index) }
+            totals[date] = nil
+            if listed { dates.remove(at: index) }
         } else {
-            expiring[date] = total
-            if !listed { expiryDates.insert(date, at: index) }
+            totals[date] = total
+            if !listed { dates.insert(date, at: index) }
         }
     }
 }

@@ -299,7 +299,7 @@ extension MemberState {
     // MARK: Helpers shared with the operator's operations
 
     func pendingUntil(purchasedAt: Timestamp) -> Timestamp? {
-        program.pendingDays == 0 ? nil : purchasedAt.adding(.days(Int64(program.pendingDays)))
+        program.returnWindowEnd(forPurchaseAt: purchasedAt)
     }
 
     /// The entities a set of ledger movements changed: the movements, every lot they drew from or `also` names

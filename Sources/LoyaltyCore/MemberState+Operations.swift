@@ -3,6 +3,7 @@
 extension MemberState {
     /// The till credits a purchase: points at the programme's rate, pending for the return window.
     /// With a card number, that card must be the member's and active; without, any active card will do.
+    /// A purchase that earns no points (under one euro) is recorded all the same, so that it can be returned.
     public mutating func recordPurchase(
         _ transaction: TransactionID, amount: Money, card: CardNumber?, at time: Timestamp
     ) throws(LoyaltyError) -> [Entity] {
@@ -101,6 +102,14 @@ extension MemberState {
         let owedBefore = ledger.owed
         let entries = ledger.expire(at: now)
         return lapsed + ledgerChanges(entries, owedBefore: owedBefore) + coverAllowances(at: now) + refreshTier(at: now)
+    }
+
+    /// Expiry judged at the time of an action: the server calls this before it judges anything a member, a till or
+    /// the operator does, so that points past their expiry date are never spent or counted, whether or not the
+    /// expiry job has run since. Does what the expiry job does when a lot is due, and nothing (cheaply) otherwise.
+    public mutating func expireDue(at now: Timestamp) -> [Entity] {
+        guard ledger.hasExpiryDue(at: now) else { return [] }
+        return expireLots(at: now)
     }
 
     /// Issues a card (at enrolment, or as a replacement): every card still active is marked replaced by it.

@@ -113,6 +113,20 @@ public struct Program: Hashable, Sendable, Codable {
         try allowances.validate(program: id)
     }
 
+    /// When the return window of a purchase made at `purchasedAt` ends (its points unlock), or nil when there is
+    /// none. The window is `pendingDays` calendar days in the programme's time zone, ending at the same local time
+    /// of day as the purchase, so that a change to or from daylight saving time moves it by no hour.
+    public func returnWindowEnd(forPurchaseAt purchasedAt: Timestamp) -> Timestamp? {
+        guard pendingDays > 0 else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let end = calendar.date(byAdding: .day, value: pendingDays, to: purchasedAt.date)!
+        // Foundation works in seconds as floating point: keep the purchase's milliseconds exactly.
+        let shift = Timestamp(end).millisecondsSince1970 - purchasedAt.millisecondsSince1970
+        let wholeSeconds = (shift + 500).quotientAndRemainder(dividingBy: 1000).quotient * 1000
+        return purchasedAt.adding(.milliseconds(wholeSeconds))
+    }
+
     /// When a lot earned at `earnedAt` expires, or nil if it never does. Expiry falls on the last millisecond
     /// of the day (in the programme's time zone) the policy names.
     public func expiryDate(forLotEarnedAt earnedAt: Timestamp) -> Timestamp? {

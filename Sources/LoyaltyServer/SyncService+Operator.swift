@@ -51,12 +51,17 @@ extension SyncService {
         return clock.now()
     }
 
-    /// Runs a member-level unit of work for the operator, turning domain refusals into 422s.
+    /// Runs a member-level unit of work for the operator, turning domain refusals into 422s. An action first
+    /// expires what is due by now (expiry is judged at the time of the action, whether or not the expiry job has run
+    /// since); a read (`expiringFirst: false`) changes nothing.
     private func operate<T: Sendable>(
-        on member: MemberID, _ body: @Sendable @escaping (inout MemberWork) throws -> T
+        on member: MemberID, expiringFirst: Bool = true, _ body: @Sendable @escaping (inout MemberWork) throws -> T
     ) async throws -> T {
         do {
-            return try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now()), body)
+            return try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now())) { work in
+                if expiringFirst { work.write(work.state.expireDue(at: work.now)) }
+                return try body(&work)
+            }
         } catch StorageError.unknownMember(let id) {
             throw APIFailure(.notFound, "there is no member \(id)")
         } catch let error as LoyaltyError {
@@ -266,7 +271,7 @@ extension SyncService {
         guard let account = try await storage.account(member: member) else {
             throw APIFailure(.notFound, "there is no member \(member)")
         }
-        let state = try await operate(on: member) { $0.state }
+        let state = try await operate(on: member, expiringFirst: false) { $0.state }
         return MemberOverview(state: state, account: account, devices: try await storage.devices(member: member))
     }
 

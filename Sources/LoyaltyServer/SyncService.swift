@@ -298,6 +298,8 @@ public final class SyncService: Sendable {
                 throw APIFailure(
                     .deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
             }
+            // Expiry is judged at the time of the push, whether or not the expiry job has run since.
+            work.write(work.state.expireDue(at: now))
             var results: [MutationResult] = []
             for envelope in request.mutations {
                 if envelope.sequence <= record.lastSequence {

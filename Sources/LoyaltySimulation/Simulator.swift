@@ -105,7 +105,7 @@ final class World: @unchecked Sendable {
     var openReceipts: [String] = []
     var claimedReceipts: [String] = []
     /// Purchases: the member's index, the till's transaction, the amount in cents, and how much was returned.
-    var purchases: [(member: Int, transaction: String, cents: Int64, returned: Int64)] = []
+    var purchases: [(member: Int, transaction: String, cents: Int64, returned: Int64, at: Timestamp)] = []
     var offers: [OfferID] = ["welcome-10", "coffee-double", "gold-lounge"]
 
     init(seed: UInt64, directory: URL, settings: SimulationSettings) {
@@ -309,13 +309,15 @@ final class World: @unchecked Sendable {
         guard let id = members[member].id else { return }
         switch dice.weighted([60, 20, 20]) {
         case 0:
-            let cents = Int64(dice.int(5...400)) * 100 + Int64(dice.int(0...99))
+            // One purchase in eight is under a euro: it earns nothing, and can still be returned.
+            let cents =
+                dice.chance(0.125) ? Int64(dice.int(1...99)) : Int64(dice.int(5...400)) * 100 + Int64(dice.int(0...99))
             let code = "R-\(seed % 10_000)-\(step)"
             do {
                 let credited = try await service.recordPurchase(
                     amount: Money(minorUnits: cents).description, card: nil, member: id.rawValue, receiptCode: nil,
                     transaction: "T-\(step)")
-                purchases.append((member, "T-\(step)", cents, 0))
+                purchases.append((member, "T-\(step)", cents, 0, now))
                 trace("till: purchase for m\(member), \(credited.points ?? 0) points")
                 // A printed receipt for another purchase the member may claim in the app.
                 _ = try await service.issueReceipt(
@@ -326,8 +328,12 @@ final class World: @unchecked Sendable {
                 trace("till: purchase for m\(member) refused: \(failure.kind.code)")
             }
         case 1:
-            let candidates = purchases.indices.filter { purchases[$0].member == member }
-            guard let index = candidates.isEmpty ? nil : dice.pick(candidates) else { return }
+            let candidates = purchases.indices.filter {
+                purchases[$0].member == member && purchases[$0].cents > purchases[$0].returned
+            }
+            // Half the time the member's oldest purchase with something left: often one whose lot has expired.
+            guard let index = candidates.isEmpty ? nil : dice.chance(0.5) ? candidates[0] : dice.pick(candidates)
+            else { return }
             let left = purchases[index].cents - purchases[index].returned
             guard left > 0 else { return }
             let amount = max(1, left / Int64(dice.int(1...3)))
@@ -339,6 +345,7 @@ final class World: @unchecked Sendable {
                 members[member].lastReturnAt = now
                 trace("till: return for m\(member), \(receipt.points ?? 0) points")
                 count("returns")
+                if purchases[index].at.adding(.days(61)) < now { count("returns of purchases over two months old") }
             } catch let failure as APIFailure {
                 trace("till: return refused: \(failure.kind.code)")
             }
@@ -490,6 +497,25 @@ final class World: @unchecked Sendable {
                 fail(
                     "m\(index): the ledger (\(state.ledger.available) available, \(state.ledger.pendingPoints) pending, "
                         + "\(state.ledger.owed) owed) is not the sum of its movements (\(available), \(pending), \(owed))"
+                )
+            }
+            // Every point a return revoked was taken exactly once: from a lot or as owed (the reversal movements),
+            // or out of what its lot had lost to expiry (that lot's expired points went down by as much).
+            let revoked = state.ledger.lots.values.reduce(0) { $0 + $1.revoked }
+            var expiredAtExpiry: [LotID: Int] = [:]
+            var taken = 0
+            for movement in movements {
+                if movement.kind == .reversal { taken -= movement.available + movement.pending }
+                if movement.kind == .expire {
+                    for draw in movement.draws { expiredAtExpiry[draw.lot, default: 0] += draw.points }
+                }
+            }
+            let forgiven = state.ledger.lots.values.reduce(0) { sum, lot in
+                lot.state == .expired ? sum + (expiredAtExpiry[lot.id] ?? 0) - lot.expiredPoints : sum
+            }
+            if revoked != taken + forgiven {
+                fail(
+                    "m\(index): returns revoked \(revoked) points but took \(taken) and forgave \(forgiven) expired ones"
                 )
             }
             if state.ledger.available < 0 && state.ledger.owed == 0 {

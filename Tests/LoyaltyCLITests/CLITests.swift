@@ -39,8 +39,11 @@ struct CLI {
         }
     }
 
+    /// Runs the binary with these arguments.
+    func callAsFunction(_ arguments: String...) async throws -> Run { try await run(arguments) }
+
     /// Runs the binary on a thread of its own: blocking a cooperative thread would starve the in-process server.
-    func callAsFunction(_ arguments: String...) async throws -> Run {
+    func run(_ arguments: [String]) async throws -> Run {
         let binary = self.binary
         var environment = ProcessInfo.processInfo.environment
         environment["NO_COLOR"] = "1"
