@@ -13,7 +13,11 @@ struct DeviceContext: Sendable {
     init(directory: URL) throws {
         self.directory = directory
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            // The owner alone may enter it: the store in it holds the member's refresh token.
+            if !FileManager.default.fileExists(atPath: directory.path) {
+                try FileManager.default.createDirectory(
+                    at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
         } catch {
             throw CLIError(
                 "device_directory",

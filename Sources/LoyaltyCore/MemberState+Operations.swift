@@ -66,7 +66,8 @@ extension MemberState {
     public mutating func adjustPoints(
         by points: Int, reason: String, id: String, at time: Timestamp
     ) throws(LoyaltyError) -> [Entity] {
-        guard points != 0, abs(points) <= 1_000_000 else {
+        // A range check, not abs(): abs(Int.min) traps.
+        guard points != 0, (-1_000_000...1_000_000).contains(points) else {
             throw LoyaltyError(.invalidInput, "an adjustment must be between -1000000 and 1000000 points and not 0")
         }
         if points < 0, -points > ledger.available - reservedPoints(at: time), -points <= ledger.available {

@@ -1,6 +1,7 @@
 @preconcurrency public import Crypto
 public import Foundation
 public import LoyaltyCore
+internal import LoyaltySQLite
 internal import _CryptoExtras
 
 /// Who is calling: a member's device, as its access token says and the store confirms.
@@ -31,7 +32,8 @@ public struct TokenAuthority: Sendable {
         self.accessLifetime = accessLifetime
     }
 
-    /// Loads the signing key from `directory/signing.key`, creating it on first use.
+    /// Loads the signing key from `directory/signing.key`, creating it (0600) on first use. A key that others than
+    /// its owner may read is refused: whoever read it can sign tokens for any member.
     public static func loadKey(in directory: URL) throws -> SymmetricKey {
         let file = directory.appendingPathComponent("signing.key")
         if let data = try? Data(contentsOf: file) {
@@ -40,11 +42,17 @@ public struct TokenAuthority: Sendable {
                     .internalError, "\(file.path) is not a signing key (32 bytes expected); remove it to make a new one"
                 )
             }
+            if let mode = PrivateFiles.permissions(of: file.path), mode & 0o077 != 0 {
+                throw APIFailure(
+                    .internalError,
+                    "\(file.path) may be read by others (mode \(String(mode, radix: 8))): anyone who read it can sign "
+                        + "tokens; make it private (chmod 600) if no one did, or remove it to make a new key "
+                        + "(every member signs in again)")
+            }
             return SymmetricKey(data: data)
         }
         let key = SymmetricKey(size: .bits256)
-        try key.withUnsafeBytes { Data($0) }.write(to: file, options: [.atomic])
-        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+        try PrivateFiles.create(at: file.path, contents: key.withUnsafeBytes { Data($0) })
         return key
     }
 

@@ -3,6 +3,7 @@ public import Hummingbird
 public import Logging
 internal import LoyaltyAPI
 public import LoyaltyCore
+internal import LoyaltySQLite
 internal import OpenAPIHummingbird
 internal import ServiceLifecycle
 
@@ -45,7 +46,7 @@ public struct ServerSettings: Sendable {
 public enum LoyaltyServerApp {
     /// Opens the store (creating the data directory on first start) and prepares the sync service.
     public static func makeService(settings: ServerSettings, logger: Logger) async throws -> SyncService {
-        try FileManager.default.createDirectory(at: settings.dataDirectory, withIntermediateDirectories: true)
+        try PrivateFiles.createDirectory(at: settings.dataDirectory)
         let storage = try SQLiteStorage(path: settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path)
         let key = try TokenAuthority.loadKey(in: settings.dataDirectory)
         let clock: any ServerClock = settings.testClock ? TestClock() : SystemClock()

@@ -47,6 +47,14 @@ public final class TestClock: ServerClock {
 
     public func advance(by span: TimeSpan) throws(APIFailure) {
         guard span >= .zero else { throw APIFailure(.unprocessable, "advance: the clock only moves forward; use set") }
-        offset.withLock { $0 += span.milliseconds }
+        let limit = TimeSpan.days(365 * 200).milliseconds
+        try offset.withLock { (offset: inout Int64) throws(APIFailure) in
+            // The offset stays within two centuries of the machine's clock: anything further is a mistake, and an
+            // unbounded sum would overflow.
+            guard span.milliseconds <= limit, offset + span.milliseconds <= limit else {
+                throw APIFailure(.unprocessable, "advance: the clock may move at most 200 years from the machine's")
+            }
+            offset += span.milliseconds
+        }
     }
 }

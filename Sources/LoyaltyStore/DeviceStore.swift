@@ -47,6 +47,12 @@ public final class DeviceStore: Sendable {
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         do {
+            // The store holds the member's refresh token and personal data: its owner alone may read it.
+            try PrivateFiles.prepareDatabase(at: path)
+        } catch {
+            throw DeviceStoreError(.unusableFile, "\(error)")
+        }
+        do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
             checkpointer = try Checkpointer(path: path)

@@ -27,6 +27,10 @@ public final class SQLiteStorage: ServerStorage {
     public init(path: String) throws {
         self.path = path
         lock = try Self.lock(path + ".lock", for: path)
+        do { try PrivateFiles.prepareDatabase(at: path) } catch {
+            close(lock)
+            throw StorageError.unusable("\(error)")
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -54,7 +58,7 @@ public final class SQLiteStorage: ServerStorage {
 
     /// Opens and locks the lock file of the store at `store`, or names the problem.
     private static func lock(_ path: String, for store: String) throws -> Int32 {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw StorageError.unusable("cannot open \(path) to lock the store: \(String(cString: strerror(errno)))")
         }
