@@ -83,14 +83,34 @@ struct Login: AsyncParsableCommand {
 
 struct Logout: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sign out and wipe this device's member data (unsent changes are lost).")
+        abstract: "Sign out: revoke this device on the server and wipe its member data (unsent changes are lost).",
+        discussion: """
+            Online, the server revokes the device first, so that a copy of its refresh token is worth nothing. \
+            Offline (or when the server cannot be reached) the data is wiped all the same and the output says that \
+            the server was not told: revoke the device from another one with 'loyalty device revoke ID'.
+            """)
     @OptionGroup var global: GlobalOptions
     func run() async throws {
         let context = try global.context()
         let pending = try context.store.status().pending
+        var revoked = false
+        var reason = "this device is not signed in"
+        if let identity = try context.store.identity() {
+            do {
+                try await context.engine().revoke(identity.deviceID)
+                revoked = true
+            } catch {
+                reason = "\(error)"
+            }
+        }
         try context.store.wipe()
+        let server =
+            revoked
+            ? "the server revoked this device"
+            : "the server was not told (\(reason)): revoke this device from another one with 'loyalty device revoke'"
         global.output.emit(
-            ["signedOut": true, "discarded": pending], text: "Signed out; \(pending) unsent changes were discarded.")
+            ["signedOut": true, "discarded": pending, "revokedOnServer": revoked],
+            text: "Signed out; \(pending) unsent changes were discarded; \(server).")
     }
 }
 

@@ -74,11 +74,11 @@ public struct CardNumber: Hashable, Comparable, Sendable, Codable, CustomStringC
     public init(_ text: String) throws(LoyaltyError) {
         let digits = text.filter { $0 != " " }
         guard (8...19).contains(digits.count), digits.allSatisfy({ ("0"..."9").contains($0) }) else {
-            throw LoyaltyError(.invalidCardNumber, "'\(text)' is not a card number: it must have 8 to 19 digits")
+            throw LoyaltyError(.invalidCardNumber, "\(text.quoted) is not a card number: it must have 8 to 19 digits")
         }
         guard CardNumber.luhnCheckDigit(for: digits.dropLast()) == digits.last else {
             throw LoyaltyError(
-                .invalidCardNumber, "'\(text)' is not a card number: its check digit is wrong (mistyped?)")
+                .invalidCardNumber, "\(text.quoted) is not a card number: its check digit is wrong (mistyped?)")
         }
         self.digits = digits
     }
@@ -86,7 +86,7 @@ public struct CardNumber: Hashable, Comparable, Sendable, Codable, CustomStringC
     /// Makes a card number from a body of digits by appending its check digit.
     public init(body: String) throws(LoyaltyError) {
         guard (7...18).contains(body.count), body.allSatisfy({ ("0"..."9").contains($0) }) else {
-            throw LoyaltyError(.invalidCardNumber, "a card number body must have 7 to 18 digits, not '\(body)'")
+            throw LoyaltyError(.invalidCardNumber, "a card number body must have 7 to 18 digits, not \(body.quoted)")
         }
         self.digits = body + String(CardNumber.luhnCheckDigit(for: Substring(body)))
     }

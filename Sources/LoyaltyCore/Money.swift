@@ -26,12 +26,13 @@ public struct Money: Hashable, Comparable, Sendable, Codable, CustomStringConver
         else {
             throw LoyaltyError(
                 .invalidAmount,
-                "'\(text)' is not an amount: write a non-negative number with at most two decimals, e.g. 12.50")
+                "\(text.quoted) is not an amount: write a non-negative number with at most two decimals, e.g. 12.50")
         }
         let cents = fraction.isEmpty ? 0 : Int64(fraction.count == 1 ? "\(fraction)0" : String(fraction))!
         self.minorUnits = units * 100 + cents
         guard self <= Money.maximum else {
-            throw LoyaltyError(.invalidAmount, "'\(text)' is more than the largest amount allowed (\(Money.maximum))")
+            throw LoyaltyError(
+                .invalidAmount, "\(text.quoted) is more than the largest amount allowed (\(Money.maximum))")
         }
     }
 

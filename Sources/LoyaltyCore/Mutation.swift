@@ -42,24 +42,24 @@ public enum Mutation: Hashable, Sendable {
         func bad(_ message: String) -> MutationRejection { MutationRejection(.invalidInput, message) }
         switch self {
         case .activateOffer(let id), .redeemOffer(let id):
-            return id.isWellFormed ? nil : bad("offerID '\(id)' is not a valid id")
+            return id.isWellFormed ? nil : bad("offerID \(id.rawValue.quoted) is not a valid id")
         case .redeemReward(let id):
-            return id.isWellFormed ? nil : bad("rewardID '\(id)' is not a valid id")
+            return id.isWellFormed ? nil : bad("rewardID \(id.rawValue.quoted) is not a valid id")
         case .claimReceipt(let code):
             return Receipt.isWellFormedCode(code)
-                ? nil : bad("code '\(code)' is not a receipt code (4 to 32 capital letters, digits or dashes)")
+                ? nil : bad("code \(code.quoted) is not a receipt code (4 to 32 capital letters, digits or dashes)")
         case .answerSurvey(let id, let answers):
-            if !id.isWellFormed { return bad("surveyID '\(id)' is not a valid id") }
+            if !id.isWellFormed { return bad("surveyID \(id.rawValue.quoted) is not a valid id") }
             if answers.isEmpty { return bad("answers must not be empty") }
             if answers.count > 100 { return bad("answers has \(answers.count) entries; at most 100 are allowed") }
-            if let long = answers.first(where: { $0.key.count > 64 || $0.value.count > 500 }) {
+            if let long = answers.first(where: { $0.key.inputLength > 64 || $0.value.inputLength > 500 }) {
                 return bad(
-                    "answers['\(long.key.prefix(64))'] is too long (question ids ≤ 64, answers ≤ 500 characters)")
+                    "answers[\(long.key.quoted)] is too long (question ids ≤ 64, answers ≤ 500 characters)")
             }
             return nil
         case .setProfileField(_, let value, _):
-            if let value, value.count > 300 {
-                return bad("value is \(value.count) characters; at most 300 are allowed")
+            if let value, value.inputLength > 300 {
+                return bad("value is \(value.inputLength) characters; at most 300 are allowed")
             }
             return nil
         case .setConsent:
@@ -112,7 +112,7 @@ extension Mutation: Codable {
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: container,
                 debugDescription:
-                    "unknown mutation kind '\(kind)'; known kinds: \(Mutation.kinds.joined(separator: ", "))")
+                    "unknown mutation kind \(kind.quoted); known kinds: \(Mutation.kinds.joined(separator: ", "))")
         }
         // `allKeys` of a typed container lists only keys it knows: list every key the JSON has instead.
         let allowed = Set((expected.union([.kind])).map(\.stringValue))
@@ -120,7 +120,8 @@ extension Mutation: Codable {
         if let extra = present.sorted().first(where: { !allowed.contains($0) }) {
             throw DecodingError.dataCorrupted(
                 DecodingError.Context(
-                    codingPath: decoder.codingPath, debugDescription: "field '\(extra)' does not belong to \(kind)"))
+                    codingPath: decoder.codingPath, debugDescription: "field \(extra.quoted) does not belong to \(kind)"
+                ))
         }
     }
 

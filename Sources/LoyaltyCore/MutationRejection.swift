@@ -38,6 +38,7 @@ public struct MutationRejection: Error, Hashable, Sendable, Codable, CustomStrin
         public static let invalidAnswer = Code(rawValue: "invalid_answer")
         public static let invalidFieldValue = Code(rawValue: "invalid_field_value")
         public static let outOfOrder = Code(rawValue: "out_of_order")
+        public static let clockAhead = Code(rawValue: "clock_ahead")
     }
 
     /// The reason code.

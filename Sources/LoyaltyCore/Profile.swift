@@ -23,25 +23,25 @@ public enum ProfileField: String, Hashable, Sendable, Codable, CaseIterable {
         }
         switch self {
         case .name:
-            guard (1...100).contains(value.count) else { return refuse("must be 1 to 100 characters") }
+            guard (1...100).contains(value.inputLength) else { return refuse("must be 1 to 100 characters") }
         case .email:
             let parts = value.split(separator: "@", omittingEmptySubsequences: false)
-            guard value.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
+            guard value.inputLength <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
                 !parts[1].hasPrefix("."), !parts[1].hasSuffix("."), !value.contains(" ")
-            else { return refuse("'\(value)' is not an e-mail address") }
+            else { return refuse("\(value.quoted) is not an e-mail address") }
         case .phone:
             let digits = value.dropFirst(value.hasPrefix("+") ? 1 : 0).filter { $0 != " " && $0 != "-" }
             guard value.hasPrefix("+"), (7...15).contains(digits.count), digits.allSatisfy(\.isASCIIDigit) else {
-                return refuse("'\(value)' is not a phone number in international form, e.g. +49 30 1234567")
+                return refuse("\(value.quoted) is not a phone number in international form, e.g. +49 30 1234567")
             }
         case .birthdate:
             guard let date = CalendarDate(value) else {
-                return refuse("'\(value)' is not a date of the form YYYY-MM-DD")
+                return refuse("\(value.quoted) is not a date of the form YYYY-MM-DD")
             }
             if let today, date > today { return refuse("\(value) is in the future") }
             if let today, date.year < today.year - 130 { return refuse("\(value) is too long ago") }
         case .address:
-            guard (1...300).contains(value.count) else { return refuse("must be 1 to 300 characters") }
+            guard (1...300).contains(value.inputLength) else { return refuse("must be 1 to 300 characters") }
         }
         return .success(value)
     }

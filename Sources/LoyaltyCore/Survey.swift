@@ -44,7 +44,7 @@ public struct Survey: Hashable, Sendable, Codable, Identifiable {
             case let other:
                 throw DecodingError.dataCorruptedError(
                     forKey: .type, in: container,
-                    debugDescription: "unknown question type '\(other)'; use choice, rating or text")
+                    debugDescription: "unknown question type \(other.quoted); use choice, rating or text")
             }
         }
 
@@ -103,12 +103,13 @@ public struct Survey: Hashable, Sendable, Codable, Identifiable {
             case .choice(let options) where !options.contains(answer):
                 return MutationRejection(
                     .invalidAnswer,
-                    "'\(answer)' is not an option of question '\(question.id)' (\(options.joined(separator: ", ")))")
+                    "\(answer.quoted) is not an option of question '\(question.id)' (\(options.joined(separator: ", ")))"
+                )
             case .rating(let maximum) where Int(answer).map({ !(1...maximum).contains($0) }) ?? true:
                 return MutationRejection(
                     .invalidAnswer,
-                    "question '\(question.id)' takes a whole number from 1 to \(maximum), not '\(answer)'")
-            case .text where answer.count > 500:
+                    "question '\(question.id)' takes a whole number from 1 to \(maximum), not \(answer.quoted)")
+            case .text where answer.inputLength > 500:
                 return MutationRejection(
                     .invalidAnswer, "the answer to question '\(question.id)' is over 500 characters")
             default:

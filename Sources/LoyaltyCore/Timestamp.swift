@@ -28,7 +28,8 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         let text = try container.decode(String.self)
         guard let parsed = Timestamp.parse(text) else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "'\(text)' is not a time: use ISO 8601, e.g. 2026-03-01T09:30:00Z")
+                in: container, debugDescription: "\(text.quoted) is not a time: use ISO 8601, e.g. 2026-03-01T09:30:00Z"
+            )
         }
         self = parsed
     }
@@ -107,7 +108,8 @@ public struct TimeSpan: Hashable, Comparable, Sendable, Codable, CustomStringCon
         let text = try container.decode(String.self)
         guard let span = TimeSpan(parsing: text) else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "'\(text)' is not a duration: write e.g. 15d, 36h, 90m, 30s or 500ms")
+                in: container,
+                debugDescription: "\(text.quoted) is not a duration: write e.g. 15d, 36h, 90m, 30s or 500ms")
         }
         self = span
     }
@@ -185,7 +187,7 @@ public struct CalendarDate: Hashable, Comparable, Sendable, Codable, CustomStrin
         let text = try container.decode(String.self)
         guard let date = CalendarDate(text) else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "'\(text)' is not a calendar date of the form YYYY-MM-DD")
+                in: container, debugDescription: "\(text.quoted) is not a calendar date of the form YYYY-MM-DD")
         }
         self = date
     }

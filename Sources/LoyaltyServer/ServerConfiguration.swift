@@ -16,6 +16,13 @@ public struct ServerConfiguration: Sendable {
     public var feedRetention: TimeSpan = .days(30)
     /// How often the scheduled jobs (unlock, expiry, compaction) run.
     public var jobInterval: TimeSpan = .minutes(5)
+    /// How far ahead of the server's clock a device's stamp may be. Devices stamp with their clock corrected by the
+    /// offset measured at their last sync, so what remains is a clock changed since then. A profile or consent
+    /// change stamped further ahead is refused (`clock_ahead`) rather than let win every later change, and no
+    /// stamp moves the server's own clock by more than this.
+    public var maximumStampSkew: TimeSpan = .hours(1)
+    /// Refresh tokens' lifetimes and retry allowance.
+    public var refresh = RefreshPolicy()
     /// The operator token for the admin API; nil disables it.
     public var adminToken: String?
     /// log2 of scrypt's cost for password hashes. 14 in production; a simulation that enrols thousands of

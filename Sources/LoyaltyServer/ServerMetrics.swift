@@ -11,6 +11,10 @@ public struct ServerMetrics: Sendable {
     let resets: Counter
     let enrolments: Counter
     let failedSignIns: Counter
+    /// Security events by kind (refresh token reuse, rate limits, refused requests).
+    let refreshReuses: Counter
+    let rateLimited: Counter
+    let forbidden: Counter
     let jobMovements: Counter
     let allowancePointsGranted: Counter
     let memberCommits: Gauge
@@ -26,6 +30,10 @@ public struct ServerMetrics: Sendable {
         resets = registry.makeCounter(name: "loyalty_feed_resets_total")
         enrolments = registry.makeCounter(name: "loyalty_enrolments_total")
         failedSignIns = registry.makeCounter(name: "loyalty_failed_sign_ins_total")
+        refreshReuses = registry.makeCounter(
+            name: "loyalty_security_events_total", labels: [("event", "refresh_token_reused")])
+        rateLimited = registry.makeCounter(name: "loyalty_security_events_total", labels: [("event", "rate_limited")])
+        forbidden = registry.makeCounter(name: "loyalty_security_events_total", labels: [("event", "forbidden")])
         jobMovements = registry.makeCounter(name: "loyalty_job_movements_total")
         allowancePointsGranted = registry.makeCounter(name: "loyalty_allowance_points_granted_total")
         memberCommits = registry.makeGauge(name: "loyalty_store_member_commits")

@@ -83,7 +83,7 @@ extension SyncService {
             guard Receipt.isWellFormedCode(receiptCode) else {
                 throw APIFailure(
                     .unprocessable,
-                    "receiptCode '\(receiptCode)' is not a receipt code (4 to 32 capitals, digits or dashes)")
+                    "receiptCode \(receiptCode.quoted) is not a receipt code (4 to 32 capitals, digits or dashes)")
             }
             if let (receipt, _) = try await storage.receipt(code: receiptCode) {
                 guard receipt.claimedBy == nil else {
@@ -156,7 +156,7 @@ extension SyncService {
     private func newTransaction(_ text: String?) async throws -> TransactionID {
         let transaction = TransactionID(text ?? makeRandomID("T-"))
         guard transaction.isWellFormed else {
-            throw APIFailure(.unprocessable, "transactionID '\(transaction)' is not a valid id")
+            throw APIFailure(.unprocessable, "transactionID \(transaction.rawValue.quoted) is not a valid id")
         }
         if try await storage.transaction(transaction) != nil {
             throw APIFailure(.conflict, "transaction \(transaction) was already recorded")
@@ -215,7 +215,7 @@ extension SyncService {
         let code = code ?? makeRandomID("R-")
         guard Receipt.isWellFormedCode(code) else {
             throw APIFailure(
-                .unprocessable, "code '\(code)' is not a receipt code (4 to 32 capitals, digits or dashes)")
+                .unprocessable, "code \(code.quoted) is not a receipt code (4 to 32 capitals, digits or dashes)")
         }
         do {
             try await storage.insertReceipt(
@@ -231,7 +231,7 @@ extension SyncService {
     /// Corrects a member's points.
     public func adjustPoints(member: MemberID, points: Int, reason: String) async throws -> OperatorReceipt {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty, reason.count <= 200 else {
+        guard !reason.isEmpty, reason.inputLength <= 200 else {
             throw APIFailure(.unprocessable, "reason must be 1 to 200 characters")
         }
         let id = makeRandomID("ADJ-")

@@ -39,7 +39,7 @@ public final class SyncService: Sendable {
         self.tokens = tokens
         self.logger = logger
         self.metrics = metrics
-        self.stamps = Mutex(HybridLogicalClock())
+        self.stamps = Mutex(HybridLogicalClock(maximumDrift: configuration.maximumStampSkew))
         self.makeID = makeID
     }
 
@@ -139,30 +139,42 @@ public final class SyncService: Sendable {
             Credentials(memberID: account.memberID, deviceID: deviceID), card: card, refresh: refresh.token, now: now)
     }
 
-    /// Exchanges a refresh token for a new session of the same device; the token rotates.
+    /// Exchanges a refresh token for a new session of the same device; the token rotates. A superseded token of
+    /// the device's family, presented again, revokes the device: whoever holds a copy and the member both sign in
+    /// again (``RefreshFamily``).
     public func refresh(token: String) async throws -> Session {
         let now = clock.now()
         let invalid = APIFailure(.unauthorized, "the refresh token is not valid: sign in again")
         guard let deviceID = TokenAuthority.device(ofRefreshToken: token),
             let device = try await storage.device(deviceID)
         else { throw invalid }
-        guard device.revokedAt == nil else {
-            throw APIFailure(
-                .deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
-        }
-        let presented = TokenAuthority.hash(refreshToken: token)
-        let isCurrent = constantTimeEqual(presented, device.refreshHash)
-        // The token before the current one stays good until the device uses the current one: a device whose
-        // refresh answer was lost (or that crashed before storing it) can retry whenever it comes back, and the
-        // first use of the new token retires the old one.
-        let isPrevious = device.previousRefreshHash.map { constantTimeEqual(presented, $0) } == true
-        guard isCurrent || isPrevious else { throw invalid }
         let next = TokenAuthority.refreshToken(for: deviceID)
-        // Keep the token the client holds as "previous": if this answer is lost, its retry still works.
-        try await storage.updateRefreshToken(device: deviceID, current: next.hash, previous: presented, rotatedAt: now)
-        let card = try await activeCard(of: device.memberID, now: now)
-        return session(
-            Credentials(memberID: device.memberID, deviceID: deviceID), card: card, refresh: next.token, now: now)
+        let outcome = try await storage.rotateRefreshToken(
+            device: deviceID, presented: TokenAuthority.hash(refreshToken: token), next: next.hash, now: now,
+            policy: configuration.refresh)
+        switch outcome {
+        case .rotated:
+            let card = try await activeCard(of: device.memberID, now: now)
+            return session(
+                Credentials(memberID: device.memberID, deviceID: deviceID), card: card, refresh: next.token, now: now)
+        case .reused:
+            metrics.refreshReuses.increment()
+            logger.warning(
+                "security: refresh token reused; the device's tokens are revoked",
+                metadata: ["member": "\(device.memberID)", "device": "\(deviceID)"])
+            try? await returnAllowance(of: device)
+            throw APIFailure(.deviceRevoked, RevocationReason.refreshTokenReused.message)
+        case .revoked:
+            let reason = try await storage.device(deviceID)?.revokedReason ?? .signedOut
+            throw APIFailure(.deviceRevoked, reason.message)
+        case .expired:
+            throw APIFailure(
+                .unauthorized, "this device's sign-in expired (unused for long, or too old): sign in again")
+        case .unknown:
+            metrics.failedSignIns.increment()
+            logger.notice("security: an unknown refresh token was presented", metadata: ["device": "\(deviceID)"])
+            throw invalid
+        }
     }
 
     /// Checks an access token and that its device still belongs to the member and is not revoked.
@@ -173,8 +185,7 @@ public final class SyncService: Sendable {
             throw APIFailure(.unauthorized, "the access token's device is unknown: sign in again")
         }
         guard device.revokedAt == nil else {
-            throw APIFailure(
-                .deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
+            throw APIFailure(.deviceRevoked, (device.revokedReason ?? .signedOut).message)
         }
         return device
     }
@@ -254,7 +265,7 @@ public final class SyncService: Sendable {
     }
 
     private static func checkPassword(_ password: String) throws {
-        guard password.count >= 8, password.count <= 200 else {
+        guard password.inputLength >= 8, password.inputLength <= 200 else {
             throw APIFailure(.unprocessable, "password must be 8 to 200 characters")
         }
     }
@@ -326,6 +337,14 @@ public final class SyncService: Sendable {
                     results.append(MutationResult(sequence: envelope.sequence, status: .rejected(rejection)))
                     continue
                 }
+                if let rejection = Self.stampTooFarAhead(envelope, now: now, bound: self.configuration.maximumStampSkew)
+                {
+                    let result = MutationResult(sequence: envelope.sequence, status: .rejected(rejection))
+                    work.store(result)
+                    results.append(result)
+                    record.lastSequence = envelope.sequence
+                    continue
+                }
                 var facts = ServerFacts()
                 switch envelope.mutation {
                 case .claimReceipt(let code): facts.receipt = work.receipts[code]
@@ -360,6 +379,21 @@ public final class SyncService: Sendable {
             "push",
             metadata: ["member": "\(device.memberID)", "device": "\(device.id)", "mutations": "\(results.count)"])
         return PushResponse(results: results, lastProcessedSequence: last, serverTime: now, serverStamp: stamp())
+    }
+
+    /// The refusal of a profile or consent change stamped more than `bound` ahead of the server's clock: applied,
+    /// its stamp would win over every later change of that field until the clock caught up.
+    static func stampTooFarAhead(_ envelope: MutationEnvelope, now: Timestamp, bound: TimeSpan) -> MutationRejection? {
+        switch envelope.mutation {
+        case .setProfileField, .setConsent: break
+        default: return nil
+        }
+        let ahead = envelope.stamp.wallMilliseconds - now.millisecondsSince1970
+        guard ahead > bound.milliseconds else { return nil }
+        return MutationRejection(
+            .clockAhead,
+            "this device's clock was about \(TimeSpan.minutes(ahead / 60_000)) ahead of the programme's when the change was "
+                + "made (at most \(bound) is accepted): the change was not kept; check the clock and make it again")
     }
 
     /// One page of the member's change feed after the device's cursor, or a reset.

@@ -78,10 +78,10 @@ public struct ThrottledStorage: ServerStorage {
     public func device(_ id: DeviceID) async throws -> DeviceRecord? { try await base.device(id) }
     public func devices(member: MemberID) async throws -> [DeviceRecord] { try await base.devices(member: member) }
     public func insertDevice(_ device: DeviceRecord) async throws { try await base.insertDevice(device) }
-    public func updateRefreshToken(
-        device: DeviceID, current: [UInt8], previous: [UInt8]?, rotatedAt: Timestamp
-    ) async throws {
-        try await base.updateRefreshToken(device: device, current: current, previous: previous, rotatedAt: rotatedAt)
+    public func rotateRefreshToken(
+        device: DeviceID, presented: [UInt8], next: [UInt8], now: Timestamp, policy: RefreshPolicy
+    ) async throws -> RefreshRotation {
+        try await base.rotateRefreshToken(device: device, presented: presented, next: next, now: now, policy: policy)
     }
     public func revokeDevice(_ id: DeviceID, at time: Timestamp) async throws -> Bool {
         try await base.revokeDevice(id, at: time)

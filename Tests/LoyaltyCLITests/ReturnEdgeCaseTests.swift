@@ -49,8 +49,13 @@ import Testing
             #expect(account["available"] as? Int == 200)
             #expect(account["owed"] as? Int == 0)
             #expect(account["lifetimeEarned"] as? Int == 500)
-            #expect(try await cli("--device", phone, "sync").status == 0)
-            #expect(try await cli("--device", phone, "--json", "balance").json["available"] as? Int == 200)
+            // Two years idle is past the refresh token's lifetimes: the member signs in again on the phone.
+            let tablet = root.appendingPathComponent("tablet").path
+            let signedIn = try await cli(
+                "--device", tablet, "login", "--server", server.absoluteString, "--email",
+                "expired-return@example.de", "--password", "correct horse")
+            #expect(signedIn.status == 0, "\(signedIn.stderr)")
+            #expect(try await cli("--device", tablet, "--json", "balance").json["available"] as? Int == 200)
         }
     }
 

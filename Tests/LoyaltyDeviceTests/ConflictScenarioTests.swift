@@ -238,7 +238,11 @@ import Testing
     }
 
     @Test func c10TheExpiryJobExpiresALotWhileADeviceOfflineSpendsIt() async throws {
-        let harness = try await DeviceHarness.make()
+        // The phone is away for two years: longer than a refresh token lives by default (docs/security.md).
+        let harness = try await DeviceHarness.make(configure: {
+            $0.refresh.idleLifetime = .days(1_000)
+            $0.refresh.absoluteLifetime = .days(1_000)
+        })
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             try await harness.give(600, to: phone)

@@ -65,4 +65,138 @@ import Testing
         }
         #expect(try harness.service.setClock(to: nil, advanceBy: .days(1)) > Timestamp(Date()))
     }
+
+    /// A consent stamped with the largest stamp would win over every later withdrawal: it is refused, the later
+    /// withdrawal wins, and the stamp moves neither the server's clock nor another member's stamps.
+    @Test func aStampFarAheadIsRefusedAndALaterWithdrawalWins() async throws {
+        let harness = try await Harness.make()
+        let (session, device) = try await harness.enroll()
+        let now = harness.clock.now()
+        let largest = HLCTimestamp(wallMilliseconds: (1 << 47) - 1, counter: 0)
+        let twoDays = HLCTimestamp(wallMilliseconds: now.adding(.days(2)).millisecondsSince1970, counter: 0)
+        let mutations = [
+            MutationEnvelope(
+                deviceID: device.id, sequence: 1, stamp: largest, deviceTime: now,
+                mutation: .setConsent(.marketingEmail, granted: true)),
+            MutationEnvelope(
+                deviceID: device.id, sequence: 2, stamp: twoDays, deviceTime: now,
+                mutation: .setProfileField(.phone, value: "+49 30 1234567", basedOn: nil)),
+        ]
+        let attack = try await harness.service.push(
+            PushRequest(deviceID: device.id, mutations: mutations), from: device)
+        #expect(attack.codes == ["clock_ahead", "clock_ahead"])
+        #expect(attack.lastProcessedSequence == 2, "refused, not left waiting")
+        #expect(attack.serverStamp.wallMilliseconds <= now.adding(.hours(1)).millisecondsSince1970)
+
+        let withdrawal = try await harness.service.push(
+            PushRequest(
+                deviceID: device.id,
+                mutations: [harness.envelope(device, 3, .setConsent(.marketingEmail, granted: false))]),
+            from: device)
+        #expect(withdrawal.codes == ["applied"])
+        let state = try await harness.state(of: session.memberID)
+        #expect(!state.consents.isGranted(.marketingEmail))
+        #expect(state.profile[.phone] == nil)
+
+        // Within the bound a stamp ahead is fine (a clock a few minutes fast).
+        let slightly = HLCTimestamp(wallMilliseconds: now.adding(.minutes(10)).millisecondsSince1970, counter: 0)
+        let fine = try await harness.service.push(
+            PushRequest(
+                deviceID: device.id,
+                mutations: [
+                    MutationEnvelope(
+                        deviceID: device.id, sequence: 4, stamp: slightly, deviceTime: now,
+                        mutation: .setConsent(.marketingSMS, granted: true))
+                ]),
+            from: device)
+        #expect(fine.codes == ["applied"])
+    }
+
+    /// One letter and 39,999 combining marks is one grapheme but 40,000 characters as limits count them: refused,
+    /// and the refusal quotes at most a short prefix of it.
+    @Test func lengthLimitsCountUnicodeScalarsAndRefusalsQuoteAShortPrefix() async throws {
+        let harness = try await Harness.make()
+        let (session, device) = try await harness.enroll()
+        let address = "a" + String(repeating: "\u{0301}", count: 39_999)
+        #expect(address.count == 1, "one grapheme")
+        let email = String(repeating: "x", count: 280) + "@example"
+        let push = try await harness.service.push(
+            PushRequest(
+                deviceID: device.id,
+                mutations: [
+                    harness.envelope(device, 1, .setProfileField(.address, value: address, basedOn: nil)),
+                    harness.envelope(device, 2, .setProfileField(.email, value: email, basedOn: nil)),
+                    harness.envelope(device, 3, .claimReceipt(code: String(repeating: "Z", count: 10_000))),
+                ]),
+            from: device)
+        #expect(push.codes == ["invalid_input", "invalid_field_value", "invalid_input"])
+        for result in push.results {
+            guard case .rejected(let rejection) = result.status else { continue }
+            #expect(rejection.message.unicodeScalars.count < 200, "\(rejection.message.prefix(300))")
+        }
+        #expect(try await harness.state(of: session.memberID).profile[.address] == nil)
+    }
+
+    /// A refresh token replayed after its successor was used revokes the device's whole family: the thief's new
+    /// tokens and the member's stop working, and the member is told why.
+    @Test func aReplayedRefreshTokenRevokesTheWholeFamily() async throws {
+        let harness = try await Harness.make()
+        let (session, device) = try await harness.enroll()
+        let stolen = session.refreshToken
+        let second = try await harness.service.refresh(token: stolen)  // the member's app
+        let third = try await harness.service.refresh(token: second.refreshToken)  // the successor is used
+        let error = await #expect(throws: APIFailure.self) { try await harness.service.refresh(token: stolen) }
+        #expect(error?.kind == .deviceRevoked)
+        #expect(error?.message.contains("used from somewhere else") == true)
+        let victim = await #expect(throws: APIFailure.self) {
+            try await harness.service.refresh(token: third.refreshToken)
+        }
+        #expect(victim?.kind == .deviceRevoked)
+        await #expect(throws: APIFailure.self) {
+            try await harness.service.authenticate(accessToken: third.accessToken)
+        }
+        #expect(try await harness.service.storage.device(device.id)?.revokedReason == .refreshTokenReused)
+    }
+
+    /// A device whose refresh answer was lost retries with the same token, a few times; a thief replaying a
+    /// token while the member's app holds its successor is caught when the app comes back.
+    @Test func aLostRefreshAnswerMayBeRetriedAndAReplayIsCaughtWhenTheAppReturns() async throws {
+        let harness = try await Harness.make()
+        let (session, _) = try await harness.enroll()
+        let held = try await harness.service.refresh(token: session.refreshToken)  // the app holds this one
+        var thief: Session?
+        for _ in 0..<3 { thief = try await harness.service.refresh(token: session.refreshToken) }
+        #expect(thief != nil, "three retries of a lost answer are answered")
+        await #expect(throws: APIFailure.self, "a fourth is taken for a replay") {
+            try await harness.service.refresh(token: session.refreshToken)
+        }
+        await #expect(throws: APIFailure.self) { try await harness.service.refresh(token: held.refreshToken) }
+
+        // Another member: the app's answer is lost once, the retry works, and the app goes on refreshing.
+        let (other, _) = try await harness.enroll()
+        _ = try await harness.service.refresh(token: other.refreshToken)  // lost
+        let retried = try await harness.service.refresh(token: other.refreshToken)
+        let next = try await harness.service.refresh(token: retried.refreshToken)
+        _ = try await harness.service.refresh(token: next.refreshToken)
+    }
+
+    @Test func aRefreshTokenUnusedPastItsIdleLifetimeSignsTheDeviceOut() async throws {
+        let harness = try await Harness.make()
+        let (session, _) = try await harness.enroll()
+        try harness.clock.advance(by: .days(181))
+        let error = await #expect(throws: APIFailure.self) {
+            try await harness.service.refresh(token: session.refreshToken)
+        }
+        #expect(error?.kind == .unauthorized)
+    }
+
+    @Test func aRefreshTokenOfARevokedDeviceIsRefused() async throws {
+        let harness = try await Harness.make()
+        let (session, device) = try await harness.enroll()
+        try await harness.service.revoke(device.id, by: session.memberID)
+        let error = await #expect(throws: APIFailure.self) {
+            try await harness.service.refresh(token: session.refreshToken)
+        }
+        #expect(error?.kind == .deviceRevoked)
+    }
 }

@@ -56,7 +56,7 @@ func apiClient(port: Int, token: String? = nil) -> Client {
             let phoneAPI = apiClient(port: port, token: phone.accessToken)
             let envelope = MutationEnvelope(
                 deviceID: DeviceID(phone.deviceID), sequence: 1,
-                stamp: HLCTimestamp(wallMilliseconds: 1_800_000_000_000, counter: 0),
+                stamp: HLCTimestamp(wallMilliseconds: harness.clock.now().millisecondsSince1970, counter: 0),
                 deviceTime: harness.clock.now(),
                 mutation: .setProfileField(.phone, value: "+49 30 1234567", basedOn: nil))
             let push = try await phoneAPI.push(

@@ -239,7 +239,7 @@ struct APIHandler: APIProtocol {
         if let text = body.advance {
             guard let parsed = TimeSpan(parsing: text) else {
                 throw APIFailure(
-                    .unprocessable, "advance: '\(text)' is not a duration; write e.g. 15d, 36h, 90m or 30s")
+                    .unprocessable, "advance: \(text.quoted) is not a duration; write e.g. 15d, 36h, 90m or 30s")
             }
             span = parsed
         }

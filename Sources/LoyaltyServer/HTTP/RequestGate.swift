@@ -34,7 +34,7 @@ struct GateMiddleware: ServerMiddleware {
                 let supported = configuration.protocolVersions.sorted().joined(separator: ", ")
                 throw APIFailure(
                     .upgradeRequired,
-                    "this server speaks sync protocol \(supported), the app sent \(version.map { "'\($0)'" } ?? "none"): "
+                    "this server speaks sync protocol \(supported), the app sent \(version.map { $0.quoted } ?? "none"): "
                         + "update the app (its data and unsent changes are kept)")
             }
         }
@@ -137,7 +137,7 @@ struct FailureMiddleware: ServerMiddleware {
             // The runtime reports an unknown `kind` of a mutation as a missing key; its description has the value.
             if context.debugDescription.contains("discriminator value") {
                 let value = context.debugDescription.split(separator: "'").dropFirst().first.map(String.init) ?? "?"
-                return "\(path(context, key)): unknown mutation kind '\(value)'; known kinds: "
+                return "\(path(context, key)): unknown mutation kind \(value.quoted); known kinds: "
                     + LoyaltyCore.Mutation.kinds.joined(separator: ", ")
             }
             return "\(path(context, key)) is missing"

@@ -152,6 +152,14 @@ public final class SQLiteStorage: ServerStorage {
                     ALTER TABLE transactions_v2 RENAME TO transactions;
                     """)
         }
+        migrator.registerMigration("v3: refresh token families") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE devices ADD COLUMN superseded_refresh BLOB;
+                    ALTER TABLE devices ADD COLUMN refresh_retries INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE devices ADD COLUMN revoked_reason TEXT;
+                    """)
+        }
         try migrator.migrate(pool)
     }
 
@@ -615,21 +623,40 @@ public final class SQLiteStorage: ServerStorage {
         cache.forget(devices: [device.id])
     }
 
-    public func updateRefreshToken(
-        device: DeviceID, current: [UInt8], previous: [UInt8]?, rotatedAt: Timestamp
-    ) async throws {
-        try await pool.write { db in
+    public func rotateRefreshToken(
+        device id: DeviceID, presented: [UInt8], next: [UInt8], now: Timestamp, policy: RefreshPolicy
+    ) async throws -> RefreshRotation {
+        let outcome = try await pool.write { db -> RefreshRotation in
+            guard let device = try Self.fetchDevice(db, id: id) else { return .unknown }
+            let (outcome, updated) = RefreshFamily.decide(
+                device, presented: presented, next: next, now: now, policy: policy)
+            guard updated != device else { return outcome }
             try db.execute(
-                sql: "UPDATE devices SET refresh_hash = ?, previous_refresh_hash = ?, rotated_at = ? WHERE id = ?",
-                arguments: [Data(current), previous.map { Data($0) }, rotatedAt.millisecondsSince1970, device.rawValue])
+                sql: """
+                    UPDATE devices SET refresh_hash = ?, previous_refresh_hash = ?, rotated_at = ?,
+                        superseded_refresh = ?, refresh_retries = ?, revoked_at = ?, revoked_reason = ?
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    Data(updated.refreshHash), updated.previousRefreshHash.map { Data($0) },
+                    updated.rotatedAt?.millisecondsSince1970, Data(updated.supersededRefreshHashes.joined()),
+                    updated.refreshRetries, updated.revokedAt?.millisecondsSince1970, updated.revokedReason?.rawValue,
+                    id.rawValue,
+                ])
+            return outcome
         }
-        cache.forget(devices: [device])
+        cache.forget(devices: [id])
+        return outcome
     }
 
     public func revokeDevice(_ id: DeviceID, at time: Timestamp) async throws -> Bool {
         let revoked = try await pool.write { db in
             try db.execute(
-                sql: "UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
+                sql: """
+                    UPDATE devices SET revoked_at = coalesce(revoked_at, ?),
+                        revoked_reason = coalesce(revoked_reason, 'signed_out')
+                    WHERE id = ?
+                    """,
                 arguments: [time.millisecondsSince1970, id.rawValue])
             return db.changesCount == 1
         }
@@ -742,7 +769,12 @@ public final class SQLiteStorage: ServerStorage {
             lastSeenAt: time("last_seen_at"), lastPulledAt: time("last_pulled_at"),
             refreshHash: [UInt8](row["refresh_hash"] as Data),
             previousRefreshHash: (row["previous_refresh_hash"] as Data?).map { [UInt8]($0) },
-            rotatedAt: time("rotated_at"))
+            rotatedAt: time("rotated_at"),
+            supersededRefreshHashes: ((row["superseded_refresh"] as Data?).map { [UInt8]($0) } ?? []).chunked(32),
+            refreshRetries: row["refresh_retries"],
+            revokedReason: (row["revoked_reason"] as String?).flatMap {
+                RevocationReason(rawValue: $0)
+            })
     }
 
     private static func mapConstraint(_ what: String, _ body: () throws -> Void) throws {
@@ -798,5 +830,12 @@ struct StateCache {
             let oldest = entries.sorted { $0.value.used < $1.value.used }.prefix(limit / 4).map(\.key)
             for key in oldest { entries[key] = nil }
         }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// The array cut into pieces of `size` bytes (the last one shorter if it does not divide).
+    fileprivate func chunked(_ size: Int) -> [[UInt8]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }

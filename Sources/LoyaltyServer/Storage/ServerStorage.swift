@@ -52,8 +52,11 @@ public protocol ServerStorage: Sendable {
     func devices(member: MemberID) async throws -> [DeviceRecord]
     /// Adds a device.
     func insertDevice(_ device: DeviceRecord) async throws
-    /// Replaces a device's refresh token hashes.
-    func updateRefreshToken(device: DeviceID, current: [UInt8], previous: [UInt8]?, rotatedAt: Timestamp) async throws
+    /// Exchanges a refresh token (its hash `presented`) for `next` by ``RefreshFamily/decide(_:presented:next:now:policy:)``
+    /// in one transaction: the check and the rotation (or the family's revocation) are one atomic step.
+    func rotateRefreshToken(
+        device: DeviceID, presented: [UInt8], next: [UInt8], now: Timestamp, policy: RefreshPolicy
+    ) async throws -> RefreshRotation
     /// Marks a device revoked; false if it does not exist.
     func revokeDevice(_ id: DeviceID, at time: Timestamp) async throws -> Bool
     /// Records when a device last pulled (the feed's retention is judged from it).
@@ -235,15 +238,23 @@ public struct DeviceRecord: Sendable, Hashable {
     public var lastPulledAt: Timestamp?
     /// SHA-256 of the current refresh token.
     public var refreshHash: [UInt8]
-    /// SHA-256 of the refresh token it replaced, good until the device uses the current one.
+    /// SHA-256 of the refresh token it replaced, good for a few retries until the device uses the current one.
     public var previousRefreshHash: [UInt8]?
+    /// When the refresh token last rotated.
     public var rotatedAt: Timestamp?
+    /// SHA-256 of the family's superseded refresh tokens, the newest last: presenting one revokes the family.
+    public var supersededRefreshHashes: [[UInt8]] = []
+    /// How often the previous token was presented again since the current one was issued.
+    public var refreshRetries = 0
+    /// Why the device was revoked, when it was.
+    public var revokedReason: RevocationReason?
 
     public init(
         id: DeviceID, memberID: MemberID, name: String, createdAt: Timestamp, revokedAt: Timestamp? = nil,
         lastSequence: UInt64 = 0, lastActedAt: Timestamp? = nil, lastSeenAt: Timestamp? = nil,
         lastPulledAt: Timestamp? = nil, refreshHash: [UInt8],
-        previousRefreshHash: [UInt8]? = nil, rotatedAt: Timestamp? = nil
+        previousRefreshHash: [UInt8]? = nil, rotatedAt: Timestamp? = nil, supersededRefreshHashes: [[UInt8]] = [],
+        refreshRetries: Int = 0, revokedReason: RevocationReason? = nil
     ) {
         self.id = id
         self.memberID = memberID
@@ -257,6 +268,32 @@ public struct DeviceRecord: Sendable, Hashable {
         self.refreshHash = refreshHash
         self.previousRefreshHash = previousRefreshHash
         self.rotatedAt = rotatedAt
+        self.supersededRefreshHashes = supersededRefreshHashes
+        self.refreshRetries = refreshRetries
+        self.revokedReason = revokedReason
+    }
+}
+
+/// Why a device was revoked.
+public enum RevocationReason: String, Sendable, Hashable {
+    /// The member (or the operator) signed it out.
+    case signedOut = "signed_out"
+    /// A superseded refresh token of its family was presented: someone else holds a copy.
+    case refreshTokenReused = "refresh_token_reused"
+    /// The member changed the password or signed out everywhere.
+    case signedOutEverywhere = "signed_out_everywhere"
+
+    /// What the device is told.
+    public var message: String {
+        switch self {
+        case .signedOut: "this device was signed out by the member: wipe its data and sign in again"
+        case .refreshTokenReused:
+            "this device was signed out because its sign-in was used from somewhere else (a copied token): sign in "
+                + "again, and change the password if this was not you"
+        case .signedOutEverywhere:
+            "this device was signed out because the member changed the password or signed out everywhere: sign in "
+                + "again"
+        }
     }
 }
 
