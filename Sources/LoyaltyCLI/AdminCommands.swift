@@ -8,8 +8,12 @@ internal import OpenAPIURLSession
 
 /// Options of every admin command.
 struct AdminOptions: ParsableArguments {
-    @Option(help: "The server's URL.") var server: String
-    @Option(help: "The operator token (default: $LOYALTY_ADMIN_TOKEN).") var token: String?
+    @Option(help: "The server's URL (https://, or http:// to this machine; --insecure allows http:// elsewhere).")
+    var server: String
+    @Option(help: "The operator token (better: $LOYALTY_ADMIN_TOKEN; an argument shows in the process list).")
+    var token: String?
+    @Flag(help: "Allow a plain http:// server that is not on this machine (the token travels unencrypted).")
+    var insecure = false
     @Flag(name: .long, help: "Print exactly one JSON document on stdout.") var json = false
 
     var output: Output { Output(json: json) }
@@ -18,7 +22,7 @@ struct AdminOptions: ParsableArguments {
         guard let token = token ?? ProcessInfo.processInfo.environment["LOYALTY_ADMIN_TOKEN"], !token.isEmpty else {
             throw ValidationError("Please give --token or set LOYALTY_ADMIN_TOKEN.")
         }
-        return AdminClient(serverURL: try serverURL(server), token: token)
+        return AdminClient(serverURL: try serverURL(server, insecure: insecure), token: token)
     }
 }
 
@@ -94,7 +98,33 @@ struct Admin: AsyncParsableCommand {
 
     struct MemberCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "member", abstract: "List or show members.", subcommands: [List.self, Show.self])
+            commandName: "member", abstract: "List or show members; block or allow sign-in.",
+            subcommands: [List.self, Show.self, SignIn.self])
+
+        struct SignIn: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "sign-in",
+                abstract: "Block sign-in to a member's account (its devices are signed out), or allow it again.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The member id.") var id: String
+            @Flag(help: "Block sign-in.") var block = false
+            @Flag(help: "Allow sign-in again.") var allow = false
+
+            func validate() throws {
+                guard block != allow else { throw ValidationError("Please give exactly one of --block or --allow.") }
+            }
+
+            func run() async throws {
+                try await admin.client().call {
+                    _ = try await $0.adminSetSignIn(path: .init(memberID: id), body: .json(.init(blocked: block)))
+                        .noContent
+                }
+                admin.output.emit(
+                    ["member": id, "signInBlocked": block],
+                    text: block
+                        ? "Sign-in to \(id) is blocked; its devices are signed out." : "\(id) may sign in again.")
+            }
+        }
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Members in id order.")

@@ -26,7 +26,8 @@ public struct LoyaltyCLI: AsyncParsableCommand {
             JSON document on stdout; errors are {"error": {"code", "message"}}.
             """,
         subcommands: [
-            Demo.self, Enroll.self, Login.self, Logout.self, Network.self, ClockCommand.self, Sync.self, Status.self,
+            Demo.self, Enroll.self, Login.self, Logout.self, PasswordCommand.self, SignOutEverywhere.self,
+            Network.self, ClockCommand.self, Sync.self, Status.self,
             CardCommand.self, Balance.self, History.self, Offers.self, OfferCommand.self, Rewards.self,
             RewardCommand.self,
             Vouchers.self, ReceiptCommand.self, Surveys.self, SurveyCommand.self, ProfileCommand.self, Consents.self,

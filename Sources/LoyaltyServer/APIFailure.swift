@@ -16,6 +16,7 @@ public struct APIFailure: Error, Hashable, Sendable, CustomStringConvertible {
         public static let tooLarge = Kind(status: 413, code: "too_large")
         public static let unprocessable = Kind(status: 422, code: "unprocessable")
         public static let upgradeRequired = Kind(status: 426, code: "upgrade_required")
+        public static let tooManyRequests = Kind(status: 429, code: "too_many_requests")
         public static let unavailable = Kind(status: 503, code: "unavailable")
         public static let internalError = Kind(status: 500, code: "internal_error")
     }
@@ -24,6 +25,8 @@ public struct APIFailure: Error, Hashable, Sendable, CustomStringConvertible {
     public var kind: Kind
     /// What went wrong and how to fix it.
     public var message: String
+    /// For 429 and 503: when to try again, sent as `Retry-After`.
+    public var retryAfterSeconds: Int?
 
     /// Creates a failure.
     public init(_ kind: Kind, _ message: String) {

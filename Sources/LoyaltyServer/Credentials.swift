@@ -99,25 +99,6 @@ public struct TokenAuthority: Sendable {
     }
 }
 
-/// Slow, salted password hashing (scrypt, N = 2^work, r = 8, p = 1; work is 14 unless configured otherwise).
-public enum PasswordHasher {
-    /// A fresh random salt.
-    public static func salt() -> [UInt8] { SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) } }
-
-    /// The hash of a password with a salt.
-    public static func hash(_ password: String, salt: [UInt8], work: Int = 14) throws -> [UInt8] {
-        let key = try KDF.Scrypt.deriveKey(
-            from: Array(password.utf8), salt: salt, outputByteCount: 32, rounds: 1 << work, blockSize: 8, parallelism: 1
-        )
-        return key.withUnsafeBytes { Array($0) }
-    }
-
-    /// Whether a password matches a stored hash, compared in constant time.
-    public static func verify(_ password: String, hash: [UInt8], salt: [UInt8], work: Int = 14) throws -> Bool {
-        constantTimeEqual(try self.hash(password, salt: salt, work: work), hash)
-    }
-}
-
 /// Compares two byte strings without leaking where they differ.
 func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
     guard lhs.count == rhs.count else { return false }

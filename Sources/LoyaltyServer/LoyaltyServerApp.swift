@@ -1,9 +1,12 @@
 public import Foundation
 public import Hummingbird
+internal import HummingbirdCore
+internal import HummingbirdTLS
 public import Logging
 internal import LoyaltyAPI
 public import LoyaltyCore
 internal import LoyaltySQLite
+internal import NIOSSL
 internal import OpenAPIHummingbird
 internal import ServiceLifecycle
 
@@ -25,6 +28,8 @@ public struct ServerSettings: Sendable {
     public var catalogue: Catalogue
     /// Whether the unlock, expiry and compaction jobs run on a schedule.
     public var schedulesJobs: Bool
+    /// A certificate chain and its private key (PEM files) to serve HTTPS directly, without a proxy in front.
+    public var tls: (certificateChain: String, privateKey: String)?
 
     /// Settings with the embedded default programme.
     public init(
@@ -62,12 +67,14 @@ public enum LoyaltyServerApp {
         service: SyncService, settings: ServerSettings, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
-        let router = Router()
+        let router = Router(context: LoyaltyRequestContext.self)
+        router.add(middleware: ClientAddressMiddleware())
+        router.add(middleware: BodyLimitMiddleware(maxBodyBytes: settings.configuration.maxBodyBytes))
         let handler = APIHandler(service: service, metrics: service.metrics)
         try handler.registerHandlers(
             on: router, serverURL: URL(string: "/")!, configuration: .loyalty,
             middlewares: [
-                FailureMiddleware(logger: logger),
+                FailureMiddleware(logger: logger, metrics: service.metrics),
                 GateMiddleware(service: service, configuration: settings.configuration),
                 SyncResponder(service: service),
             ])
@@ -76,9 +83,18 @@ public enum LoyaltyServerApp {
             services.append(
                 JobScheduler(service: service, interval: settings.configuration.jobInterval, logger: logger))
         }
+        let limits = settings.configuration
+        // A connection that sends nothing for the idle timeout (headers never finished, a body left half-sent,
+        // a kept-alive connection unused) is closed; beyond the cap, new connections wait to be accepted.
+        var server = HTTPServerBuilder.http1(
+            configuration: .init(idleTimeout: .milliseconds(limits.idleTimeout.milliseconds)))
+        if let tls = settings.tls { server = try .tls(server, tlsConfiguration: try Self.tlsConfiguration(tls)) }
         return Application(
             router: router,
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "loyalty-server"),
+            server: server,
+            configuration: .init(
+                address: .hostname(settings.host, port: settings.port), serverName: "loyalty-server",
+                availableConnectionsDelegate: .maximum(limits.maximumConnections, logger: logger)),
             services: services,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? settings.port) },
             logger: logger)
@@ -86,6 +102,29 @@ public enum LoyaltyServerApp {
 }
 
 extension LoyaltyServerApp {
+    /// The server's TLS configuration from PEM files, or an error naming the file that is not usable.
+    static func tlsConfiguration(
+        _ files: (certificateChain: String, privateKey: String)
+    ) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain)
+        } catch {
+            throw APIFailure(.internalError, "\(files.certificateChain) is not a PEM certificate chain: \(error)")
+        }
+        do {
+            key = try NIOSSLPrivateKey(file: files.privateKey, format: .pem)
+        } catch {
+            throw APIFailure(.internalError, "\(files.privateKey) is not a PEM private key")
+        }
+        guard !chain.isEmpty else { throw APIFailure(.internalError, "\(files.certificateChain) holds no certificate") }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        return configuration
+    }
+
     /// Opens the store, builds the application and runs it until SIGTERM or SIGINT, then shuts down gracefully.
     public static func serve(
         settings: ServerSettings, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void

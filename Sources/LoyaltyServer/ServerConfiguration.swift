@@ -10,6 +10,11 @@ public struct ServerConfiguration: Sendable {
     public var maxPageSize = 2_000
     /// Page size when the device does not say.
     public var defaultPageSize = 200
+    /// How long a connection may send nothing (headers or body unfinished, or idle between requests) before it is
+    /// closed.
+    public var idleTimeout: TimeSpan = .seconds(30)
+    /// Most connections open at once; more wait to be accepted.
+    public var maximumConnections = 1_000
     /// Largest request body in bytes.
     public var maxBodyBytes = 1 << 20
     /// How long the change feed keeps deleted entities and mutation results; a cursor older than this resets.
@@ -23,11 +28,21 @@ public struct ServerConfiguration: Sendable {
     public var maximumStampSkew: TimeSpan = .hours(1)
     /// Refresh tokens' lifetimes and retry allowance.
     public var refresh = RefreshPolicy()
+    /// Whether `/metrics` answers without the operator token (for a scraper on a private network); it carries
+    /// counts only, never member data.
+    public var publicMetrics = false
     /// The operator token for the admin API; nil disables it.
     public var adminToken: String?
-    /// log2 of scrypt's cost for password hashes. 14 in production; a simulation that enrols thousands of
-    /// members lowers it (hashes made with one value verify only with the same value).
-    public var passwordWork = 14
+    /// scrypt's parameters for new password hashes: N = 2^17, r = 8, p = 1 (OWASP's current guidance; 128 MiB and
+    /// a few hundred milliseconds a hash). Each hash records its own, so raising them breaks no account: an older
+    /// hash is redone at the next successful sign-in. A simulation or a test that enrols thousands lowers them.
+    public var passwordHashing = ScryptParameters(logN: 17)
+    /// Hashes computed at once, on threads of their own (never the threads that answer pushes and pulls).
+    public var passwordThreads = 1
+    /// Sign-ins waiting for a hashing thread, at most; the next is answered 503 with `Retry-After`.
+    public var passwordQueue = 32
+    /// Sign-in, enrolment and refresh limits per client address and per account.
+    public var signInLimits = SignInLimits()
     /// A bug planted on purpose, so that the simulator can show it finds one. Never set outside its self-test.
     public var plantedBug: PlantedBug?
 

@@ -266,6 +266,17 @@ extension SyncService {
         try await operate(on: member) { work in work.write(work.state.setSegments(clean)) }
     }
 
+    /// Blocks sign-in to an account (its devices are signed out) or allows it again.
+    public func setSignInBlocked(member: MemberID, blocked: Bool) async throws {
+        guard try await storage.setSignInBlocked(member: member, blocked: blocked) else {
+            throw APIFailure(.notFound, "there is no member \(member)")
+        }
+        if blocked { try await signOut(member: member, except: nil, reason: .blocked) }
+        logger.notice(
+            "security: sign-in \(blocked ? "blocked" : "allowed again") by the operator",
+            metadata: ["member": "\(member)"])
+    }
+
     /// A member's whole account.
     public func overview(of member: MemberID) async throws -> MemberOverview {
         guard let account = try await storage.account(member: member) else {

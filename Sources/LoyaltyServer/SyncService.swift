@@ -26,6 +26,10 @@ public final class SyncService: Sendable {
     let metrics: ServerMetrics
     private let stamps: Mutex<HybridLogicalClock>
     let makeID: @Sendable (String) -> String
+    /// Where password hashes are computed.
+    let passwords: PasswordWorkers
+    /// Sign-in limits per address and per account.
+    let limiter: SignInLimiter
 
     /// Creates the service. `makeID` makes random ids with a prefix (injected so a simulation can be deterministic).
     public init(
@@ -41,6 +45,8 @@ public final class SyncService: Sendable {
         self.metrics = metrics
         self.stamps = Mutex(HybridLogicalClock(maximumDrift: configuration.maximumStampSkew))
         self.makeID = makeID
+        self.passwords = PasswordWorkers(threads: configuration.passwordThreads, capacity: configuration.passwordQueue)
+        self.limiter = SignInLimiter(limits: configuration.signInLimits)
     }
 
     /// A random id: the prefix and 12 characters of Crockford base32.
@@ -76,16 +82,18 @@ public final class SyncService: Sendable {
         }
         try Self.checkPassword(password)
         let email = values[.email] ?? registration.email
+        // The hash first, whether or not the e-mail is taken: a refusal costs what an enrolment costs.
+        let salt = PasswordHasher.salt()
+        let parameters = configuration.passwordHashing
+        let hash = try await passwords.run { try PasswordHasher.hash(password, salt: salt, parameters: parameters) }
         if try await storage.account(email: email) != nil {
-            throw APIFailure(.conflict, "\(email) is already enrolled: sign in instead")
+            throw APIFailure(.conflict, "this e-mail address cannot be enrolled again: sign in instead")
         }
         let program = try await storage.withCatalogue(now: now) { $0.program }
         let memberID = MemberID(makeID("m-"))
         let deviceID = DeviceID(makeID("d-"))
-        let salt = PasswordHasher.salt()
         let account = AccountRecord(
-            memberID: memberID, email: email,
-            passwordHash: try PasswordHasher.hash(password, salt: salt, work: configuration.passwordWork), salt: salt,
+            memberID: memberID, email: email, passwordHash: hash, salt: salt, passwordParameters: parameters,
             createdAt: now)
         let refresh = TokenAuthority.refreshToken(for: deviceID)
         let device = DeviceRecord(
@@ -107,7 +115,7 @@ public final class SyncService: Sendable {
             } catch StorageError.duplicate(let what) where what.hasPrefix("card") {
                 continue  // a card number collision: draw another
             } catch StorageError.duplicate {
-                throw APIFailure(.conflict, "\(email) is already enrolled: sign in instead")
+                throw APIFailure(.conflict, "this e-mail address cannot be enrolled again: sign in instead")
             }
             metrics.enrolments.increment()
             logger.info("enrolled", metadata: ["member": "\(memberID)", "device": "\(deviceID)"])
@@ -117,15 +125,36 @@ public final class SyncService: Sendable {
         throw APIFailure(.internalError, "could not draw a free card number; try again")
     }
 
-    /// Signs a member in on a new device.
+    /// Signs a member in on a new device. An unknown e-mail costs what a wrong password costs (a hash of the same
+    /// cost is computed), so the time taken does not tell whether an account exists.
     public func login(email: String, password: String, deviceName: String?) async throws -> Session {
         let now = clock.now()
-        guard let account = try await storage.account(email: email.trimmingCharacters(in: .whitespaces)),
-            try PasswordHasher.verify(
-                password, hash: account.passwordHash, salt: account.salt, work: configuration.passwordWork)
-        else {
+        let email = email.trimmingCharacters(in: .whitespaces)
+        try limiter.checkAccount(email, at: now)
+        let account = try await storage.account(email: email)
+        let parameters = account?.passwordParameters ?? configuration.passwordHashing
+        let salt = account?.salt ?? PasswordHasher.salt()
+        let stored = account?.passwordHash ?? Array(repeating: 0, count: 32)
+        let matches = try await passwords.run {
+            try PasswordHasher.verify(password, hash: stored, salt: salt, parameters: parameters)
+        }
+        guard let account, matches else {
             metrics.failedSignIns.increment()
+            limiter.recordFailure(account: email, at: now)
+            logger.notice(
+                "security: failed sign-in",
+                metadata: [
+                    "account": "\(account.map { $0.memberID.rawValue } ?? "unknown")",
+                    "client": "\(ClientAddress.current ?? "in-process")",
+                ])
             throw APIFailure(.unauthorized, "the e-mail or password is wrong")
+        }
+        guard !account.signInBlocked else {
+            logger.notice("security: sign-in to a blocked account", metadata: ["member": "\(account.memberID)"])
+            throw APIFailure(.forbidden, RevocationReason.blocked.message)
+        }
+        if account.passwordParameters != configuration.passwordHashing {
+            try await rehash(password, of: account)
         }
         let deviceID = DeviceID(makeID("d-"))
         let refresh = TokenAuthority.refreshToken(for: deviceID)
@@ -137,6 +166,57 @@ public final class SyncService: Sendable {
         logger.info("signed in", metadata: ["member": "\(account.memberID)", "device": "\(deviceID)"])
         return session(
             Credentials(memberID: account.memberID, deviceID: deviceID), card: card, refresh: refresh.token, now: now)
+    }
+
+    /// Changes the member's password from one of their devices; every other device is signed out.
+    public func changePassword(from device: DeviceRecord, current: String, new password: String) async throws {
+        let now = clock.now()
+        guard let account = try await storage.account(member: device.memberID) else {
+            throw APIFailure(.unauthorized, "the access token's member is unknown: sign in again")
+        }
+        try Self.checkPassword(password)
+        try limiter.checkAccount(account.email, at: now)
+        let (parameters, salt, stored) = (account.passwordParameters, account.salt, account.passwordHash)
+        let matches = try await passwords.run {
+            try PasswordHasher.verify(current, hash: stored, salt: salt, parameters: parameters)
+        }
+        guard matches else {
+            metrics.failedSignIns.increment()
+            limiter.recordFailure(account: account.email, at: now)
+            logger.notice(
+                "security: failed password change",
+                metadata: ["member": "\(account.memberID)", "client": "\(ClientAddress.current ?? "in-process")"])
+            throw APIFailure(.unauthorized, "the current password is wrong")
+        }
+        try await rehash(password, of: account)
+        try await signOut(member: device.memberID, except: device.id, reason: .signedOutEverywhere)
+        logger.notice("security: password changed", metadata: ["member": "\(account.memberID)"])
+    }
+
+    /// Revokes every device of a member (`except` one), returning their allowances to the balance.
+    func signOut(member: MemberID, except kept: DeviceID?, reason: RevocationReason) async throws {
+        let revoked = try await storage.revokeDevices(member: member, except: kept, reason: reason, at: clock.now())
+        try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now())) { work in
+            for device in revoked { work.write(work.state.revokeAllowance(of: device)) }
+        }
+        if !revoked.isEmpty {
+            logger.notice(
+                "security: devices revoked",
+                metadata: ["member": "\(member)", "devices": "\(revoked.count)", "reason": "\(reason.rawValue)"])
+        }
+    }
+
+    /// Hashes a member's password again at the current cost, after it was verified at an older one.
+    private func rehash(_ password: String, of account: AccountRecord) async throws {
+        let salt = PasswordHasher.salt()
+        let parameters = configuration.passwordHashing
+        let hash = try await passwords.run { try PasswordHasher.hash(password, salt: salt, parameters: parameters) }
+        try await storage.updatePassword(member: account.memberID, hash: hash, salt: salt, parameters: parameters)
+        logger.info(
+            "password hash renewed",
+            metadata: [
+                "member": "\(account.memberID)", "from": "\(account.passwordParameters)", "to": "\(parameters)",
+            ])
     }
 
     /// Exchanges a refresh token for a new session of the same device; the token rotates. A superseded token of
@@ -154,6 +234,9 @@ public final class SyncService: Sendable {
             policy: configuration.refresh)
         switch outcome {
         case .rotated:
+            if try await storage.account(member: device.memberID)?.signInBlocked == true {
+                throw APIFailure(.forbidden, RevocationReason.blocked.message)
+            }
             let card = try await activeCard(of: device.memberID, now: now)
             return session(
                 Credentials(memberID: device.memberID, deviceID: deviceID), card: card, refresh: next.token, now: now)
@@ -202,7 +285,7 @@ public final class SyncService: Sendable {
         }
         _ = try await storage.revokeDevice(deviceID, at: clock.now())
         try await returnAllowance(of: device)
-        logger.info("device revoked", metadata: ["member": "\(member)", "device": "\(deviceID)"])
+        logger.notice("security: device revoked", metadata: ["member": "\(member)", "device": "\(deviceID)"])
     }
 
     /// A revoked device's allowance returns to the member's balance.

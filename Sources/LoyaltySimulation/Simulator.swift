@@ -187,7 +187,7 @@ final class World: @unchecked Sendable {
 
     func startServer() async throws -> SyncService {
         var configuration = ServerConfiguration()
-        configuration.passwordWork = 1
+        configuration.passwordHashing = ScryptParameters(logN: 1)
         configuration.plantedBug = settings.plantedBug
         var logger = Logger(label: "sim")
         logger.logLevel = .critical

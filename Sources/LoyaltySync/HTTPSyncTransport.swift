@@ -127,6 +127,21 @@ public struct HTTPSyncTransport: SyncTransport {
         }
     }
 
+    public func changePassword(current: String, new: String, accessToken: String) async throws(TransportError) {
+        try await call(token: accessToken) {
+            _ = try await client.changePassword(
+                headers: .init(loyaltyProtocol: loyaltyProtocolVersion),
+                body: .json(.init(currentPassword: current, newPassword: new))
+            ).noContent
+        }
+    }
+
+    public func signOutEverywhere(accessToken: String) async throws(TransportError) {
+        try await call(token: accessToken) {
+            _ = try await client.signOutEverywhere(headers: .init(loyaltyProtocol: loyaltyProtocolVersion)).noContent
+        }
+    }
+
     /// Runs a call and turns every failure into a ``TransportError``.
     private func call<T: Sendable>(
         token: String? = nil, _ body: @Sendable () async throws -> T

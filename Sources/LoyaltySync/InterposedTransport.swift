@@ -85,4 +85,16 @@ public struct InterposedTransport: SyncTransport {
             try await base.revoke(device: device, accessToken: accessToken)
         }
     }
+
+    public func changePassword(current: String, new: String, accessToken: String) async throws(TransportError) {
+        try await around(.devices) { () async throws(TransportError) in
+            try await base.changePassword(current: current, new: new, accessToken: accessToken)
+        }
+    }
+
+    public func signOutEverywhere(accessToken: String) async throws(TransportError) {
+        try await around(.revoke) { () async throws(TransportError) in
+            try await base.signOutEverywhere(accessToken: accessToken)
+        }
+    }
 }

@@ -347,6 +347,18 @@ public actor SyncEngine {
         try await withRefresh { token in try await self.transport.revoke(device: device, accessToken: token) }
     }
 
+    /// Changes the member's password; every other device of the member is signed out.
+    public func changePassword(current: String, new: String) async throws {
+        try await withRefresh { token in
+            try await self.transport.changePassword(current: current, new: new, accessToken: token)
+        }
+    }
+
+    /// Signs every device of the member out, this one included.
+    public func signOutEverywhere() async throws {
+        try await withRefresh { token in try await self.transport.signOutEverywhere(accessToken: token) }
+    }
+
     /// Makes a call with the access token, refreshing it once if it expired.
     private func withRefresh<T: Sendable>(_ call: @Sendable (String) async throws -> T) async throws -> T {
         guard let identity = try store.identity() else {

@@ -25,9 +25,23 @@ public protocol SyncTransport: Sendable {
     func devices(accessToken: String) async throws(TransportError) -> [DeviceSummary]
     /// Revokes one of the member's devices.
     func revoke(device: DeviceID, accessToken: String) async throws(TransportError)
+    /// Changes the member's password; the server signs every other device out.
+    func changePassword(current: String, new: String, accessToken: String) async throws(TransportError)
+    /// Signs every device of the member out, this one included.
+    func signOutEverywhere(accessToken: String) async throws(TransportError)
 }
 
 extension SyncTransport {
+    /// A transport without accounts (a simulated network) refuses: only the HTTP transport changes passwords.
+    public func changePassword(current: String, new: String, accessToken: String) async throws(TransportError) {
+        throw .refused(status: 501, code: "not_supported", message: "this transport does not change passwords")
+    }
+
+    /// A transport without accounts refuses.
+    public func signOutEverywhere(accessToken: String) async throws(TransportError) {
+        throw .refused(status: 501, code: "not_supported", message: "this transport does not sign devices out")
+    }
+
     public func pull(
         _ request: PullRequest, accessToken: String, early: @escaping @Sendable (Cursor, _ hasMore: Bool) -> Void
     ) async throws(TransportError) -> PullResponse {

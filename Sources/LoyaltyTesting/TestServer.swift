@@ -9,23 +9,29 @@ public import LoyaltyServer
 /// an operator token, and the HTTP application on demand (in-process, or listening on loopback).
 public struct TestServer: Sendable {
     /// The operator token of every test server.
-    public static let adminToken = "admin-token-for-tests"
+    public static let adminToken = "admin-token-for-tests-0123456789ab"
     /// The temporary directory (the store is in `server/`).
     public let directory: URL
     public let settings: ServerSettings
     public let service: SyncService
     public let clock: TestClock
+    /// Where the server logs (the service and the HTTP layer).
+    public let logger: Logger
 
     /// Starts a server. `configure` adjusts limits and policies, `program` the programme's rules; `storage` may
     /// wrap the real store (to slow it).
     public static func make(
         configure: (inout ServerConfiguration) -> Void = { _ in },
         program adjust: (inout Program) -> Void = { _ in },
-        storage wrap: (SQLiteStorage) -> any ServerStorage = { $0 }
+        storage wrap: (SQLiteStorage) -> any ServerStorage = { $0 },
+        logger: Logger = Logger(label: "test")
     ) async throws -> TestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "loyalty-test-\(UUID().uuidString)")
         var configuration = ServerConfiguration(adminToken: adminToken)
+        // Tests enrol hundreds of members: a cheaper hash than production's (2^17) keeps them quick. A test of the
+        // cost itself sets its own.
+        configuration.passwordHashing = ScryptParameters(logN: 10)
         configure(&configuration)
         var settings = try ServerSettings(
             port: 0, dataDirectory: directory.appendingPathComponent("server"), testClock: true,
@@ -39,9 +45,9 @@ public struct TestServer: Sendable {
         let service = SyncService(
             storage: storage, clock: clock, configuration: configuration,
             tokens: TokenAuthority(key: try TokenAuthority.loadKey(in: settings.dataDirectory)),
-            logger: Logger(label: "test"))
+            logger: logger)
         try await service.prepare(program: settings.program, catalogue: settings.catalogue)
-        return TestServer(directory: directory, settings: settings, service: service, clock: clock)
+        return TestServer(directory: directory, settings: settings, service: service, clock: clock, logger: logger)
     }
 
     /// The HTTP application; `onListening` gets the port once it listens.
@@ -49,7 +55,7 @@ public struct TestServer: Sendable {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         try LoyaltyServerApp.application(
-            service: service, settings: settings, logger: Logger(label: "test"), onListening: onListening)
+            service: service, settings: settings, logger: logger, onListening: onListening)
     }
 
     /// Runs `body` with the server listening on loopback.

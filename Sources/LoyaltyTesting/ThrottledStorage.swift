@@ -1,6 +1,6 @@
 public import LoyaltyCore
 public import LoyaltyServer
-internal import Synchronization
+public import Synchronization
 
 /// Delays for a ``ThrottledStorage``, changeable while a test runs, and a stream that says when a push or a pull
 /// entered the store.
@@ -21,6 +21,9 @@ public final class Throttle: Sendable {
         self.delays = Mutex(delays)
         (entered, sink) = AsyncStream.makeStream(of: Call.self)
     }
+
+    /// An error every look-up of an account by e-mail throws while set (a store failing during a sign-in).
+    public let accountLookupFailure = Mutex<(any Error)?>(nil)
 
     /// Changes the delay of one kind of call (nil: none).
     public func set(_ call: Call, _ delay: Duration?) { delays.withLock { $0[call] = delay } }
@@ -70,8 +73,24 @@ public struct ThrottledStorage: ServerStorage {
     ) async throws {
         try await base.createMember(account, device: device, card: card, entities: entities, now: now)
     }
-    public func account(email: String) async throws -> AccountRecord? { try await base.account(email: email) }
+    public func account(email: String) async throws -> AccountRecord? {
+        if let failure = throttle.accountLookupFailure.withLock({ $0 }) { throw failure }
+        return try await base.account(email: email)
+    }
     public func account(member: MemberID) async throws -> AccountRecord? { try await base.account(member: member) }
+    public func setSignInBlocked(member: MemberID, blocked: Bool) async throws -> Bool {
+        try await base.setSignInBlocked(member: member, blocked: blocked)
+    }
+    public func revokeDevices(
+        member: MemberID, except kept: DeviceID?, reason: RevocationReason, at time: Timestamp
+    ) async throws -> [DeviceID] {
+        try await base.revokeDevices(member: member, except: kept, reason: reason, at: time)
+    }
+    public func updatePassword(
+        member: MemberID, hash: [UInt8], salt: [UInt8], parameters: ScryptParameters
+    ) async throws {
+        try await base.updatePassword(member: member, hash: hash, salt: salt, parameters: parameters)
+    }
     public func memberIDs(after: MemberID?, limit: Int) async throws -> [MemberID] {
         try await base.memberIDs(after: after, limit: limit)
     }

@@ -28,7 +28,7 @@ struct SeededServer {
         var settings = try ServerSettings(dataDirectory: directory, schedulesJobs: false)
         // Members enrolled here never sign in with their password: their sessions are minted with the directory's
         // key. A cheap hash keeps thousands of enrolments quick.
-        settings.configuration.passwordWork = 1
+        settings.configuration.passwordHashing = ScryptParameters(logN: 1)
         var logger = Logger(label: "loyalty-bench")
         logger.logLevel = .warning
         let service = try await LoyaltyServerApp.makeService(settings: settings, logger: logger)
@@ -111,7 +111,7 @@ final class ServerProcess {
     let process = Process()
     let port: Int
     var url: String { "http://127.0.0.1:\(port)" }
-    static let adminToken = "bench-admin-token"
+    static let adminToken = "bench-admin-token-0123456789abcdef"
 
     init(data: URL) throws {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()

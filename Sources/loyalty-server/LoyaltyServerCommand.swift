@@ -22,9 +22,12 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the server.",
         discussion: """
+            The operator token (32 characters or more) is best given in LOYALTY_ADMIN_TOKEN or a file \
+            (--admin-token-file): an argument is visible to other users in the process list.
+
             Examples:
-              loyalty-server serve --data ./server-data --admin-token s3cret
-              LOYALTY_ADMIN_TOKEN=s3cret loyalty-server serve --port 0 --test-clock
+              LOYALTY_ADMIN_TOKEN="$(openssl rand -hex 24)" loyalty-server serve --data ./server-data
+              loyalty-server serve --port 0 --test-clock --admin-token-file ./operator.token
             """)
 
     @Option(help: "Address to listen on.")
@@ -36,8 +39,36 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Directory for the database and signing key (created if missing; one server at a time uses it).")
     var data = "./loyalty-server-data"
 
-    @Option(help: "Operator token for the admin API (or set LOYALTY_ADMIN_TOKEN). Without one the admin API is off.")
+    @Option(
+        help: """
+            Operator token for the admin API, 32 characters or more (better: LOYALTY_ADMIN_TOKEN or \
+            --admin-token-file). Without one the admin API is off.
+            """)
     var adminToken: String?
+
+    @Option(help: "A file holding the operator token (its first line).")
+    var adminTokenFile: String?
+
+    @Option(help: "Close a connection that sends nothing for this long (headers or body unfinished, or idle).")
+    var idleTimeout = "30s"
+
+    @Option(help: "Most connections open at once; more wait to be accepted.")
+    var maxConnections = 1_000
+
+    @Option(help: "scrypt cost of new password hashes as log2 N (17: 128 MiB and a few hundred ms per hash).")
+    var passwordCost = 17
+
+    @Option(help: "Sign-in, enrolment and refresh requests one client address may make per minute.")
+    var signInLimit = 30
+
+    @Flag(help: "Serve /metrics without the operator token (for a scraper on a private network).")
+    var publicMetrics = false
+
+    @Option(help: "Serve HTTPS with this certificate chain (PEM), without a proxy in front; needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(help: "The private key (PEM) of --tls-cert.")
+    var tlsKey: String?
 
     @Flag(help: "Let the operator set and advance the server clock through the admin API (for tests and demos).")
     var testClock = false
@@ -63,9 +94,41 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError(
                 "Please give --log-level as one of trace, debug, info, notice, warning, error, critical.")
         }
-        if let token = adminToken ?? ProcessInfo.processInfo.environment["LOYALTY_ADMIN_TOKEN"], token.count < 8 {
-            throw ValidationError("Please use an admin token of at least 8 characters.")
+        guard let idle = TimeSpan(parsing: idleTimeout), idle >= .seconds(1), idle <= .hours(1) else {
+            throw ValidationError("Please give --idle-timeout as a duration from 1s to 1h, such as 30s.")
         }
+        guard (1...1_000_000).contains(maxConnections) else {
+            throw ValidationError("Please give --max-connections from 1 to 1000000.")
+        }
+        guard (10...20).contains(passwordCost) else {
+            throw ValidationError("Please give --password-cost from 10 to 20 (log2 of scrypt's N; 17 is the default).")
+        }
+        guard (1...100_000).contains(signInLimit) else {
+            throw ValidationError("Please give --sign-in-limit from 1 to 100000.")
+        }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("Please give both --tls-cert and --tls-key, or neither.")
+        }
+        if adminToken != nil && adminTokenFile != nil {
+            throw ValidationError("Please give the operator token once: --admin-token or --admin-token-file.")
+        }
+        if let token = try operatorToken(), token.count < 32 {
+            throw ValidationError(
+                "Please use an operator token of at least 32 characters (this one has \(token.count)); for example "
+                    + "the output of 'openssl rand -hex 24'.")
+        }
+    }
+
+    /// The operator token from the option, the file or the environment, in that order.
+    func operatorToken() throws -> String? {
+        if let adminToken { return adminToken }
+        if let adminTokenFile {
+            guard let text = try? String(contentsOfFile: adminTokenFile, encoding: .utf8) else {
+                throw ValidationError("Please check --admin-token-file: \(adminTokenFile) cannot be read.")
+            }
+            return text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        }
+        return ProcessInfo.processInfo.environment["LOYALTY_ADMIN_TOKEN"]
     }
 
     func run() async throws {
@@ -76,12 +139,17 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "loyalty-server")
-        var configuration = ServerConfiguration(
-            adminToken: adminToken ?? ProcessInfo.processInfo.environment["LOYALTY_ADMIN_TOKEN"])
+        var configuration = ServerConfiguration(adminToken: try operatorToken())
         configuration.jobInterval = TimeSpan(parsing: jobInterval) ?? .minutes(5)
+        configuration.idleTimeout = TimeSpan(parsing: idleTimeout) ?? .seconds(30)
+        configuration.maximumConnections = maxConnections
+        configuration.passwordHashing = ScryptParameters(logN: passwordCost)
+        configuration.signInLimits.perAddress = signInLimit
+        configuration.publicMetrics = publicMetrics
         var settings = try ServerSettings(
             host: host, port: port, dataDirectory: URL(fileURLWithPath: data), testClock: testClock,
             configuration: configuration)
+        if let tlsCert, let tlsKey { settings.tls = (tlsCert, tlsKey) }
         do {
             if let program {
                 settings.program = try Program.decode(json: try Data(contentsOf: URL(fileURLWithPath: program)))
@@ -93,8 +161,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("Please check the programme or catalogue file: \(error)")
         }
         let host = self.host
+        let scheme = tlsCert == nil ? "http" : "https"
         try await LoyaltyServerApp.serve(settings: settings, logger: logger) { port in
-            FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
+            FileHandle.standardOutput.write(Data("listening on \(scheme)://\(host):\(port)\n".utf8))
         }
     }
 }

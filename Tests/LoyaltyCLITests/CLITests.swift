@@ -43,7 +43,8 @@ struct CLI {
     func callAsFunction(_ arguments: String...) async throws -> Run { try await run(arguments) }
 
     /// Runs the binary on a thread of its own: blocking a cooperative thread would starve the in-process server.
-    func run(_ arguments: [String]) async throws -> Run {
+    /// `input` is written to its standard input.
+    func run(_ arguments: [String], input: String? = nil) async throws -> Run {
         let binary = self.binary
         var environment = ProcessInfo.processInfo.environment
         environment["NO_COLOR"] = "1"
@@ -60,7 +61,13 @@ struct CLI {
                     let err = Pipe()
                     process.standardOutput = out
                     process.standardError = err
+                    let stdin = Pipe()
+                    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
                     try process.run()
+                    if let input {
+                        stdin.fileHandleForWriting.write(Data(input.utf8))
+                        try stdin.fileHandleForWriting.close()
+                    }
                     let stdout = out.fileHandleForReading.readDataToEndOfFile()
                     let stderr = err.fileHandleForReading.readDataToEndOfFile()
                     process.waitUntilExit()

@@ -188,12 +188,13 @@ extension GroupCommitTests {
                 from: device)
         }
         // Each push wrote pages of its own (a consent change, its result, the device's sequence): without the log
-        // starting over, the file would hold every one of them.
+        // starting over, the file would hold every one of them (over 450 frames). The bound leaves room for a
+        // checkpoint that a loaded machine ran late (107 frames were seen in a full test run).
         let log = try #require(
             try FileManager.default.attributesOfItem(atPath: storage.path + "-wal")[.size] as? Int)
         let frame = 4_096 + 24
         #expect(checkpointer.restarts > 0)
-        #expect(log < 100 * frame, "the log holds \(log / frame) frames after \(pushes) pushes")
+        #expect(log < 200 * frame, "the log holds \(log / frame) frames after \(pushes) pushes")
         #expect(try await storage.device(device.id)?.lastSequence == UInt64(pushes))
     }
 }

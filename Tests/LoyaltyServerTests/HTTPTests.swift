@@ -411,12 +411,21 @@ import Testing
             PushRequest(
                 deviceID: device.id, mutations: [harness.envelope(device, 1, .setConsent(.profiling, granted: true))]),
             from: device)
-        _ = session
         try await harness.application().test(.router) { client in
-            let call = try await Call.make(client, .get, "/metrics", protocolVersion: nil)
+            let call = try await Call.make(
+                client, .get, "/metrics", token: TestServer.adminToken, protocolVersion: nil)
             let text = call.json["raw"] as? String ?? ""
             #expect(text.contains(#"loyalty_mutations_total{status="applied"} 1"#), "\(text)")
             #expect(text.contains("loyalty_enrolments_total 1"))
+            let anonymous = try await Call.make(client, .get, "/metrics", protocolVersion: nil)
+            #expect(anonymous.status == 401, "behind the operator token")
+            let member = try await Call.make(client, .get, "/metrics", token: session.accessToken, protocolVersion: nil)
+            #expect(member.status == 401, "a member's token is not the operator's")
+        }
+        let open = try await Harness.make(configure: { $0.publicMetrics = true })
+        try await open.application().test(.router) { client in
+            let call = try await Call.make(client, .get, "/metrics", protocolVersion: nil)
+            #expect(call.status == 200)
         }
     }
 }

@@ -1,7 +1,10 @@
 import Foundation
+import HTTPTypes
+import HummingbirdTesting
 import Logging
 import LoyaltyCore
 import LoyaltyTesting
+import Synchronization
 import Testing
 
 @testable import LoyaltyServer
@@ -199,4 +202,135 @@ import Testing
         }
         #expect(error?.kind == .deviceRevoked)
     }
+
+    /// An unknown e-mail costs a hash, as a wrong password does: the time taken does not tell whether an account
+    /// exists. (Counted, not timed: the hash is what takes the time.)
+    @Test func anUnknownEmailCostsAHashAsAWrongPasswordDoes() async throws {
+        let harness = try await Harness.make()
+        _ = try await harness.service.enroll(
+            Registration(name: "Anna", email: "known@example.de"), password: "correct horse", deviceName: nil)
+        let before = harness.service.passwords.completed
+        await #expect(throws: APIFailure.self) {
+            try await harness.service.login(email: "known@example.de", password: "wrong horse", deviceName: nil)
+        }
+        let wrong = harness.service.passwords.completed - before
+        await #expect(throws: APIFailure.self) {
+            try await harness.service.login(email: "unknown@example.de", password: "wrong horse", deviceName: nil)
+        }
+        let unknown = harness.service.passwords.completed - before - wrong
+        #expect(wrong == 1)
+        #expect(unknown == 1)
+        // Enrolling an e-mail that is taken costs a hash too, and says only that it cannot be enrolled again.
+        let taken = await #expect(throws: APIFailure.self) {
+            try await harness.service.enroll(
+                Registration(name: "Eve", email: "known@example.de"), password: "another horse", deviceName: nil)
+        }
+        #expect(taken?.kind == .conflict)
+        #expect(harness.service.passwords.completed - before == 3)
+    }
+
+    /// A hash made at an older cost verifies with its own parameters and is redone at the current cost at the next
+    /// successful sign-in.
+    @Test func anOlderHashIsRenewedAtTheNextSignIn() async throws {
+        let harness = try await Harness.make()
+        let session = try await harness.service.enroll(
+            Registration(name: "Anna", email: "renew@example.de"), password: "correct horse", deviceName: nil)
+        let salt = PasswordHasher.salt()
+        let old = ScryptParameters(logN: 4)
+        try await harness.service.storage.updatePassword(
+            member: session.memberID, hash: try PasswordHasher.hash("correct horse", salt: salt, parameters: old),
+            salt: salt, parameters: old)
+        _ = try await harness.service.login(email: "renew@example.de", password: "correct horse", deviceName: nil)
+        let account = try #require(try await harness.service.storage.account(member: session.memberID))
+        #expect(account.passwordParameters == harness.settings.configuration.passwordHashing)
+        #expect(account.passwordParameters != old)
+        _ = try await harness.service.login(email: "renew@example.de", password: "correct horse", deviceName: nil)
+    }
+}
+
+extension HardeningTests {
+    /// When the hashing queue is full, a sign-in is answered 503 with Retry-After at once instead of waiting.
+    @Test func aFullHashingQueueIsAnswered503WithRetryAfter() async throws {
+        let harness = try await Harness.make(configure: {
+            $0.passwordHashing = ScryptParameters(logN: 14)
+            $0.passwordThreads = 1
+            $0.passwordQueue = 1
+            $0.signInLimits.enabled = false
+        })
+        let failures = try await withThrowingTaskGroup(of: APIFailure?.self) { group in
+            for client in 0..<4 {
+                group.addTask {
+                    do {
+                        _ = try await harness.service.login(
+                            email: "queue\(client)@example.de", password: "not the password", deviceName: nil)
+                        return nil
+                    } catch let failure as APIFailure {
+                        return failure
+                    }
+                }
+            }
+            return try await group.reduce(into: [APIFailure]()) { if let failure = $1 { $0.append(failure) } }
+        }
+        let busy = failures.filter { $0.kind == .unavailable }
+        #expect(!busy.isEmpty, "\(failures.map(\.kind.code))")
+        #expect(busy.allSatisfy { $0.retryAfterSeconds == 1 })
+        #expect(failures.count == 4, "the others are wrong passwords")
+    }
+}
+
+extension HardeningTests {
+    /// An internal error during a sign-in is logged by its type and operation: neither the password, nor the
+    /// e-mail, nor the description of the error (which here holds both) reaches the log.
+    @Test func anInternalErrorDuringASignInLogsNoSecret() async throws {
+        struct Leaky: Error, CustomStringConvertible {
+            let description = "lookup of anna.secret@example.de with password hunter2-secret failed"
+        }
+        let lines = Shared<[String]>([])
+        let logger = Logger(label: "capture") { _ in CapturingLogHandler(lines: lines) }
+        let throttle = Throttle()
+        let harness = try await Harness.make(
+            storage: { ThrottledStorage(base: $0, throttle: throttle) }, logger: logger)
+        throttle.accountLookupFailure.withLock { $0 = Leaky() }
+        try await harness.application().test(.router) { client in
+            let call = try await Call.make(
+                client, .post, "/v1/auth/login",
+                body: #"{"email": "anna.secret@example.de", "password": "hunter2-secret"}"#)
+            #expect(call.status == 500)
+            #expect(!call.errorMessage.contains("hunter2"))
+        }
+        let logged = lines.withLock { $0 }.joined(separator: "\n")
+        #expect(logged.contains("request failed"), "the failure is logged: \(logged)")
+        #expect(!logged.contains("hunter2-secret"))
+        #expect(!logged.contains("anna.secret"))
+    }
+}
+
+/// Keeps every line logged through it.
+struct CapturingLogHandler: LogHandler {
+    let lines: Shared<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let fields = (metadata.merging(event.metadata ?? [:]) { $1 }).map { "\($0)=\($1)" }.sorted()
+        lines.withLock { $0.append("\(event.level) \(event.message) \(fields.joined(separator: " "))") }
+    }
+}
+
+/// What a sign-in storm saw: the answers to the logins by status, and the slowest pull.
+final class StormTally: Sendable {
+    let statuses = Shared<[Int: Int]>([:])
+    let slowestPull = Shared(Duration.zero)
+}
+
+/// A value behind a lock, shared by reference between tasks.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<T: Sendable>(_ body: (inout sending Value) -> T) -> T { mutex.withLock { body(&$0) } }
 }

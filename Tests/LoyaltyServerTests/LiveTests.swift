@@ -148,7 +148,9 @@ func apiClient(port: Int, token: String? = nil) -> Client {
             "loyalty-bin-\(UUID().uuidString)")
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["serve", "--port", "0", "--data", directory.path, "--admin-token", "operator-secret"]
+        process.arguments = [
+            "serve", "--port", "0", "--data", directory.path, "--admin-token", "operator-secret-0123456789abcdefghij",
+        ]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

@@ -57,6 +57,25 @@ struct APIHandler: APIProtocol {
         return .ok(.init(body: .json(try await service.refresh(token: body.refreshToken).wire)))
     }
 
+    func changePassword(_ input: Operations.ChangePassword.Input) async throws -> Operations.ChangePassword.Output {
+        guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
+        try await service.changePassword(from: try device, current: body.currentPassword, new: body.newPassword)
+        return .noContent(.init())
+    }
+
+    func signOutEverywhere(
+        _ input: Operations.SignOutEverywhere.Input
+    ) async throws -> Operations.SignOutEverywhere.Output {
+        try await service.signOut(member: try device.memberID, except: nil, reason: .signedOutEverywhere)
+        return .noContent(.init())
+    }
+
+    func adminSetSignIn(_ input: Operations.AdminSetSignIn.Input) async throws -> Operations.AdminSetSignIn.Output {
+        guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
+        try await service.setSignInBlocked(member: MemberID(input.path.memberID), blocked: body.blocked)
+        return .noContent(.init())
+    }
+
     func listDevices(_ input: Operations.ListDevices.Input) async throws -> Operations.ListDevices.Output {
         let caller = try device
         let devices = try await service.devices(of: caller.memberID)

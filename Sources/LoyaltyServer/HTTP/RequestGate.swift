@@ -4,6 +4,7 @@ internal import Logging
 internal import LoyaltyAPI
 internal import LoyaltyCore
 public import OpenAPIRuntime
+internal import Prometheus
 
 /// What the gate learned about the caller, for the handler of this request.
 enum RequestContext {
@@ -19,15 +20,23 @@ struct GateMiddleware: ServerMiddleware {
     let configuration: ServerConfiguration
 
     static let protocolOperations: Set<String> = [
-        "enroll", "login", "refresh", "listDevices", "revokeDevice", "push", "pull",
+        "enroll", "login", "refresh", "changePassword", "signOutEverywhere", "listDevices", "revokeDevice", "push",
+        "pull",
     ]
-    static let deviceOperations: Set<String> = ["listDevices", "revokeDevice", "push", "pull"]
+    static let deviceOperations: Set<String> = [
+        "changePassword", "signOutEverywhere", "listDevices", "revokeDevice", "push", "pull",
+    ]
+    /// Operations limited per client address (``SignInLimits``).
+    static let signInOperations: Set<String> = ["enroll", "login", "refresh", "changePassword"]
     static let protocolHeader = HTTPField.Name("Loyalty-Protocol")!
 
     func intercept(
         _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
+        if Self.signInOperations.contains(operationID) {
+            try service.limiter.admit(address: ClientAddress.current ?? "in-process", at: service.clock.now())
+        }
         if Self.protocolOperations.contains(operationID) {
             let version = request.headerFields[Self.protocolHeader]
             guard let version, configuration.protocolVersions.contains(version) else {
@@ -36,6 +45,24 @@ struct GateMiddleware: ServerMiddleware {
                     .upgradeRequired,
                     "this server speaks sync protocol \(supported), the app sent \(version.map { $0.quoted } ?? "none"): "
                         + "update the app (its data and unsent changes are kept)")
+            }
+        }
+        // The caller is checked before the body is read: an unauthorised client cannot make the server take in
+        // a large body.
+        var device: DeviceRecord?
+        if Self.deviceOperations.contains(operationID) {
+            device = try await service.authenticate(accessToken: try bearer(request, purpose: "a device access token"))
+        }
+        if operationID.hasPrefix("admin") || (operationID == "metrics" && !configuration.publicMetrics) {
+            guard let expected = configuration.adminToken else {
+                throw APIFailure(
+                    .unauthorized,
+                    "the admin API is off: start the server with LOYALTY_ADMIN_TOKEN, --admin-token-file or "
+                        + "--admin-token")
+            }
+            let given = try bearer(request, purpose: "the operator token")
+            guard constantTimeEqual(Array(given.utf8), Array(expected.utf8)) else {
+                throw APIFailure(.unauthorized, "the operator token is wrong")
             }
         }
         var limitedBody = body
@@ -47,24 +74,8 @@ struct GateMiddleware: ServerMiddleware {
                 throw APIFailure(.tooLarge, "the request body is over \(configuration.maxBodyBytes) bytes")
             }
         }
-        if Self.deviceOperations.contains(operationID) {
-            let device = try await service.authenticate(
-                accessToken: try bearer(request, purpose: "a device access token"))
-            return try await RequestContext.$device.withValue(device) {
-                try await next(request, limitedBody, metadata)
-            }
-        }
-        if operationID.hasPrefix("admin") {
-            guard let expected = configuration.adminToken else {
-                throw APIFailure(
-                    .unauthorized, "the admin API is off: start the server with --admin-token or LOYALTY_ADMIN_TOKEN")
-            }
-            let given = try bearer(request, purpose: "the operator token")
-            guard constantTimeEqual(Array(given.utf8), Array(expected.utf8)) else {
-                throw APIFailure(.unauthorized, "the operator token is wrong")
-            }
-        }
-        return try await next(request, limitedBody, metadata)
+        guard let device else { return try await next(request, limitedBody, metadata) }
+        return try await RequestContext.$device.withValue(device) { try await next(request, limitedBody, metadata) }
     }
 
     private func bearer(_ request: HTTPRequest, purpose: String) throws -> String {
@@ -80,6 +91,7 @@ struct GateMiddleware: ServerMiddleware {
 /// is logged and says nothing about internals.
 struct FailureMiddleware: ServerMiddleware {
     let logger: Logger
+    let metrics: ServerMetrics
 
     func intercept(
         _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
@@ -89,10 +101,19 @@ struct FailureMiddleware: ServerMiddleware {
             return try await next(request, body, metadata)
         } catch {
             let failure = Self.failure(for: error)
-            if failure.kind.status >= 500 {
+            if failure.kind.status == 403 || failure.kind.status == 429 {
+                (failure.kind.status == 403 ? metrics.forbidden : metrics.rateLimited).increment()
+                logger.notice(
+                    "security: request refused",
+                    metadata: [
+                        "operation": "\(operationID)", "status": "\(failure.kind.status)",
+                        "client": "\(ClientAddress.current ?? "in-process")",
+                    ])
+            }
+            if failure.kind.status >= 500 && failure.kind != .unavailable {
+                // By type and operation only: an error's description can carry the request's body (a password).
                 logger.error(
-                    "request failed",
-                    metadata: ["operation": "\(operationID)", "error": "\(String(reflecting: error))"])
+                    "request failed", metadata: ["operation": "\(operationID)", "error": "\(Self.kind(of: error))"])
             }
             return Self.response(failure)
         }
@@ -103,7 +124,16 @@ struct FailureMiddleware: ServerMiddleware {
         let data = (try? JSONEncoder().encode(body)) ?? Data()
         var response = HTTPResponse(status: .init(code: failure.kind.status))
         response.headerFields[.contentType] = "application/json; charset=utf-8"
+        if let seconds = failure.retryAfterSeconds { response.headerFields[.retryAfter] = "\(seconds)" }
         return (response, HTTPBody(data))
+    }
+
+    /// What a log may say of an error: its type, and for the generated server's wrapper the type of its cause.
+    static func kind(of error: any Error) -> String {
+        if let error = error as? ServerError {
+            return "ServerError(\(type(of: error.underlyingError)))"
+        }
+        return String(describing: type(of: error))
     }
 
     static func failure(for error: any Error) -> APIFailure {

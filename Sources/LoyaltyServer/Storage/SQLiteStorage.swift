@@ -160,6 +160,14 @@ public final class SQLiteStorage: ServerStorage {
                     ALTER TABLE devices ADD COLUMN revoked_reason TEXT;
                     """)
         }
+        migrator.registerMigration("v4: password hash parameters, sign-in blocks") { db in
+            // Hashes made before have none: they were made with scrypt$14$8$1 (ScryptParameters.legacy).
+            try db.execute(
+                sql: """
+                    ALTER TABLE accounts ADD COLUMN password_params TEXT;
+                    ALTER TABLE accounts ADD COLUMN sign_in_blocked INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         try migrator.migrate(pool)
     }
 
@@ -561,10 +569,13 @@ public final class SQLiteStorage: ServerStorage {
             try Self.mapConstraint("e-mail \(account.email)") {
                 try db.execute(
                     sql:
-                        "INSERT INTO accounts (member_id, email, password_hash, salt, created_at) VALUES (?, ?, ?, ?, ?)",
+                        """
+                        INSERT INTO accounts (member_id, email, password_hash, salt, password_params, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        """,
                     arguments: [
                         account.memberID.rawValue, account.email, Data(account.passwordHash), Data(account.salt),
-                        account.createdAt.millisecondsSince1970,
+                        account.passwordParameters.description, account.createdAt.millisecondsSince1970,
                     ])
             }
             try Self.insertDevice(db, device)
@@ -590,6 +601,44 @@ public final class SQLiteStorage: ServerStorage {
             try Row.fetchOne(db, sql: "SELECT * FROM accounts WHERE member_id = ?", arguments: [member.rawValue])
                 .map(Self.account)
         }
+    }
+
+    public func updatePassword(
+        member: MemberID, hash: [UInt8], salt: [UInt8], parameters: ScryptParameters
+    ) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE accounts SET password_hash = ?, salt = ?, password_params = ? WHERE member_id = ?",
+                arguments: [Data(hash), Data(salt), parameters.description, member.rawValue])
+        }
+    }
+
+    public func setSignInBlocked(member: MemberID, blocked: Bool) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE accounts SET sign_in_blocked = ? WHERE member_id = ?",
+                arguments: [blocked, member.rawValue])
+            return db.changesCount == 1
+        }
+    }
+
+    public func revokeDevices(
+        member: MemberID, except kept: DeviceID?, reason: RevocationReason, at time: Timestamp
+    ) async throws -> [DeviceID] {
+        let revoked = try await pool.write { db -> [DeviceID] in
+            let ids = try String.fetchAll(
+                db, sql: "SELECT id FROM devices WHERE member_id = ? AND revoked_at IS NULL AND id IS NOT ?",
+                arguments: [member.rawValue, kept?.rawValue])
+            try db.execute(
+                sql: """
+                    UPDATE devices SET revoked_at = ?, revoked_reason = ?
+                    WHERE member_id = ? AND revoked_at IS NULL AND id IS NOT ?
+                    """,
+                arguments: [time.millisecondsSince1970, reason.rawValue, member.rawValue, kept?.rawValue])
+            return ids.map { DeviceID($0) }
+        }
+        cache.forget(devices: revoked)
+        return revoked
     }
 
     public func memberIDs(after: MemberID?, limit: Int) async throws -> [MemberID] {
@@ -755,7 +804,8 @@ public final class SQLiteStorage: ServerStorage {
         AccountRecord(
             memberID: MemberID(row["member_id"]), email: row["email"],
             passwordHash: [UInt8](row["password_hash"] as Data), salt: [UInt8](row["salt"] as Data),
-            createdAt: Timestamp(millisecondsSince1970: row["created_at"]))
+            passwordParameters: (row["password_params"] as String?).flatMap(ScryptParameters.init) ?? .legacy,
+            createdAt: Timestamp(millisecondsSince1970: row["created_at"]), signInBlocked: row["sign_in_blocked"])
     }
 
     private static func device(_ row: Row) -> DeviceRecord {

@@ -43,6 +43,16 @@ public protocol ServerStorage: Sendable {
     func account(email: String) async throws -> AccountRecord?
     /// The account of a member.
     func account(member: MemberID) async throws -> AccountRecord?
+    /// Replaces an account's password hash (a new password, or the same one hashed at a new cost).
+    func updatePassword(
+        member: MemberID, hash: [UInt8], salt: [UInt8], parameters: ScryptParameters
+    ) async throws
+    /// Blocks or allows sign-in to an account; false if there is no such member.
+    func setSignInBlocked(member: MemberID, blocked: Bool) async throws -> Bool
+    /// Revokes every device of a member not yet revoked but `except`, and returns their ids.
+    func revokeDevices(
+        member: MemberID, except kept: DeviceID?, reason: RevocationReason, at time: Timestamp
+    ) async throws -> [DeviceID]
     /// Member ids after `after`, in order.
     func memberIDs(after: MemberID?, limit: Int) async throws -> [MemberID]
 
@@ -211,14 +221,23 @@ public struct AccountRecord: Sendable, Hashable {
     public var email: String
     public var passwordHash: [UInt8]
     public var salt: [UInt8]
+    /// The scrypt parameters the hash was made with.
+    public var passwordParameters: ScryptParameters
     public var createdAt: Timestamp
+    /// Whether the operator blocked sign-in to the account.
+    public var signInBlocked: Bool
 
-    public init(memberID: MemberID, email: String, passwordHash: [UInt8], salt: [UInt8], createdAt: Timestamp) {
+    public init(
+        memberID: MemberID, email: String, passwordHash: [UInt8], salt: [UInt8],
+        passwordParameters: ScryptParameters = .legacy, createdAt: Timestamp, signInBlocked: Bool = false
+    ) {
         self.memberID = memberID
         self.email = email
         self.passwordHash = passwordHash
         self.salt = salt
+        self.passwordParameters = passwordParameters
         self.createdAt = createdAt
+        self.signInBlocked = signInBlocked
     }
 }
 
@@ -282,6 +301,8 @@ public enum RevocationReason: String, Sendable, Hashable {
     case refreshTokenReused = "refresh_token_reused"
     /// The member changed the password or signed out everywhere.
     case signedOutEverywhere = "signed_out_everywhere"
+    /// The programme blocked sign-in to the account.
+    case blocked
 
     /// What the device is told.
     public var message: String {
@@ -293,6 +314,8 @@ public enum RevocationReason: String, Sendable, Hashable {
         case .signedOutEverywhere:
             "this device was signed out because the member changed the password or signed out everywhere: sign in "
                 + "again"
+        case .blocked:
+            "sign-in to this account is blocked by the programme: please contact customer service"
         }
     }
 }
