@@ -254,12 +254,13 @@ extension MemberState {
             let record = ConflictRecord(
                 id: conflictID, field: field, losingValue: incoming.value, losingSource: incoming.source,
                 winningValue: current.value, winningSource: current.source, decidedAt: context.now)
-            conflicts[record.id] = record
+            let kept = conflicts.count < Self.conflictRecordLimit
+            if kept { conflicts[record.id] = record }
             return MutationOutcome(
                 status: .adjusted(
                     message:
                         "your change to \(field.rawValue) was not kept: a later change (from \(current.source)) was"),
-                changes: [.conflict(record)])
+                changes: kept ? [.conflict(record)] : [])
         }
         profile[field] = incoming
         var changes: [Entity] = [.profileField(incoming)]
@@ -269,8 +270,10 @@ extension MemberState {
             let record = ConflictRecord(
                 id: conflictID, field: field, losingValue: current.value, losingSource: current.source,
                 winningValue: incoming.value, winningSource: incoming.source, decidedAt: context.now)
-            conflicts[record.id] = record
-            changes.append(.conflict(record))
+            if conflicts.count < Self.conflictRecordLimit {
+                conflicts[record.id] = record
+                changes.append(.conflict(record))
+            }
         }
         return MutationOutcome(status: .applied, changes: changes)
     }
@@ -283,6 +286,20 @@ extension MemberState {
         let change = ConsentChange(
             id: "consent:\(envelope.mutationID)", kind: kind, granted: granted, stamp: envelope.stamp,
             at: context.actedAt, source: .device(envelope.deviceID))
+        if consents.changes.count >= Self.consentHistoryLimit {
+            // The history is full: it grows no further by grants or repeats, while a withdrawal that changes the
+            // value is always recorded (withdrawing must stay possible), at most one per kind.
+            let current = consents.isGranted(kind)
+            if granted {
+                throw MutationRejection(
+                    .invalidInput,
+                    "this member's consent history holds \(Self.consentHistoryLimit) changes, the most kept: "
+                        + "granting \(kind.rawValue) again needs customer service")
+            }
+            guard current else {
+                return MutationOutcome(status: .adjusted(message: "\(kind.rawValue) is withdrawn already"))
+            }
+        }
         consents.record(change)
         let winner = consents.current(kind)
         guard let winner, winner.id != change.id else {

@@ -84,6 +84,12 @@ public struct MemberState: Hashable, Sendable, Codable {
         return ladder.first { $0.id == tier?.tierID } ?? ladder[0]
     }
 
+    /// Conflict records kept per member: past it, a lost write is still answered `adjusted`, but not logged again.
+    public static let conflictRecordLimit = 100
+    /// Consent changes kept per member (proof of consent is never deleted): past it, grants are refused and
+    /// repeats are not recorded, while a withdrawal that changes a consent is always recorded.
+    public static let consentHistoryLimit = 1_000
+
     /// The value of a profile field, if set.
     public func profileValue(_ field: ProfileField) -> String? { profile[field]?.value }
 

@@ -17,40 +17,80 @@ public struct Credentials: Sendable, Hashable {
 
 /// Issues and checks tokens.
 ///
-/// An access token is `base64url(v1.<member>.<device>.<expires ms>) . base64url(HMAC-SHA256)`, signed with the
-/// server's key (kept in the data directory so tokens survive a restart). A refresh token is
-/// `<device>.<32 random bytes>`; the store keeps only its SHA-256.
+/// An access token is `base64url(v2.<key id>.<member>.<device>.<expires ms>) . base64url(HMAC-SHA256)`, signed
+/// with the server's current key (kept in the data directory so tokens survive a restart). After a key rotation
+/// the previous key still verifies the tokens it signed until they expire (``rotateKey(in:)``). Tokens of the
+/// first format (`v1.`, no key id) are verified with either key. A refresh token is `<device>.<32 random bytes>`;
+/// the store keeps only its SHA-256.
 public struct TokenAuthority: Sendable {
-    private let keyBytes: [UInt8]
-    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+    /// The signing keys by id: the current one, and the previous one after a rotation.
+    private let keys: [String: [UInt8]]
+    /// The id of the key new tokens are signed with.
+    private let currentKeyID: String
     /// How long an access token is good for.
     public let accessLifetime: TimeSpan
 
-    /// Creates an authority with a signing key.
-    public init(key: SymmetricKey, accessLifetime: TimeSpan = .minutes(15)) {
-        self.keyBytes = key.withUnsafeBytes { Array($0) }
+    /// Creates an authority with a signing key (and the one it replaced, if the keys were rotated).
+    public init(key: SymmetricKey, previous: SymmetricKey? = nil, accessLifetime: TimeSpan = .minutes(15)) {
+        let current = key.withUnsafeBytes { Array($0) }
+        var keys = [Self.keyID(current): current]
+        if let previous {
+            let bytes = previous.withUnsafeBytes { Array($0) }
+            keys[Self.keyID(bytes)] = bytes
+        }
+        self.keys = keys
+        self.currentKeyID = Self.keyID(current)
         self.accessLifetime = accessLifetime
+    }
+
+    /// The authority of a data directory: its current key (made on first use) and the previous one, if any.
+    public static func load(in directory: URL, accessLifetime: TimeSpan = .minutes(15)) throws -> TokenAuthority {
+        let key = try loadKey(in: directory)
+        let previous = try readKey(directory.appendingPathComponent("signing.key.previous"))
+        return TokenAuthority(key: key, previous: previous, accessLifetime: accessLifetime)
+    }
+
+    /// Makes a new signing key in `directory`; the current one becomes the previous one (replacing an older
+    /// previous key). A server started afterwards signs with the new key and still accepts tokens of the previous
+    /// one until they expire (15 minutes); tokens of a key older than that are refused (their devices refresh).
+    public static func rotateKey(in directory: URL) throws {
+        let current = directory.appendingPathComponent("signing.key")
+        let previous = directory.appendingPathComponent("signing.key.previous")
+        guard try readKey(current) != nil else {
+            throw APIFailure(.internalError, "\(current.path) does not exist: a server makes it on its first start")
+        }
+        if FileManager.default.fileExists(atPath: previous.path) { try FileManager.default.removeItem(at: previous) }
+        try FileManager.default.moveItem(at: current, to: previous)
+        _ = try loadKey(in: directory)
+    }
+
+    /// A key's id: the first 8 bytes of its SHA-256, in hex (it says which key signed a token, not the key).
+    static func keyID(_ key: [UInt8]) -> String {
+        SHA256.hash(data: key).prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The key in `file`, or nil if there is none; a file that is not a private 32-byte key is an error.
+    private static func readKey(_ file: URL) throws -> SymmetricKey? {
+        guard let data = try? Data(contentsOf: file) else { return nil }
+        guard data.count == 32 else {
+            throw APIFailure(
+                .internalError, "\(file.path) is not a signing key (32 bytes expected); remove it to make a new one")
+        }
+        if let mode = PrivateFiles.permissions(of: file.path), mode & 0o077 != 0 {
+            throw APIFailure(
+                .internalError,
+                "\(file.path) may be read by others (mode \(String(mode, radix: 8))): anyone who read it can sign "
+                    + "tokens; make it private (chmod 600) if no one did, or remove it to make a new key "
+                    + "(every member signs in again)")
+        }
+        return SymmetricKey(data: data)
     }
 
     /// Loads the signing key from `directory/signing.key`, creating it (0600) on first use. A key that others than
     /// its owner may read is refused: whoever read it can sign tokens for any member.
     public static func loadKey(in directory: URL) throws -> SymmetricKey {
         let file = directory.appendingPathComponent("signing.key")
-        if let data = try? Data(contentsOf: file) {
-            guard data.count == 32 else {
-                throw APIFailure(
-                    .internalError, "\(file.path) is not a signing key (32 bytes expected); remove it to make a new one"
-                )
-            }
-            if let mode = PrivateFiles.permissions(of: file.path), mode & 0o077 != 0 {
-                throw APIFailure(
-                    .internalError,
-                    "\(file.path) may be read by others (mode \(String(mode, radix: 8))): anyone who read it can sign "
-                        + "tokens; make it private (chmod 600) if no one did, or remove it to make a new key "
-                        + "(every member signs in again)")
-            }
-            return SymmetricKey(data: data)
-        }
+        if let key = try readKey(file) { return key }
         let key = SymmetricKey(size: .bits256)
         try PrivateFiles.create(at: file.path, contents: key.withUnsafeBytes { Data($0) })
         return key
@@ -60,26 +100,42 @@ public struct TokenAuthority: Sendable {
     public func accessToken(for credentials: Credentials, now: Timestamp) -> (token: String, expiresAt: Timestamp) {
         let expiresAt = now.adding(accessLifetime)
         let payload = Data(
-            "v1.\(credentials.memberID).\(credentials.deviceID).\(expiresAt.millisecondsSince1970)".utf8)
-        let mac = HMAC<SHA256>.authenticationCode(for: payload, using: key)
+            "v2.\(currentKeyID).\(credentials.memberID).\(credentials.deviceID).\(expiresAt.millisecondsSince1970)".utf8
+        )
+        let mac = HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: keys[currentKeyID]!))
         return (payload.base64URL + "." + Data(mac).base64URL, expiresAt)
     }
 
-    /// Checks an access token's signature and expiry.
+    /// Checks an access token's signature (with the key its id names) and expiry.
     public func verify(accessToken token: String, now: Timestamp) throws(APIFailure) -> Credentials {
+        let invalid = APIFailure(.unauthorized, "the access token is not valid: sign in again")
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let payload = Data(base64URL: String(parts[0])),
-            let mac = Data(base64URL: String(parts[1])),
-            HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: key)
-        else { throw APIFailure(.unauthorized, "the access token is not valid: sign in again") }
+            let mac = Data(base64URL: String(parts[1]))
+        else { throw invalid }
         let fields = String(decoding: payload, as: UTF8.self).split(separator: ".", omittingEmptySubsequences: false)
-        guard fields.count == 4, fields[0] == "v1", let expires = Int64(fields[3]) else {
-            throw APIFailure(.unauthorized, "the access token is not valid: sign in again")
+        let candidates: [[UInt8]]
+        let rest: ArraySlice<Substring>
+        switch (fields.first, fields.count) {
+        case ("v2", 5):
+            guard let key = keys[String(fields[1])] else {
+                // Signed with a key retired since: the device refreshes (refresh tokens are not signed).
+                throw APIFailure(.tokenExpired, "the access token was signed with a retired key: refresh it")
+            }
+            (candidates, rest) = ([key], fields.dropFirst(2))
+        case ("v1", 4): (candidates, rest) = (Array(keys.values), fields.dropFirst(1))
+        default: throw invalid
         }
+        guard
+            candidates.contains(where: {
+                HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: SymmetricKey(data: $0))
+            }), let expires = Int64(rest[rest.startIndex + 2])
+        else { throw invalid }
         guard now.millisecondsSince1970 < expires else {
             throw APIFailure(.tokenExpired, "the access token expired: refresh it with the refresh token")
         }
-        return Credentials(memberID: MemberID(String(fields[1])), deviceID: DeviceID(String(fields[2])))
+        return Credentials(
+            memberID: MemberID(String(rest[rest.startIndex])), deviceID: DeviceID(String(rest[rest.startIndex + 1])))
     }
 
     /// A new refresh token for a device and the hash the store keeps.

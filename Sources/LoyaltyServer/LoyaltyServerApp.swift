@@ -53,11 +53,10 @@ public enum LoyaltyServerApp {
     public static func makeService(settings: ServerSettings, logger: Logger) async throws -> SyncService {
         try PrivateFiles.createDirectory(at: settings.dataDirectory)
         let storage = try SQLiteStorage(path: settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path)
-        let key = try TokenAuthority.loadKey(in: settings.dataDirectory)
+        let tokens = try TokenAuthority.load(in: settings.dataDirectory)
         let clock: any ServerClock = settings.testClock ? TestClock() : SystemClock()
         let service = SyncService(
-            storage: storage, clock: clock, configuration: settings.configuration, tokens: TokenAuthority(key: key),
-            logger: logger)
+            storage: storage, clock: clock, configuration: settings.configuration, tokens: tokens, logger: logger)
         try await service.prepare(program: settings.program, catalogue: settings.catalogue)
         return service
     }

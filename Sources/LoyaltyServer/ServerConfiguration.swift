@@ -26,6 +26,8 @@ public struct ServerConfiguration: Sendable {
     /// change stamped further ahead is refused (`clock_ahead`) rather than let win every later change, and no
     /// stamp moves the server's own clock by more than this.
     public var maximumStampSkew: TimeSpan = .hours(1)
+    /// Devices signed in to one member at once; a sign-in beyond it is refused (409) until one is signed out.
+    public var maxDevicesPerMember = 20
     /// Refresh tokens' lifetimes and retry allowance.
     public var refresh = RefreshPolicy()
     /// Whether `/metrics` answers without the operator token (for a scraper on a private network); it carries

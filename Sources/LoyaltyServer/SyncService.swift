@@ -153,6 +153,13 @@ public final class SyncService: Sendable {
             logger.notice("security: sign-in to a blocked account", metadata: ["member": "\(account.memberID)"])
             throw APIFailure(.forbidden, RevocationReason.blocked.message)
         }
+        let signedIn = try await storage.devices(member: account.memberID).count { $0.revokedAt == nil }
+        guard signedIn < configuration.maxDevicesPerMember else {
+            throw APIFailure(
+                .conflict,
+                "\(signedIn) devices are signed in to this member, the most allowed: sign one out first "
+                    + "(loyalty devices, loyalty device revoke ID)")
+        }
         if account.passwordParameters != configuration.passwordHashing {
             try await rehash(password, of: account)
         }

@@ -692,6 +692,9 @@ public final class DeviceStore: Sendable {
         return HybridLogicalClock(last: HLCTimestamp(encoded: UInt64(bitPattern: encoded)))
     }
 
+    /// Notices kept on a device: past it, the oldest are dropped as new ones arrive.
+    public static let noticeLimit = 500
+
     private static func insert(_ notice: Notice, _ db: Database) throws {
         try db.execute(
             sql: """
@@ -702,6 +705,12 @@ public final class DeviceStore: Sendable {
                 notice.id, notice.kind.rawValue, notice.message, notice.sequence.map { Int64($0) }, notice.mutationKind,
                 notice.createdAt.millisecondsSince1970,
             ])
+        try db.execute(
+            sql: """
+                DELETE FROM notices WHERE id IN (
+                    SELECT id FROM notices ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)
+                """,
+            arguments: [noticeLimit])
     }
 
     /// The member's action in words.

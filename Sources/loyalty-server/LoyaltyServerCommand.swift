@@ -14,7 +14,8 @@ struct LoyaltyServerCommand: AsyncParsableCommand {
             directory, prints `listening on http://HOST:PORT` once it accepts connections, and shuts down gracefully
             on SIGTERM or SIGINT (requests in flight finish; nothing is half-written).
             """,
-        subcommands: [Serve.self],
+        version: "0.9.0",
+        subcommands: [Serve.self, RotateKey.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -165,5 +166,32 @@ struct Serve: AsyncParsableCommand {
         try await LoyaltyServerApp.serve(settings: settings, logger: logger) { port in
             FileHandle.standardOutput.write(Data("listening on \(scheme)://\(host):\(port)\n".utf8))
         }
+    }
+}
+
+struct RotateKey: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-key",
+        abstract: "Make a new token signing key; the current one stays valid for the tokens it signed.",
+        discussion: """
+            Run it with the server stopped, then start the server. It signs new access tokens with the new key and \
+            accepts those of the previous key until they expire (15 minutes); a device refreshes as usual. Refresh \
+            tokens are not signed and are not affected. Rotate again later to drop the previous key for good.
+            """)
+
+    @Option(help: "The server's data directory.")
+    var data = "./loyalty-server-data"
+
+    func run() throws {
+        let directory = URL(fileURLWithPath: data)
+        do {
+            // Holding the store's lock proves no server has the directory open.
+            let storage = try SQLiteStorage(path: directory.appendingPathComponent("loyalty.sqlite").path)
+            try TokenAuthority.rotateKey(in: directory)
+            _ = storage
+        } catch {
+            throw ValidationError("The key was not rotated: \(error)")
+        }
+        print("rotated: new tokens are signed with the new key; the previous one verifies its tokens until they expire")
     }
 }

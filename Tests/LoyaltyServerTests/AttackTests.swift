@@ -226,6 +226,20 @@ import Glibc
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// `loyalty-server rotate-key` refuses while the server has the directory, and rotates once it is stopped.
+    @Test func theKeyIsRotatedOnlyWithTheServerStopped() async throws {
+        let server = try ServerProcess()
+        let data = server.directory.appendingPathComponent("data")
+        let binary = try #require(server.process.executableURL)
+        let busy = try Self.runTool(binary.path, ["rotate-key", "--data", data.path])
+        #expect(busy.status != 0, "the running server holds the directory")
+        kill(server.process.processIdentifier, SIGTERM)
+        server.process.waitUntilExit()
+        let rotated = try Self.runTool(binary.path, ["rotate-key", "--data", data.path])
+        #expect(rotated.status == 0)
+        #expect(FileManager.default.fileExists(atPath: data.appendingPathComponent("signing.key.previous").path))
+    }
+
     @Test func oneAddressIsLimitedAcrossAccounts() async throws {
         let server = try ServerProcess(["--sign-in-limit", "12"])
         var statuses: [Int] = []

@@ -322,6 +322,95 @@ struct CapturingLogHandler: LogHandler {
     }
 }
 
+extension HardeningTests {
+    /// A member has at most so many devices signed in; a sign-in beyond is refused until one is signed out.
+    @Test func signInsBeyondTheDeviceCapAreRefusedUntilOneIsSignedOut() async throws {
+        let harness = try await Harness.make(configure: { $0.maxDevicesPerMember = 2 })
+        let email = "cap@example.de"
+        let (session, device) = try await harness.enroll(email)
+        _ = try await harness.login(session, email: email)
+        let refused = await #expect(throws: APIFailure.self) { try await harness.login(session, email: email) }
+        #expect(refused?.kind == .conflict)
+        try await harness.service.revoke(device.id, by: session.memberID)
+        _ = try await harness.login(session, email: email)
+    }
+}
+
+extension HardeningTests {
+    /// After a rotation, tokens signed with the previous key verify until they expire; after the next, they do not.
+    @Test func aRotatedKeyStillVerifiesItsTokensUntilTheNextRotation() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let now = Timestamp(Date())
+        let who = Credentials(memberID: "m-1", deviceID: "d-1")
+        let old = try TokenAuthority.load(in: directory).accessToken(for: who, now: now).token
+        try TokenAuthority.rotateKey(in: directory)
+        let rotated = try TokenAuthority.load(in: directory)
+        #expect(try rotated.verify(accessToken: old, now: now) == who, "the previous key still verifies")
+        let new = rotated.accessToken(for: who, now: now).token
+        #expect(try rotated.verify(accessToken: new, now: now) == who)
+        #expect(try Self.mode(directory.appendingPathComponent("signing.key.previous").path) == 0o600)
+        try TokenAuthority.rotateKey(in: directory)
+        let again = try TokenAuthority.load(in: directory)
+        #expect(throws: APIFailure.self) { try again.verify(accessToken: old, now: now) }
+        #expect(try again.verify(accessToken: new, now: now) == who)
+        // A token whose key id names a key it was not signed with is refused.
+        let forged = new.replacingOccurrences(of: ".", with: "-")
+        #expect(throws: APIFailure.self) { try again.verify(accessToken: forged, now: now) }
+    }
+}
+
+extension HardeningTests {
+    /// The BOLA matrix: every route that takes an id, called by another member's device, and every operator route
+    /// called with a member's token: all refused, and the victim's data unchanged.
+    @Test func anotherMembersIDsAndTheOperatorsRoutesAreRefused() async throws {
+        let harness = try await Harness.make()
+        let (anna, annaDevice) = try await harness.enroll()
+        try await harness.give(500, to: anna.memberID)  // moves the clock: Eve signs in afterwards
+        let (eve, _) = try await harness.enroll()
+        let before = try await harness.state(of: anna.memberID)
+        let push =
+            #"{"deviceID": "\#(annaDevice.id)", "mutations": [{"sequence": 1, "stamp": "1", "#
+            + #""deviceTime": "2026-12-01T10:00:00.000Z", "mutation": {"kind": "redeemReward", "rewardID": "voucher-5"}}]}"#
+        let deviceRoutes: [(HTTPRequest.Method, String, String?, Set<Int>)] = [
+            (.post, "/v1/sync/push", push, [403]),
+            (.post, "/v1/sync/pull", #"{"deviceID": "\#(annaDevice.id)", "cursor": 0}"#, [403]),
+            (.post, "/v1/devices/\(annaDevice.id)/revoke", nil, [404]),
+        ]
+        let member = "/v1/admin/members/\(anna.memberID)"
+        let adminRoutes: [(HTTPRequest.Method, String, String?)] = [
+            (.get, "/v1/admin/members", nil), (.get, member, nil),
+            (.put, "\(member)/sign-in", #"{"blocked": true}"#), (.post, "\(member)/card/replace", nil),
+            (.post, "\(member)/adjust", #"{"points": 100, "reason": "x"}"#),
+            (.put, "\(member)/segments", #"{"segments": ["gold"]}"#),
+            (.post, "/v1/admin/offers", #"{"title": "x"}"#), (.post, "/v1/admin/offers/welcome-10/withdraw", nil),
+            (.post, "/v1/admin/rewards", #"{"title": "x", "cost": 1}"#),
+            (.post, "/v1/admin/surveys", #"{"title": "x", "points": 1, "questions": []}"#),
+            (.post, "/v1/admin/receipts", #"{"amount": "1.00"}"#),
+            (.post, "/v1/admin/purchases", #"{"memberID": "\#(anna.memberID)", "amount": "100.00"}"#),
+            (.post, "/v1/admin/redemptions", #"{"memberID": "\#(anna.memberID)", "points": 100}"#),
+            (.post, "/v1/admin/returns", #"{"transactionID": "T-1", "amount": "1.00"}"#),
+            (.post, "/v1/admin/devices/\(annaDevice.id)/revoke", nil), (.post, "/v1/admin/jobs/expire", nil),
+            (.post, "/v1/admin/clock", #"{"advance": "1d"}"#), (.get, "/metrics", nil),
+        ]
+        try await harness.application().test(.router) { client in
+            for (method, path, body, refused) in deviceRoutes {
+                let call = try await Call.make(client, method, path, body: body, token: eve.accessToken)
+                #expect(
+                    refused.contains(call.status),
+                    "\(method) \(path) answered \(call.status) to another member: \(call.errorMessage)")
+            }
+            for (method, path, body) in adminRoutes {
+                let call = try await Call.make(client, method, path, body: body, token: eve.accessToken)
+                #expect(call.status == 401, "\(method) \(path) answered \(call.status) to a member's token")
+            }
+        }
+        #expect(try await harness.state(of: anna.memberID) == before, "nothing of the victim's changed")
+        #expect(try await harness.service.storage.device(annaDevice.id)?.revokedAt == nil)
+    }
+}
+
 /// What a sign-in storm saw: the answers to the logins by status, and the slowest pull.
 final class StormTally: Sendable {
     let statuses = Shared<[Int: Int]>([:])
