@@ -221,7 +221,7 @@ extension Benchmark {
     /// The server's count of transactions that committed units of work on members, and of those units (from
     /// `/metrics`).
     static func commitFigures(port: Int) throws -> (commits: Double, units: Double) {
-        let (status, body) = try LoadConnection(port: port).request("GET", "/metrics")
+        let (status, body) = try LoadConnection(port: port).request("GET", "/metrics", token: ServerProcess.adminToken)
         guard status == 200 else { throw BenchError("/metrics answered \(status)") }
         var figures: [String: Double] = [:]
         for line in String(decoding: body, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
