@@ -88,7 +88,8 @@ public struct MemberState: Hashable, Sendable, Codable {
     public static let conflictRecordLimit = 100
     /// Consent changes kept per member (proof of consent is never deleted): past it, grants are refused and
     /// repeats are not recorded, while a withdrawal that changes a consent is always recorded.
-    public static let consentHistoryLimit = 1_000
+    /// (Twice what a benchmark of 10,000 local changes records: no member comes near it by hand.)
+    public static let consentHistoryLimit = 20_000
 
     /// The value of a profile field, if set.
     public func profileValue(_ field: ProfileField) -> String? { profile[field]?.value }

@@ -21,33 +21,42 @@ import Testing
         #expect(state.conflicts.count == MemberState.conflictRecordLimit)
     }
 
-    @Test func aFullConsentHistoryRefusesGrantsButAlwaysRecordsAWithdrawal() throws {
+    /// A history filled to one short of the cap (built directly: applying 20,000 changes one by one is slow).
+    static func nearlyFull(last kind: ConsentKind, granted: Bool) throws -> MemberState {
         var state = try World().member()
+        let limit = MemberState.consentHistoryLimit
+        state.consents = ConsentHistory(
+            changes: (0..<(limit - 1)).map { index in
+                ConsentChange(
+                    id: "consent:filler:\(index)", kind: .marketingSMS, granted: false,
+                    stamp: HLCTimestamp(wallMilliseconds: 1_000 + Int64(index), counter: 0), at: .test(),
+                    source: .device("filler"))
+            })
         var device = DeviceScript("phone")
-        for index in 0..<MemberState.consentHistoryLimit {
-            _ = state.applyOnServer(device.envelope(.setConsent(.marketingEmail, granted: index % 2 == 0)))
-        }
-        #expect(state.consents.changes.count == MemberState.consentHistoryLimit)
-        // The last change withdrew it: a grant is refused, a repeated withdrawal is not recorded.
-        let grant = state.applyOnServer(device.envelope(.setConsent(.marketingEmail, granted: true)))
+        _ = state.applyOnServer(device.envelope(.setConsent(kind, granted: granted)))
+        #expect(state.consents.changes.count == limit)
+        return state
+    }
+
+    @Test func aFullConsentHistoryRefusesGrantsButAlwaysRecordsAWithdrawal() throws {
+        let limit = MemberState.consentHistoryLimit
+        var state = try Self.nearlyFull(last: .marketingEmail, granted: false)
+        var device = DeviceScript("other")
+        // Full: a grant is refused, a repeated withdrawal is not recorded.
+        let grant = state.applyOnServer(device.envelope(.setConsent(.marketingEmail, granted: true), at: .test(.days(1))))
         #expect(grant.status.isRejected)
         let repeated = state.applyOnServer(device.envelope(.setConsent(.marketingEmail, granted: false)))
         #expect(!repeated.status.isRejected)
-        #expect(state.consents.changes.count == MemberState.consentHistoryLimit)
-        // A consent still granted can always be withdrawn.
-        _ = state.applyOnServer(device.envelope(.setConsent(.profiling, granted: true)))  // refused: full
-        #expect(!state.consents.isGranted(.profiling))
-        var fresh = try World().member()
-        var other = DeviceScript("other")
-        _ = fresh.applyOnServer(other.envelope(.setConsent(.profiling, granted: true)))
-        for _ in 1..<MemberState.consentHistoryLimit {
-            _ = fresh.applyOnServer(other.envelope(.setConsent(.marketingSMS, granted: false)))
-        }
-        #expect(fresh.consents.changes.count == MemberState.consentHistoryLimit)
-        let withdrawal = fresh.applyOnServer(other.envelope(.setConsent(.profiling, granted: false)))
+        #expect(state.consents.changes.count == limit)
+        // A consent still granted can always be withdrawn, past the cap.
+        var granted = try Self.nearlyFull(last: .profiling, granted: true)
+        #expect(granted.consents.isGranted(.profiling))
+        var other = DeviceScript("third")
+        let withdrawal = granted.applyOnServer(
+            other.envelope(.setConsent(.profiling, granted: false), at: .test(.days(1))))
         #expect(withdrawal.status == .applied)
-        #expect(!fresh.consents.isGranted(.profiling))
-        #expect(fresh.consents.changes.count == MemberState.consentHistoryLimit + 1)
+        #expect(!granted.consents.isGranted(.profiling))
+        #expect(granted.consents.changes.count == limit + 1)
     }
 }
 

@@ -297,6 +297,22 @@ import Glibc
         try await Self.healthy(server)
     }
 
+    /// An unauthorised push of 900 KiB with `Connection: close`, sent whole before reading, is answered 401 (the
+    /// gate checks the token before it reads the body) and the connection closed, not left to the idle timeout.
+    @Test func anUnauthorisedLargeBodyIsAnswered401WithoutHanging() async throws {
+        let server = try ServerProcess(["--idle-timeout", "60s"])
+        let size = 900 << 10
+        let head =
+            "POST /v1/sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nLoyalty-Protocol: 1\r\n"
+            + "Authorization: Bearer forged.token\r\nConnection: close\r\nContent-Length: \(size)\r\n\r\n"
+        let connection = try RawConnection(port: server.port)
+        let sent = connection.sendAll(Array(head.utf8), thenZeros: size)
+        let answer = Self.parse(try await connection.readAll(timeout: 10))
+        #expect(!connection.timedOut, "the client hung")
+        #expect(answer.status == 401, "answered \(answer.status) after sending all: \(sent)")
+        try await Self.healthy(server)
+    }
+
     @Test func theDataDirectoryAndTheOperatorTokenLengthAreChecked() async throws {
         let server = try ServerProcess()
         let data = server.directory.appendingPathComponent("data")
