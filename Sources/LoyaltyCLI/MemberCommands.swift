@@ -341,6 +341,7 @@ struct Status: AsyncParsableCommand {
                 "online": context.isOnline, "pending": status.pending,
                 "lastSync": status.lastSyncAt?.description as Any,
                 "notices": status.unreadNotices, "condition": status.condition.rawValue,
+                "lastError": status.lastError as Any,
             ],
             text: text.joined(separator: "\n"))
     }

@@ -396,8 +396,7 @@ public final class SyncService: Sendable {
         let makeID = self.makeID
         let (results, last) = try await storage.withMember(workRequest) { work in
             guard var record = work.device, record.memberID == device.memberID, record.revokedAt == nil else {
-                throw APIFailure(
-                    .deviceRevoked, "this device was signed out by the member: wipe its data and sign in again")
+                throw APIFailure(.deviceRevoked, (work.device?.revokedReason ?? .signedOut).message)
             }
             // Expiry is judged at the time of the push, whether or not the expiry job has run since.
             work.write(work.state.expireDue(at: now))

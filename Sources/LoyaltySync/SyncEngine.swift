@@ -136,8 +136,10 @@ public actor SyncEngine {
                 case .wait(let delay):
                     try await sleep(delay)
                     action = planner.next(after: .waited)
-                case .wipe:
+                case .wipe(let reason):
                     try store.wipe()
+                    // Why, for the member: the store keeps it as the signed-out device's last error.
+                    try store.setCondition(.signedOut, error: reason)
                     report.outcome = .revoked
                     return report
                 case .finish(let outcome):

@@ -68,7 +68,7 @@ public struct SyncPlanner: Sendable {
         case pull
         case refresh
         case wait(TimeSpan)
-        case wipe
+        case wipe(String)
         case finish(SyncOutcome)
     }
 
@@ -106,7 +106,7 @@ public struct SyncPlanner: Sendable {
                 hasRefreshed = true
                 return .refresh
             case .unauthorized(let message): return .finish(.signedOut(message))
-            case .deviceRevoked: return .wipe
+            case .deviceRevoked(let reason): return .wipe(reason)
             case .upgradeRequired(let message): return .finish(.upgradeRequired(message))
             case .refused(_, _, let message): return .finish(.failed(message))
             case .unreachable, .serverFailure:

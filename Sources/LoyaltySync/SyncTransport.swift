@@ -105,8 +105,9 @@ public enum TransportError: Error, Hashable, Sendable, CustomStringConvertible {
     case tokenExpired
     /// Credentials are wrong or no longer valid: sign in again.
     case unauthorized(String)
-    /// The member revoked this device: wipe the member's data.
-    case deviceRevoked
+    /// The device was revoked (by the member, a password change, a reused refresh token, the operator): wipe the
+    /// member's data; the server's words say why.
+    case deviceRevoked(String)
     /// The server speaks another protocol version: update the app.
     case upgradeRequired(String)
     /// The server refused the request (4xx); retrying the same request will not help.
@@ -118,7 +119,7 @@ public enum TransportError: Error, Hashable, Sendable, CustomStringConvertible {
     public init(status: Int, code: String, message: String) {
         switch (status, code) {
         case (401, "token_expired"): self = .tokenExpired
-        case (401, "device_revoked"): self = .deviceRevoked
+        case (401, "device_revoked"): self = .deviceRevoked(message)
         case (401, _): self = .unauthorized(message)
         case (426, _): self = .upgradeRequired(message)
         case (500..., _): self = .serverFailure(message)
@@ -139,7 +140,7 @@ public enum TransportError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unreachable(let reason): "the server cannot be reached (\(reason))"
         case .tokenExpired: "the session expired"
         case .unauthorized(let message): message
-        case .deviceRevoked: "this device was signed out by the member"
+        case .deviceRevoked(let reason): reason
         case .upgradeRequired(let message): message
         case .refused(_, _, let message): message
         case .serverFailure(let message): "the server failed: \(message)"

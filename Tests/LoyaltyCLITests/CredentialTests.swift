@@ -94,6 +94,8 @@ import Testing
             #expect(changed.status == 0, "\(changed.stderr)")
             let tabletSync = try await cli("--device", tablet, "--json", "sync")
             #expect(tabletSync.status == 1, "the other device is signed out")
+            let why = try await cli("--device", tablet, "--json", "status").json["lastError"] as? String
+            #expect(why?.contains("changed the password") == true, "the member is told why: \(why ?? "nothing")")
             #expect(try await cli("--device", phone, "--json", "sync").status == 0, "this one is not")
             #expect(try await login(third, "old password 1").status == 1)
             #expect(try await login(third, "new password 2").status == 0)

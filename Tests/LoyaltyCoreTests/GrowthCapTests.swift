@@ -43,7 +43,8 @@ import Testing
         var state = try Self.nearlyFull(last: .marketingEmail, granted: false)
         var device = DeviceScript("other")
         // Full: a grant is refused, a repeated withdrawal is not recorded.
-        let grant = state.applyOnServer(device.envelope(.setConsent(.marketingEmail, granted: true), at: .test(.days(1))))
+        let grant = state.applyOnServer(
+            device.envelope(.setConsent(.marketingEmail, granted: true), at: .test(.days(1))))
         #expect(grant.status.isRejected)
         let repeated = state.applyOnServer(device.envelope(.setConsent(.marketingEmail, granted: false)))
         #expect(!repeated.status.isRejected)

@@ -31,7 +31,7 @@ import Testing
     @Test func revokedUpgradeAndRefusalEndTheSyncTheirOwnWay() {
         var planner = SyncPlanner(policy: policy)
         _ = planner.next(after: .begin(hasPending: true))
-        #expect(planner.next(after: .failed(.deviceRevoked)) == .wipe)
+        #expect(planner.next(after: .failed(.deviceRevoked("signed out"))) == .wipe("signed out"))
         #expect(planner.next(after: .failed(.upgradeRequired("update"))) == .finish(.upgradeRequired("update")))
         #expect(
             planner.next(after: .failed(.refused(status: 400, code: "bad_request", message: "m")))
