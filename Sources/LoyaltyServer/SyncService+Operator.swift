@@ -288,8 +288,11 @@ extension SyncService {
 
     /// Members in id order, a page at a time.
     public func members(after: MemberID?, limit: Int) async throws -> [MemberOverview] {
+        guard (1...500).contains(limit) else {
+            throw APIFailure(.unprocessable, "limit must be from 1 to 500, not \(limit)")
+        }
         var result: [MemberOverview] = []
-        for id in try await storage.memberIDs(after: after, limit: min(max(limit, 1), 500)) {
+        for id in try await storage.memberIDs(after: after, limit: limit) {
             result.append(try await overview(of: id))
         }
         return result

@@ -281,36 +281,35 @@ import Glibc
         try await Self.healthy(server)
     }
 
-    @Test func a32MiBBodyWithConnectionCloseIsAnswered413WithoutHanging() async throws {
-        // An idle timeout far longer than the test's patience: the answer must not wait for it.
+    /// Sends a request with a body of `size` bytes and `Connection: close` whole before reading (as a simple client
+    /// does), to a server whose idle timeout is far longer than the test's patience: the answer must not wait for it.
+    static func sendWholeBodyFirst(
+        _ path: String, size: Int, headers: String = ""
+    ) async throws -> (answer: Answer, hung: Bool) {
         let server = try ServerProcess(["--idle-timeout", "60s"])
-        let size = 32 << 20
         let head =
-            "POST /v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nLoyalty-Protocol: 1\r\n"
-            + "Connection: close\r\nContent-Length: \(size)\r\n\r\n"
+            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nLoyalty-Protocol: 1\r\n"
+            + headers + "Connection: close\r\nContent-Length: \(size)\r\n\r\n"
         let connection = try RawConnection(port: server.port)
-        // Sends the whole body first (as a simple client does), then reads.
-        let sent = connection.sendAll(Array(head.utf8), thenZeros: size)
-        let answer = Self.parse(try await connection.readAll(timeout: 10))
-        #expect(!connection.timedOut, "the client hung")
-        #expect(answer.status == 413, "answered \(answer.status) after sending all: \(sent)")
-        try await Self.healthy(server)
+        _ = connection.sendAll(Array(head.utf8), thenZeros: size)
+        let answer = parse(try await connection.readAll(timeout: 10))
+        try await healthy(server)
+        return (answer, connection.timedOut)
     }
 
-    /// An unauthorised push of 900 KiB with `Connection: close`, sent whole before reading, is answered 401 (the
-    /// gate checks the token before it reads the body) and the connection closed, not left to the idle timeout.
+    @Test func a32MiBBodyWithConnectionCloseIsAnswered413WithoutHanging() async throws {
+        let (answer, hung) = try await Self.sendWholeBodyFirst("/v1/auth/login", size: 32 << 20)
+        #expect(!hung, "the client hung")
+        #expect(answer.status == 413, "answered \(answer.status)")
+    }
+
+    /// An unauthorised push of 900 KiB, sent whole before reading, is answered 401 (the gate checks the token
+    /// before it reads the body) and the connection closed, not left to the idle timeout.
     @Test func anUnauthorisedLargeBodyIsAnswered401WithoutHanging() async throws {
-        let server = try ServerProcess(["--idle-timeout", "60s"])
-        let size = 900 << 10
-        let head =
-            "POST /v1/sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nLoyalty-Protocol: 1\r\n"
-            + "Authorization: Bearer forged.token\r\nConnection: close\r\nContent-Length: \(size)\r\n\r\n"
-        let connection = try RawConnection(port: server.port)
-        let sent = connection.sendAll(Array(head.utf8), thenZeros: size)
-        let answer = Self.parse(try await connection.readAll(timeout: 10))
-        #expect(!connection.timedOut, "the client hung")
-        #expect(answer.status == 401, "answered \(answer.status) after sending all: \(sent)")
-        try await Self.healthy(server)
+        let (answer, hung) = try await Self.sendWholeBodyFirst(
+            "/v1/sync/push", size: 900 << 10, headers: "Authorization: Bearer forged.token\r\n")
+        #expect(!hung, "the client hung")
+        #expect(answer.status == 401, "answered \(answer.status)")
     }
 
     @Test func theDataDirectoryAndTheOperatorTokenLengthAreChecked() async throws {

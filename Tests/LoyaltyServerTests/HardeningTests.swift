@@ -60,6 +60,16 @@ import Testing
         #expect(fine.points == 10)
     }
 
+    @Test(arguments: [0, -1, 501, Int.max, Int.min])
+    func anAbsurdListLimitIsRefused(limit: Int) async throws {
+        let harness = try await Harness.make()
+        let error = await #expect(throws: APIFailure.self) {
+            try await harness.service.members(after: nil, limit: limit)
+        }
+        #expect(error?.kind == .unprocessable)
+        #expect(try await harness.service.members(after: nil, limit: 500).isEmpty)
+    }
+
     @Test func aClockAdvanceThatWouldOverflowIsRefused() async throws {
         let harness = try await Harness.make()
         for span in [TimeSpan.milliseconds(.max), .days(365 * 201)] {
