@@ -59,6 +59,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "scrypt cost of new password hashes as log2 N (17: 128 MiB and a few hundred ms per hash).")
     var passwordCost = 17
 
+    @Option(help: "Threads that hash passwords (each hash holds 128 MiB at cost 17); the rest answer syncs.")
+    var passwordThreads = 1
+
     @Option(help: "Sign-in, enrolment and refresh requests one client address may make per minute.")
     var signInLimit = 30
 
@@ -104,6 +107,9 @@ struct Serve: AsyncParsableCommand {
         guard (10...20).contains(passwordCost) else {
             throw ValidationError("Please give --password-cost from 10 to 20 (log2 of scrypt's N; 17 is the default).")
         }
+        guard (1...64).contains(passwordThreads) else {
+            throw ValidationError("Please give --password-threads from 1 to 64.")
+        }
         guard (1...100_000).contains(signInLimit) else {
             throw ValidationError("Please give --sign-in-limit from 1 to 100000.")
         }
@@ -145,6 +151,7 @@ struct Serve: AsyncParsableCommand {
         configuration.idleTimeout = TimeSpan(parsing: idleTimeout) ?? .seconds(30)
         configuration.maximumConnections = maxConnections
         configuration.passwordHashing = ScryptParameters(logN: passwordCost)
+        configuration.passwordThreads = passwordThreads
         configuration.signInLimits.perAddress = signInLimit
         configuration.publicMetrics = publicMetrics
         var settings = try ServerSettings(
