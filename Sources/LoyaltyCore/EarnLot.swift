@@ -49,7 +49,7 @@ public struct EarnLot: Hashable, Sendable, Identifiable {
     public var revoked: Int
     /// What caused it: a transaction id, a receipt code, a survey id.
     public var reference: String?
-    /// Points that were left when it expired.
+    /// Points that were left when it expired, less those a later return revoked (they stop counting as expired).
     public var expiredPoints: Int
     private var pendingUntilRaw: Int64
     private var expiresAtRaw: Int64
