@@ -21,7 +21,7 @@ struct Demo: AsyncParsableCommand {
               loyalty demo                       # everything in a temporary directory, removed afterwards
               loyalty demo --keep ./demo         # keep the server data and the device directories to explore:
                                                  #   loyalty --device ./demo/phone balance
-              loyalty demo --server http://127.0.0.1:8080 --token s3cret   # against a running server
+              LOYALTY_ADMIN_TOKEN=... loyalty demo --server http://127.0.0.1:8080   # against a running server
             """)
 
     @Option(help: "Keep the server data and the device directories in this directory.") var keep: String?
@@ -57,7 +57,7 @@ struct Demo: AsyncParsableCommand {
             return
         }
         // The embedded server: the default SQLite store, port 0, an operator token for the till.
-        let operatorToken = "demo-operator-\(UUID().uuidString.prefix(8))"
+        let operatorToken = "demo-operator-\(UUID().uuidString)"
         let settings = try ServerSettings(
             port: 0, dataDirectory: base.appendingPathComponent("server"),
             configuration: ServerConfiguration(adminToken: operatorToken),
