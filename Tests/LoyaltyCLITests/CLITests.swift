@@ -419,9 +419,11 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
                   "\(binary.path)" --device "\(phone)" consent set profiling granted >/dev/null 2>&1 && echo "$i" >> "\(log.path)"
                 done
                 """
+            // In a process group of its own (setsid execs the shell in place: its pid is the group's id), so that the
+            // loop and the child it is running are ended together by that id, and nothing else is.
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", script]
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+            process.arguments = ["/bin/sh", "-c", script]
             try process.run()
             // Kill it once it is well under way (a few mutations acknowledged), whatever the machine's load.
             for _ in 0..<600 {
@@ -431,9 +433,6 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...300)))
             kill(-process.processIdentifier, SIGKILL)
-            kill(process.processIdentifier, SIGKILL)
-            _ = try? Process.run(
-                URL(fileURLWithPath: "/usr/bin/pkill"), arguments: ["-9", "-f", "\(phone) consent set"])
             process.waitUntilExit()
             try await Task.sleep(for: .milliseconds(200))
 
