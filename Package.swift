@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 
 import PackageDescription
 
@@ -17,6 +17,8 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+    .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
 ]
 
 let package = Package(
@@ -60,6 +62,8 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -78,19 +82,21 @@ let package = Package(
             ]
         ),
         // What the server's store and the device's share about running SQLite.
-        .target(name: "LoyaltySQLite", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "LoyaltySQLite", dependencies: ["LoyaltyCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "LoyaltySync",
             dependencies: [
                 "LoyaltyCore",
                 "LoyaltyStore",
                 "LoyaltyAPI",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
+        // The member's client and the operator's commands: it links no part of the server (`loyalty demo` runs
+        // the `loyalty-server` executable as a child process).
         .target(
             name: "LoyaltyCLI",
             dependencies: [
@@ -98,13 +104,10 @@ let package = Package(
                 "LoyaltyAPI",
                 "LoyaltyStore",
                 "LoyaltySync",
-                "LoyaltyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
 
@@ -169,14 +172,30 @@ let package = Package(
         ),
         .testTarget(name: "LoyaltyCoreTests", dependencies: ["LoyaltyCore"]),
         .testTarget(
-            name: "LoyaltyDeviceTests",
+            name: "LoyaltyAPITests",
+            dependencies: [
+                "LoyaltyAPI",
+                "LoyaltyCore",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            ]
+        ),
+        .testTarget(
+            name: "LoyaltyStoreTests",
+            dependencies: [
+                "LoyaltyTesting",
+                "LoyaltyCore",
+                "LoyaltyStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
+            name: "LoyaltySyncTests",
             dependencies: [
                 "LoyaltyTesting",
                 "LoyaltyCore",
                 "LoyaltyStore",
                 "LoyaltySync",
                 "LoyaltyServer",
-                "LoyaltySQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -199,19 +218,20 @@ let package = Package(
         ),
         .testTarget(
             name: "LoyaltySimulationTests",
-            dependencies: ["LoyaltySimulation", "LoyaltyServer"]
+            dependencies: ["LoyaltySimulation", "LoyaltyCore"]
         ),
         .testTarget(
             name: "LoyaltyServerTests",
             dependencies: [
                 "LoyaltyTesting",
-                "LoyaltySimulation",
                 "LoyaltyCore",
                 "LoyaltyAPI",
                 "LoyaltyServer",
                 "LoyaltySQLite",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),

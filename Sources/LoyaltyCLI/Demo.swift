@@ -1,12 +1,9 @@
 internal import ArgumentParser
 internal import Foundation
-internal import Logging
 internal import LoyaltyAPI
 internal import LoyaltyCore
-internal import LoyaltyServer
 internal import LoyaltyStore
 internal import LoyaltySync
-internal import ServiceLifecycle
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -56,44 +53,22 @@ struct Demo: AsyncParsableCommand {
             try await story.run()
             return
         }
-        // The embedded server: the default SQLite store, port 0, an operator token for the till.
+        // The embedded server: a `loyalty-server` child process on the default SQLite store, on a free port.
         let operatorToken = "demo-operator-\(UUID().uuidString)"
-        let settings = try ServerSettings(
-            port: 0, dataDirectory: base.appendingPathComponent("server"),
-            configuration: ServerConfiguration(adminToken: operatorToken),
-            schedulesJobs: false)
-        var logger = Logger(label: "demo-server")
-        logger.logLevel = .critical
-        let service = try await LoyaltyServerApp.makeService(settings: settings, logger: logger)
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let app = try LoyaltyServerApp.application(service: service, settings: settings, logger: logger) {
-            portSink.yield($0)
+        let data = base.appendingPathComponent("server")
+        let server = try ServerProcess.start(data: data, operatorToken: operatorToken) {
+            output.narrate(output.dim($0))
         }
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else {
-                throw CLIError("server", "the embedded server did not start")
-            }
-            let url = URL(string: "http://127.0.0.1:\(port)")!
-            output.narrate(
-                output.dim("Embedded server on \(url) with its SQLite store in \(settings.dataDirectory.path)"))
-            do {
-                try await Story(
-                    base: base, server: url, admin: AdminClient(serverURL: url, token: operatorToken), output: output
-                ).run()
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        }
+        defer { server.stop() }
+        output.narrate(output.dim("Server on \(server.url) with its SQLite store in \(data.path)"))
+        try await Story(
+            base: base, server: server.url, admin: AdminClient(serverURL: server.url, token: operatorToken),
+            output: output
+        ).run()
         if keep != nil {
             output.narrate(
                 "\nKept in \(base.path). Explore: loyalty --device \(base.appendingPathComponent("phone").path) balance "
-                    + "(the embedded server is gone; start one on \(settings.dataDirectory.path) to sync again).")
+                    + "(the embedded server is gone; start one on \(data.path) to sync again).")
         }
     }
 

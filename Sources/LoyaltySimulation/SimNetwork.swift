@@ -3,21 +3,6 @@ public import LoyaltyServer
 public import LoyaltySync
 internal import Synchronization
 
-/// SplitMix64: small, fast, and the same sequence for the same seed on every machine.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The one source of randomness of a run, shared by the world, the network and the server's id maker. Every
 /// draw happens in the order the run's single sequence of steps makes it, so a seed replays exactly.
 public final class Dice: Sendable {
@@ -27,11 +12,11 @@ public final class Dice: Sendable {
 
     /// True with probability `probability`.
     public func chance(_ probability: Double) -> Bool {
-        random.withLock { Double.random(in: 0..<1, using: &$0) } < probability
+        random.withLock { $0.chance(probability) }
     }
 
     /// A number in `range`.
-    public func int(_ range: ClosedRange<Int>) -> Int { random.withLock { Int.random(in: range, using: &$0) } }
+    public func int(_ range: ClosedRange<Int>) -> Int { random.withLock { $0.int(range) } }
 
     /// One of `items`.
     public func pick<T>(_ items: [T]) -> T { items[int(0...(items.count - 1))] }

@@ -431,7 +431,6 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
                 if done >= 5 { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            try await Task.sleep(for: .milliseconds(Int.random(in: 0...300)))
             kill(-process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             try await Task.sleep(for: .milliseconds(200))

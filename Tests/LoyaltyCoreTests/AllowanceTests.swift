@@ -178,7 +178,7 @@ import Testing
 
     /// One random run; returns how many guaranteed redemptions it checked.
     func randomRun(seed: UInt64) throws -> Int {
-        var random = SeededGenerator(seed: seed)
+        var random = SeededRandom(seed: seed)
         var server = try member(points: 0, policy: AllowancePolicy(share: 80, cap: 900, lease: .days(7)))
         server.program.expiry = .monthsAfterEarning(2)
         server.program.pendingDays = 3
@@ -191,20 +191,20 @@ import Testing
         var purchases = 0
         var guaranteedChecked = 0
         for step in 0..<120 {
-            now = now.adding(.hours(Int64.random(in: 0...30, using: &random)))
-            let device = devices.randomElement(using: &random)!
-            switch Int.random(in: 0..<10, using: &random) {
+            now = now.adding(.hours(random.int64(0...30)))
+            let device = random.pick(devices)
+            switch random.int(0..<10) {
             case 0, 1:
                 purchases += 1
-                let amount = Money(minorUnits: Int64.random(in: 50...900, using: &random) * 100)
+                let amount = Money(minorUnits: random.int64(50...900) * 100)
                 _ = try server.recordPurchase(TransactionID("tx-\(purchases)"), amount: amount, card: nil, at: now)
             case 2:
                 _ = server.runJobs(at: now)
             case 3:
                 _ = try? server.redeemAtTill(
-                    TransactionID("till-\(step)"), points: Int.random(in: 1...400, using: &random), card: nil, at: now)
+                    TransactionID("till-\(step)"), points: random.int(1...400), card: nil, at: now)
             case 4, 5, 6:
-                let reward: RewardID = ["r150", "r400", "voucher-5"].randomElement(using: &random)!
+                let reward: RewardID = random.pick(["r150", "r400", "voucher-5"])
                 let envelope = scripts[device]!.envelope(.redeemReward(reward), at: now)
                 let outcome = views[device]!.applyOnDevice(envelope, now: now)
                 if outcome.status == .applied {
@@ -221,7 +221,7 @@ import Testing
                     }
                 }
                 queues[device] = []
-                if let held = server.allowances[device], held.isHeld(at: now), Bool.random(using: &random) {
+                if let held = server.allowances[device], held.isHeld(at: now), random.bool() {
                     _ = server.releaseAllowance(of: device, grant: held.grant)
                 }
                 _ = server.lapseAllowances(at: now)

@@ -51,13 +51,13 @@ import Testing
 
     @Test(arguments: 0..<20)
     func theSixtyFourBitFormRoundTripsAndKeepsTheOrder(seed: Int) {
-        var random = SeededGenerator(seed: UInt64(seed))
+        var random = SeededRandom(seed: UInt64(seed))
         let a = HLCTimestamp(
-            wallMilliseconds: Int64.random(in: 0..<(1 << 48), using: &random),
-            counter: .random(in: 0...UInt16.max, using: &random))
+            wallMilliseconds: random.int64(0...((1 << 48) - 1)),
+            counter: UInt16(random.int(0...Int(UInt16.max))))
         let b = HLCTimestamp(
-            wallMilliseconds: Int64.random(in: 0..<(1 << 48), using: &random),
-            counter: .random(in: 0...UInt16.max, using: &random))
+            wallMilliseconds: random.int64(0...((1 << 48) - 1)),
+            counter: UInt16(random.int(0...Int(UInt16.max))))
         #expect(HLCTimestamp(encoded: a.encoded) == a)
         #expect((a < b) == (a.encoded < b.encoded))
     }

@@ -6,7 +6,7 @@ import Testing
 @Suite struct LedgerPropertyTests {
     @Test(arguments: 0..<40)
     func theBalanceIsTheSumOfTheMovementsAfterEveryStep(seed: Int) throws {
-        var random = SeededGenerator(seed: UInt64(seed) &* 7919 &+ 17)
+        var random = SeededRandom(seed: UInt64(seed) &* 7919 &+ 17)
         var ledger = Ledger()
         var entries: [LedgerEntry] = []
         var now = Timestamp.test()
@@ -14,20 +14,20 @@ import Testing
 
         for step in 0..<200 {
             let availableBefore = ledger.available
-            switch Int.random(in: 0..<10, using: &random) {
+            switch random.int(0..<10) {
             case 0..<3:
                 lotCount += 1
-                let amount = Int.random(in: 1...500, using: &random)
-                let pending = Bool.random(using: &random)
+                let amount = random.int(1...500)
+                let pending = random.bool()
                 let lot = EarnLot(
                     id: LotID("l\(lotCount)"), cause: .purchase, amount: amount, earnedAt: now,
-                    pendingUntil: pending ? now.adding(.days(Int64.random(in: 1...20, using: &random))) : nil,
-                    expiresAt: Bool.random(using: &random)
-                        ? now.adding(.days(Int64.random(in: 1...90, using: &random))) : nil,
-                    purchaseAmount: Money(minorUnits: Int64(amount) * 100 + Int64.random(in: 0...99, using: &random)))
+                    pendingUntil: pending ? now.adding(.days(random.int64(1...20))) : nil,
+                    expiresAt: random.bool()
+                        ? now.adding(.days(random.int64(1...90))) : nil,
+                    purchaseAmount: Money(minorUnits: Int64(amount) * 100 + random.int64(0...99)))
                 entries += ledger.earn(lot, entryID: EntryID("earn:\(lotCount)"))
             case 3..<6:
-                let amount = Int.random(in: 1...400, using: &random)
+                let amount = random.int(1...400)
                 do {
                     let entry = try ledger.spend(amount, at: now, entryID: EntryID("spend:\(step)"), reference: nil)
                     #expect(amount <= availableBefore, "a spend drew more than was available")
@@ -37,21 +37,21 @@ import Testing
                     #expect(amount > availableBefore, "a spend within the balance was refused")
                 }
             case 6:
-                now = now.adding(.days(Int64.random(in: 1...10, using: &random)))
+                now = now.adding(.days(random.int64(1...10)))
                 entries += ledger.unlock(at: now)
                 entries += ledger.expire(at: now)
             case 7, 8:
                 guard lotCount > 0 else { continue }
-                let id = LotID("l\(Int.random(in: 1...lotCount, using: &random))")
+                let id = LotID("l\(random.int(1...lotCount))")
                 guard let lot = ledger.lots[id], let purchase = lot.purchaseAmount else { continue }
                 let left = purchase.minorUnits - lot.returnedAmount.minorUnits
                 guard left > 0 else { continue }
-                let returned = Money(minorUnits: Int64.random(in: 1...left, using: &random))
+                let returned = Money(minorUnits: random.int64(1...left))
                 entries.append(
                     try ledger.reverse(
                         lot: id, returned: returned, at: now, entryID: EntryID("rev:\(step)"), reference: nil))
             default:
-                let points = Int.random(in: -200...200, using: &random)
+                let points = random.int(-200...200)
                 guard points != 0 else { continue }
                 if let made = try? ledger.adjust(
                     by: points, at: now, lot: LotID("adj:\(step)"), expiresAt: nil, entryID: EntryID("adj:\(step)"),

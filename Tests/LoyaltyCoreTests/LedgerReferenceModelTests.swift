@@ -51,7 +51,7 @@ import Testing
 private struct DifferentialScenario {
     let world: World
     let seed: UInt64
-    var random: SeededGenerator
+    var random: SeededRandom
     var state: MemberState
     var model: ReferenceLedger
     var now: Timestamp
@@ -64,10 +64,10 @@ private struct DifferentialScenario {
     init(world: World, seed: UInt64) throws {
         self.world = world
         self.seed = seed
-        random = SeededGenerator(seed: seed &* 0x9E37_79B9 &+ 11)
+        random = SeededRandom(seed: seed &* 0x9E37_79B9 &+ 11)
         // Start somewhere in 2026-2028, at a random minute.
         let base = Timestamp.parse("2026-01-01T00:00:00Z")!
-        var startRandom = SeededGenerator(seed: seed &+ 1)
+        var startRandom = SeededRandom(seed: seed &+ 1)
         now = base.adding(.minutes(Int64(startRandom.next() % (3 * 365 * 24 * 60))))
         state = try world.member(at: now)
         model = ReferenceLedger(timeZone: world.program.zone)

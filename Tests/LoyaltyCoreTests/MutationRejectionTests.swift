@@ -12,29 +12,29 @@ import Testing
 
     @Test(arguments: 0..<30)
     func aRefusedMutationLeavesTheStateAsItWas(seed: Int) throws {
-        var random = SeededGenerator(seed: UInt64(seed) &* 104_729 &+ 3)
-        var state = try world.member(withPoints: Int.random(in: 0...2_500, using: &random))
+        var random = SeededRandom(seed: UInt64(seed) &* 104_729 &+ 3)
+        var state = try world.member(withPoints: random.int(0...2_500))
         var devices = [DeviceScript("phone"), DeviceScript("tablet")]
         var now = Timestamp.test()
         var refused = 0
 
         for step in 0..<120 {
             let mutation = Self.randomMutation(using: &random)
-            let device = Int.random(in: 0..<devices.count, using: &random)
+            let device = random.int(0..<devices.count)
             let envelope = devices[device].envelope(mutation, at: now)
             let before = state
-            let onServer = Bool.random(using: &random)
+            let onServer = random.bool()
             let outcome =
                 onServer
                 ? state.applyOnServer(
                     envelope, now: now,
                     facts: ServerFacts(
-                        receipt: Bool.random(using: &random)
+                        receipt: random.bool()
                             ? Receipt(
                                 code: "R-\(step % 7)", amount: Money(minorUnits: 4_200), shop: "Hamburg",
                                 purchasedAt: now.adding(.days(-2)))
                             : nil,
-                        stock: Bool.random(using: &random) ? 0 : nil))
+                        stock: random.bool() ? 0 : nil))
                 : state.applyOnDevice(envelope, now: now)
             if let rejection = outcome.rejection {
                 refused += 1
@@ -44,8 +44,8 @@ import Testing
                 #expect(outcome.changes.isEmpty)
             }
             Self.expectFiguresMatchTheirContents(state, at: now, "seed \(seed) step \(step)")
-            if Int.random(in: 0..<10, using: &random) == 0 {
-                now = now.adding(.days(Int64.random(in: 1...40, using: &random)))
+            if random.int(0..<10) == 0 {
+                now = now.adding(.days(random.int64(1...40)))
                 _ = state.runJobs(at: now)
                 Self.expectFiguresMatchTheirContents(state, at: now, "seed \(seed) after jobs at step \(step)")
             }
@@ -53,24 +53,24 @@ import Testing
         #expect(refused > 10, "the walk refused too little to test anything")
     }
 
-    static func randomMutation(using random: inout SeededGenerator) -> Mutation {
+    static func randomMutation(using random: inout SeededRandom) -> Mutation {
         let offers: [OfferID] = ["welcome-10", "coffee-double", "gold-lounge", "nope"]
         let rewards: [RewardID] = ["tote-bag", "voucher-5", "voucher-20", "nope"]
-        switch Int.random(in: 0..<7, using: &random) {
-        case 0: return .activateOffer(offers.randomElement(using: &random)!)
-        case 1: return .redeemOffer(offers.randomElement(using: &random)!)
-        case 2: return .redeemReward(rewards.randomElement(using: &random)!)
-        case 3: return .claimReceipt(code: "R-\(Int.random(in: 0..<7, using: &random))")
+        switch random.int(0..<7) {
+        case 0: return .activateOffer(random.pick(offers))
+        case 1: return .redeemOffer(random.pick(offers))
+        case 2: return .redeemReward(random.pick(rewards))
+        case 3: return .claimReceipt(code: "R-\(random.int(0..<7))")
         case 4:
-            let rating = ["1", "5", "9", "x"].randomElement(using: &random)!
-            let survey: SurveyID = Bool.random(using: &random) ? "store-visit" : "nope"
+            let rating = random.pick(["1", "5", "9", "x"])
+            let survey: SurveyID = random.bool() ? "store-visit" : "nope"
             return .answerSurvey(survey, answers: ["rating": rating, "store": "Hamburg"])
         case 5:
-            let value = ["Ada", "", String(repeating: "x", count: 500), nil].randomElement(using: &random)!
+            let value = random.pick(["Ada", "", String(repeating: "x", count: 500), nil])
             return .setProfileField(.name, value: value, basedOn: nil)
         default:
             return .setConsent(
-                ConsentKind.allCases.randomElement(using: &random)!, granted: Bool.random(using: &random))
+                random.pick(ConsentKind.allCases), granted: random.bool())
         }
     }
 

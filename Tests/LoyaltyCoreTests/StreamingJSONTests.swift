@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func lotsAndEntriesWithEveryFieldVariedEncodeAsFoundationEncodesThem() throws {
-        var random = SeededGenerator(seed: 7)
+        var random = SeededRandom(seed: 7)
         func time() -> Timestamp? {
             random.next() % 3 == 0 ? nil : Timestamp(millisecondsSince1970: Int64(random.next() % 4_000_000_000_000))
         }
@@ -93,7 +93,7 @@ import Testing
     }
 
     @Test func integersAreSpelledAsSwiftSpellsThem() {
-        var random = SeededGenerator(seed: 41)
+        var random = SeededRandom(seed: 41)
         func spelled(_ value: some BinaryInteger) -> String {
             var bytes: [UInt8] = []
             StreamingJSON.appendInteger(value, to: &bytes)

@@ -15,19 +15,6 @@ enum Fixtures {
     static func catalogue() throws -> Catalogue { try Catalogue.decode(json: try data("catalogue.json")) }
 }
 
-/// SplitMix64: a tiny seeded generator, so that a failing random sequence replays from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 extension Timestamp {
     /// A fixed instant for tests: `2026-03-02T10:00:00Z` plus an offset.
     static func test(_ offset: TimeSpan = .zero) -> Timestamp {
