@@ -13,9 +13,10 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         self.millisecondsSince1970 = millisecondsSince1970
     }
 
-    /// Creates a timestamp from a Foundation date, truncated to the millisecond.
+    /// Creates a timestamp from a Foundation date, rounded to the nearest millisecond (a `Date` is a binary
+    /// fraction: `.570` is stored as `.56999...`, which rounding down would make 569).
     public init(_ date: Date) {
-        self.millisecondsSince1970 = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        self.millisecondsSince1970 = Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 
     /// Decodes milliseconds since 1970, or (for hand-written files such as catalogues) an ISO 8601 date-time.
@@ -54,22 +55,17 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         TimeSpan(milliseconds: millisecondsSince1970 - other.millisecondsSince1970)
     }
 
-    /// ISO 8601 in UTC with milliseconds, e.g. `2026-03-01T09:30:00.000Z`.
+    /// RFC 3339 in UTC with milliseconds, e.g. `2026-03-01T09:30:00.000Z` (milliseconds since 1970 outside the
+    /// years 1 to 9999).
     public var description: String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        RFC3339.format(milliseconds: millisecondsSince1970) ?? "\(millisecondsSince1970) ms since 1970"
     }
 
-    /// Parses an ISO 8601 date-time (`2026-03-01T09:30:00Z`, with or without fractional seconds)
-    /// or a calendar date (`2026-03-01`, taken as midnight UTC). Returns nil for anything else.
+    /// Parses an RFC 3339 date-time (`2026-03-01T09:30:00Z`, with or without a fraction, `Z` or an offset; a
+    /// fraction finer than a millisecond is rounded to the nearest) or a calendar date (`2026-03-01`, taken as
+    /// midnight UTC). Returns nil for anything else.
     public static func parse(_ text: String) -> Timestamp? {
-        let withFraction = ISO8601DateFormatter()
-        withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = withFraction.date(from: text) { return Timestamp(date) }
-        let plain = ISO8601DateFormatter()
-        plain.formatOptions = [.withInternetDateTime]
-        if let date = plain.date(from: text) { return Timestamp(date) }
+        if let instant = RFC3339.parse(text) { return Timestamp(millisecondsSince1970: instant.milliseconds) }
         if let day = CalendarDate(text) {
             return day.start(in: TimeZone(identifier: "UTC")!)
         }
