@@ -45,8 +45,10 @@ public struct ServerConfiguration: Sendable {
     public var passwordQueue = 32
     /// Sign-in, enrolment and refresh limits per client address and per account.
     public var signInLimits = SignInLimits()
-    /// A bug planted on purpose, so that the simulator can show it finds one. Never set outside its self-test.
-    public var plantedBug: PlantedBug?
+    /// Called inside a push's unit of work for each mutation the device had sent before (a retry, answered from
+    /// its stored result). Nil in production; the simulator's self-test sets it to plant a bug and show that its
+    /// invariants catch it.
+    public var retryHook: RetryHook?
 
     /// The defaults.
     public init(adminToken: String? = nil) {
@@ -54,9 +56,6 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// Bugs the simulator's self-test plants in the server.
-public enum PlantedBug: String, Sendable, CaseIterable {
-    /// A push that repeats the last processed sequence number is applied a second time instead of answered from the
-    /// stored result.
-    case reapplyDuplicates = "reapply-duplicates"
-}
+/// What sees a retried mutation inside a push's unit of work: the envelope, the member's work and the server time.
+public typealias RetryHook =
+    @Sendable (_ envelope: MutationEnvelope, _ work: inout MemberWork, _ now: Timestamp) -> Void

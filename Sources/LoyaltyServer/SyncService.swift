@@ -364,6 +364,31 @@ public final class SyncService: Sendable {
 
     /// Applies a device's mutations exactly once, in sequence order, and answers one result for each.
     public func push(_ request: PushRequest, from device: DeviceRecord) async throws -> PushResponse {
+        try validate(request, from: device)
+        let now = clock.now()
+        for envelope in request.mutations {
+            _ = stamps.withLock { try? $0.receive(envelope.stamp, wall: now) }
+        }
+        let codes = request.mutations.compactMap { envelope -> String? in
+            if case .claimReceipt(let code) = envelope.mutation { return code }
+            return nil
+        }
+        let workRequest = MemberWorkRequest(
+            memberID: device.memberID, now: now, deviceID: device.id, sequences: request.mutations.map(\.sequence),
+            receiptCodes: codes)
+        let (results, last) = try await storage.withMember(workRequest) { work in
+            try self.apply(request.mutations, from: device, to: &work, now: now)
+        }
+        count(results)
+        logger.debug(
+            "push",
+            metadata: ["member": "\(device.memberID)", "device": "\(device.id)", "mutations": "\(results.count)"])
+        return PushResponse(results: results, lastProcessedSequence: last, serverTime: now, serverStamp: stamp())
+    }
+
+    /// Refuses a push that is not well formed before any work: another device's, too many mutations, sequence
+    /// numbers out of order or from 0.
+    func validate(_ request: PushRequest, from device: DeviceRecord) throws {
         guard request.deviceID == device.id else {
             throw APIFailure(.forbidden, "deviceID \(request.deviceID) is not the device of this access token")
         }
@@ -382,81 +407,70 @@ public final class SyncService: Sendable {
         if let first = request.mutations.first, first.sequence == 0 {
             throw APIFailure(.badRequest, "sequence numbers start at 1")
         }
-        let now = clock.now()
-        for envelope in request.mutations {
-            _ = stamps.withLock { try? $0.receive(envelope.stamp, wall: now) }
+    }
+
+    /// The exactly-once loop, inside the member's unit of work: a mutation the device sent before is answered from
+    /// its stored result, the next in sequence is applied and its result stored, one out of order is refused.
+    /// Returns the results and the device's last processed sequence number.
+    func apply(
+        _ mutations: [MutationEnvelope], from device: DeviceRecord, to work: inout MemberWork, now: Timestamp
+    ) throws -> ([MutationResult], UInt64) {
+        guard var record = work.device, record.memberID == device.memberID, record.revokedAt == nil else {
+            throw APIFailure(.deviceRevoked, (work.device?.revokedReason ?? .signedOut).message)
         }
-        let codes = request.mutations.compactMap { envelope -> String? in
-            if case .claimReceipt(let code) = envelope.mutation { return code }
-            return nil
-        }
-        let workRequest = MemberWorkRequest(
-            memberID: device.memberID, now: now, deviceID: device.id, sequences: request.mutations.map(\.sequence),
-            receiptCodes: codes)
-        let makeID = self.makeID
-        let (results, last) = try await storage.withMember(workRequest) { work in
-            guard var record = work.device, record.memberID == device.memberID, record.revokedAt == nil else {
-                throw APIFailure(.deviceRevoked, (work.device?.revokedReason ?? .signedOut).message)
+        // Expiry is judged at the time of the push, whether or not the expiry job has run since.
+        work.write(work.state.expireDue(at: now))
+        var results: [MutationResult] = []
+        for envelope in mutations {
+            if envelope.sequence <= record.lastSequence {
+                configuration.retryHook?(envelope, &work, now)
+                results.append(
+                    work.storedResults[envelope.sequence]
+                        ?? MutationResult(
+                            sequence: envelope.sequence,
+                            status: .adjusted(message: "already processed; its result is no longer kept")))
+                continue
             }
-            // Expiry is judged at the time of the push, whether or not the expiry job has run since.
-            work.write(work.state.expireDue(at: now))
-            var results: [MutationResult] = []
-            for envelope in request.mutations {
-                if envelope.sequence <= record.lastSequence {
-                    if self.configuration.plantedBug == .reapplyDuplicates, envelope.sequence == record.lastSequence {
-                        // A bug planted on purpose (the simulator's self-test): a repeated push is applied again.
-                        let outcome = work.state.apply(
-                            envelope,
-                            context: .server(
-                                now: now, claimedActedAt: envelope.deviceTime, grace: work.state.program.offlineGrace,
-                                notBefore: nil, facts: ServerFacts(voucherCode: makeID("V-"))))
-                        work.write(outcome.changes)
-                    }
-                    results.append(
-                        work.storedResults[envelope.sequence]
-                            ?? MutationResult(
-                                sequence: envelope.sequence,
-                                status: .adjusted(message: "already processed; its result is no longer kept")))
-                    continue
-                }
-                guard envelope.sequence == record.lastSequence + 1 else {
-                    let rejection = MutationRejection(
-                        .outOfOrder,
-                        "sequence \(record.lastSequence + 1) was expected before \(envelope.sequence): send it first")
-                    results.append(MutationResult(sequence: envelope.sequence, status: .rejected(rejection)))
-                    continue
-                }
-                if let rejection = Self.stampTooFarAhead(envelope, now: now, bound: self.configuration.maximumStampSkew)
-                {
-                    let result = MutationResult(sequence: envelope.sequence, status: .rejected(rejection))
-                    work.store(result)
-                    results.append(result)
-                    record.lastSequence = envelope.sequence
-                    continue
-                }
-                var facts = ServerFacts()
-                switch envelope.mutation {
-                case .claimReceipt(let code): facts.receipt = work.receipts[code]
-                case .redeemReward(let id):
-                    facts.stock = work.state.rewards[id]?.stock
-                    facts.voucherCode = makeID("V-")
-                default: break
-                }
-                let context = ApplyContext.server(
-                    now: now, claimedActedAt: envelope.deviceTime, grace: work.state.program.offlineGrace,
-                    notBefore: record.lastActedAt, facts: facts)
-                let outcome = work.state.apply(envelope, context: context)
-                work.write(outcome.changes)
-                if let code = outcome.claimedReceipt { work.claim(receipt: code, lot: LotID("receipt:\(code)")) }
-                let result = MutationResult(sequence: envelope.sequence, status: outcome.status)
+            guard envelope.sequence == record.lastSequence + 1 else {
+                let rejection = MutationRejection(
+                    .outOfOrder,
+                    "sequence \(record.lastSequence + 1) was expected before \(envelope.sequence): send it first")
+                results.append(MutationResult(sequence: envelope.sequence, status: .rejected(rejection)))
+                continue
+            }
+            if let rejection = Self.stampTooFarAhead(envelope, now: now, bound: configuration.maximumStampSkew) {
+                let result = MutationResult(sequence: envelope.sequence, status: .rejected(rejection))
                 work.store(result)
                 results.append(result)
                 record.lastSequence = envelope.sequence
-                record.lastActedAt = max(record.lastActedAt ?? context.actedAt, context.actedAt)
+                continue
             }
-            work.device = record
-            return (results, record.lastSequence)
+            var facts = ServerFacts()
+            switch envelope.mutation {
+            case .claimReceipt(let code): facts.receipt = work.receipts[code]
+            case .redeemReward(let id):
+                facts.stock = work.state.rewards[id]?.stock
+                facts.voucherCode = makeID("V-")
+            default: break
+            }
+            let context = ApplyContext.server(
+                now: now, claimedActedAt: envelope.deviceTime, grace: work.state.program.offlineGrace,
+                notBefore: record.lastActedAt, facts: facts)
+            let outcome = work.state.apply(envelope, context: context)
+            work.write(outcome.changes)
+            if let code = outcome.claimedReceipt { work.claim(receipt: code, lot: LotID("receipt:\(code)")) }
+            let result = MutationResult(sequence: envelope.sequence, status: outcome.status)
+            work.store(result)
+            results.append(result)
+            record.lastSequence = envelope.sequence
+            record.lastActedAt = max(record.lastActedAt ?? context.actedAt, context.actedAt)
         }
+        work.device = record
+        return (results, record.lastSequence)
+    }
+
+    /// Counts a push's results by status.
+    private func count(_ results: [MutationResult]) {
         for result in results {
             switch result.status {
             case .applied: metrics.mutationsApplied.increment()
@@ -464,10 +478,6 @@ public final class SyncService: Sendable {
             case .rejected: metrics.mutationsRejected.increment()
             }
         }
-        logger.debug(
-            "push",
-            metadata: ["member": "\(device.memberID)", "device": "\(device.id)", "mutations": "\(results.count)"])
-        return PushResponse(results: results, lastProcessedSequence: last, serverTime: now, serverStamp: stamp())
     }
 
     /// The refusal of a profile or consent change stamped more than `bound` ahead of the server's clock: applied,

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import LoyaltyServer
 import LoyaltySimulation
 
 @main
@@ -49,60 +48,36 @@ struct LoyaltySimCommand: AsyncParsableCommand {
         Self.makeHashingDeterministic()
         let settings = SimulationSettings(steps: steps, plantedBug: plant.flatMap(PlantedBug.init(rawValue:)))
         let list: [UInt64] = seed.map { [$0] } ?? (0..<UInt64(seeds)).map { first + $0 }
-        let started = Date()
-        var failed: [SimulationOutcome] = []
-        var passed = 0
-        var totals: [String: Int] = [:]
-        var next = 0
-        let checkDeterminism = self.checkDeterminism
-        await withTaskGroup(of: (SimulationOutcome, String?).self) { group in
-            func launch() {
-                guard next < list.count else { return }
-                let seed = list[next]
-                next += 1
-                group.addTask {
-                    let outcome = await Simulator.run(seed: seed, settings: settings)
-                    guard checkDeterminism else { return (outcome, nil) }
-                    let again = await Simulator.run(seed: seed, settings: settings)
-                    return (outcome, again.digest == outcome.digest ? nil : again.digest)
-                }
-            }
-            for _ in 0..<jobs { launch() }
-            var done = 0
-            while let (outcome, mismatch) = await group.next() {
-                launch()
-                done += 1
-                if done % 100 == 0 && done < list.count {
-                    let rate = Double(done) / max(Date().timeIntervalSince(started), 0.001)
-                    FileHandle.standardError.write(
-                        Data(
-                            "\(done)/\(list.count) seeds, \(failed.count) failed so far (\(String(format: "%.2f", rate)) seeds/s)\n"
-                                .utf8))
-                }
-                for (key, value) in outcome.counts { totals[key, default: 0] += value }
+        let batch = SimulationBatch(seeds: list, settings: settings, jobs: jobs, checkDeterminism: checkDeterminism)
+        let steps = self.steps
+        let trace = self.trace
+        let report = await batch.run(
+            each: { result in
+                let outcome = result.outcome
                 if trace { say(outcome.trace.joined(separator: "\n")) }
-                if let mismatch {
+                if let mismatch = result.mismatch {
                     say("seed \(outcome.seed): NOT DETERMINISTIC (digest \(outcome.digest) then \(mismatch))")
-                    failed.append(outcome)
-                } else if outcome.passed {
-                    passed += 1
-                } else {
-                    failed.append(outcome)
+                } else if !outcome.passed {
                     say("seed \(outcome.seed): FAILED at step \(outcome.steps)")
                     for failure in outcome.failures { say("  \(failure)") }
                     say("  trace (last 25 lines):")
                     for line in outcome.tail(25) { say("    \(line)") }
                     say("  replay: swift run -c release loyalty-sim --seed \(outcome.seed) --steps \(steps) --trace")
                 }
-            }
-        }
-        let seconds = Date().timeIntervalSince(started)
-        let counted = totals.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            },
+            progress: { done, report in
+                let rate = Double(done) / max(report.seconds, 0.001)
+                FileHandle.standardError.write(
+                    Data(
+                        "\(done)/\(list.count) seeds, \(report.failed.count) failed so far (\(String(format: "%.2f", rate)) seeds/s)\n"
+                            .utf8))
+            })
+        let counted = report.totals.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         say(
-            "ran \(list.count) seeds × \(steps) steps in \(String(format: "%.1f", seconds)) s "
-                + "(\(String(format: "%.1f", Double(list.count) / max(seconds, 0.001))) seeds/s); \(counted)")
-        say("\(passed) passed, \(failed.count) failed")
-        if !failed.isEmpty { throw ExitCode(1) }
+            "ran \(list.count) seeds × \(steps) steps in \(String(format: "%.1f", report.seconds)) s "
+                + "(\(String(format: "%.1f", Double(list.count) / max(report.seconds, 0.001))) seeds/s); \(counted)")
+        say("\(report.passed) passed, \(report.failed.count) failed")
+        if !report.failed.isEmpty { throw ExitCode(1) }
     }
 
     /// Dictionary order depends on a per-process hash seed unless hashing is deterministic; re-executes this

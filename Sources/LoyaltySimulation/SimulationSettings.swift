@@ -1,0 +1,20 @@
+public import Foundation
+
+/// The simulator's settings.
+public struct SimulationSettings: Sendable {
+    /// Steps per run.
+    public var steps = 300
+    /// A bug to plant in the server (the self-test).
+    public var plantedBug: PlantedBug?
+    /// Where runs keep their SQLite files (a tmpfs if there is one).
+    public var directory: URL
+
+    public init(steps: Int = 300, plantedBug: PlantedBug? = nil, directory: URL? = nil) {
+        self.steps = steps
+        self.plantedBug = plantedBug
+        let shm = URL(fileURLWithPath: "/dev/shm")
+        self.directory =
+            directory
+            ?? (FileManager.default.isWritableFile(atPath: shm.path) ? shm : FileManager.default.temporaryDirectory)
+    }
+}
