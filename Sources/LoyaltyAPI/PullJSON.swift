@@ -23,7 +23,8 @@ public enum PullJSON {
             if let body = change.body {
                 // A stored state is always a JSON object; anything else would make the answer unreadable.
                 guard body.first(where: { !ByteReader.isWhitespace($0) }) == UInt8(ascii: "{") else {
-                    throw WireError(
+                    throw LoyaltyError(
+                        .malformed,
                         "the stored state of \(change.key.kind.rawValue) \(change.key.id) is not a JSON object")
                 }
                 out.append(contentsOf: #","deleted":false,"entity":"#.utf8)
@@ -165,14 +166,14 @@ public enum PullJSON {
             let version = try container.decode(Int64.self, forKey: .version)
             let kindName = try container.decode(String.self, forKey: .kind)
             guard let kind = EntityKey.Kind(rawValue: kindName), version >= 0 else {
-                throw WireError("change \(version) has an unknown kind '\(kindName)'")
+                throw LoyaltyError(.malformed, "change \(version) has an unknown kind '\(kindName)'")
             }
             let id = try container.decode(String.self, forKey: .id)
             if try container.decode(Bool.self, forKey: .deleted) {
                 change = Change(version: UInt64(version), operation: .delete(EntityKey(kind, id)))
                 return
             }
-            guard container.contains(.entity) else { throw WireError("change \(version) has no entity") }
+            guard container.contains(.entity) else { throw LoyaltyError(.malformed, "change \(version) has no entity") }
             let entity = try Entity.decode(kind: kind, from: try container.superDecoder(forKey: .entity))
             change = Change(version: UInt64(version), operation: .upsert(entity))
         }

@@ -12,7 +12,7 @@ public struct RFC3339DateTranscoder: DateTranscoder {
     public func encode(_ date: Date) throws -> String {
         let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
         guard let text = RFC3339.format(milliseconds: milliseconds) else {
-            throw WireError("the date \(date) is outside the years 1 to 9999")
+            throw LoyaltyError(.malformed, "the date \(date) is outside the years 1 to 9999")
         }
         return text
     }
@@ -20,7 +20,8 @@ public struct RFC3339DateTranscoder: DateTranscoder {
     /// The date `text` names, to the nanosecond it gives.
     public func decode(_ text: String) throws -> Date {
         guard let instant = RFC3339.parse(text) else {
-            throw WireError("'\(text.prefix(40))' is not an RFC 3339 date such as 2026-06-01T10:00:00.000Z")
+            throw LoyaltyError(
+                .malformed, "'\(text.prefix(40))' is not an RFC 3339 date such as 2026-06-01T10:00:00.000Z")
         }
         return Date(timeIntervalSince1970: Double(instant.seconds) + Double(instant.nanoseconds) / 1e9)
     }

@@ -2,17 +2,6 @@ public import Foundation
 public import LoyaltyCore
 public import OpenAPIRuntime
 
-/// A wire value that does not map to the domain: the message names the field.
-public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// What is wrong, naming the field.
-    public var message: String
-
-    /// Creates a wire error.
-    public init(_ message: String) { self.message = message }
-
-    public var description: String { message }
-}
-
 /// The protocol version this package speaks (the `Loyalty-Protocol` header).
 public let loyaltyProtocolVersion = "1"
 
@@ -23,9 +12,10 @@ extension HLCTimestamp {
     public var wire: String { String(encoded) }
 
     /// Parses the wire form.
-    public init(wire: String, field: String) throws(WireError) {
+    public init(wire: String, field: String) throws(LoyaltyError) {
         guard wire.utf8.count <= 20, let value = UInt64(wire) else {
-            throw WireError("\(field) must be a stamp written as decimal digits, not '\(wire.prefix(40))'")
+            throw LoyaltyError(
+                .malformed, "\(field) must be a stamp written as decimal digits, not '\(wire.prefix(40))'")
         }
         self.init(encoded: value)
     }
@@ -45,7 +35,7 @@ extension Timestamp {
 
 extension LoyaltyCore.Mutation {
     /// The domain mutation a wire mutation says.
-    public init(wire: Components.Schemas.Mutation) throws(WireError) {
+    public init(wire: Components.Schemas.Mutation) throws(LoyaltyError) {
         switch wire {
         case .activateOffer(let value): self = .activateOffer(OfferID(value.offerID))
         case .redeemOffer(let value): self = .redeemOffer(OfferID(value.offerID))
@@ -55,16 +45,16 @@ extension LoyaltyCore.Mutation {
             self = .answerSurvey(SurveyID(value.surveyID), answers: value.answers.additionalProperties)
         case .setProfileField(let value):
             guard let field = ProfileField(rawValue: value.field.rawValue) else {
-                throw WireError("field '\(value.field.rawValue)' is not a profile field")
+                throw LoyaltyError(.malformed, "field '\(value.field.rawValue)' is not a profile field")
             }
             self = .setProfileField(
                 field, value: value.value,
-                basedOn: try value.basedOn.map { stamp throws(WireError) in
+                basedOn: try value.basedOn.map { stamp throws(LoyaltyError) in
                     try HLCTimestamp(wire: stamp, field: "basedOn")
                 })
         case .setConsent(let value):
             guard let kind = ConsentKind(rawValue: value.consent.rawValue) else {
-                throw WireError("consent '\(value.consent.rawValue)' is not a consent kind")
+                throw LoyaltyError(.malformed, "consent '\(value.consent.rawValue)' is not a consent kind")
             }
             self = .setConsent(kind, granted: value.granted)
         }
@@ -90,8 +80,10 @@ extension LoyaltyCore.Mutation {
 
 extension MutationEnvelope {
     /// The domain envelope of a wire envelope pushed by `device`.
-    public init(wire: Components.Schemas.MutationEnvelope, device: DeviceID) throws(WireError) {
-        guard wire.sequence >= 1 else { throw WireError("sequence must be 1 or more, not \(wire.sequence)") }
+    public init(wire: Components.Schemas.MutationEnvelope, device: DeviceID) throws(LoyaltyError) {
+        guard wire.sequence >= 1 else {
+            throw LoyaltyError(.malformed, "sequence must be 1 or more, not \(wire.sequence)")
+        }
         self.init(
             deviceID: device, sequence: UInt64(wire.sequence),
             stamp: try HLCTimestamp(wire: wire.stamp, field: "stamp"),
@@ -119,8 +111,8 @@ extension MutationResult {
     }
 
     /// The domain result of a wire result.
-    public init(wire: Components.Schemas.MutationResult) throws(WireError) {
-        guard wire.sequence >= 1 else { throw WireError("results[].sequence must be 1 or more") }
+    public init(wire: Components.Schemas.MutationResult) throws(LoyaltyError) {
+        guard wire.sequence >= 1 else { throw LoyaltyError(.malformed, "results[].sequence must be 1 or more") }
         let status: MutationStatus
         switch wire.status {
         case .applied: status = .applied
@@ -137,14 +129,14 @@ extension MutationResult {
 
 extension PushRequest {
     /// The domain push of a wire push.
-    public init(wire: Components.Schemas.PushRequest) throws(WireError) {
+    public init(wire: Components.Schemas.PushRequest) throws(LoyaltyError) {
         let device = DeviceID(wire.deviceID)
         var mutations: [MutationEnvelope] = []
         for (index, envelope) in wire.mutations.enumerated() {
             do {
                 mutations.append(try MutationEnvelope(wire: envelope, device: device))
             } catch {
-                throw WireError("mutations[\(index)]: \(error.message)")
+                throw LoyaltyError(.malformed, "mutations[\(index)]: \(error.message)")
             }
         }
         self.init(deviceID: device, mutations: mutations)
@@ -166,7 +158,7 @@ extension PushResponse {
     }
 
     /// The domain response of a wire response.
-    public init(wire: Components.Schemas.PushResponse) throws(WireError) {
+    public init(wire: Components.Schemas.PushResponse) throws(LoyaltyError) {
         var results: [MutationResult] = []
         for result in wire.results { results.append(try MutationResult(wire: result)) }
         self.init(
@@ -178,12 +170,12 @@ extension PushResponse {
 
 extension PullRequest {
     /// The domain pull of a wire pull; `defaultLimit` when the device names none.
-    public init(wire: Components.Schemas.PullRequest, defaultLimit: Int) throws(WireError) {
-        guard wire.cursor >= 0 else { throw WireError("cursor must be 0 or more, not \(wire.cursor)") }
+    public init(wire: Components.Schemas.PullRequest, defaultLimit: Int) throws(LoyaltyError) {
+        guard wire.cursor >= 0 else { throw LoyaltyError(.malformed, "cursor must be 0 or more, not \(wire.cursor)") }
         var allowance: AllowanceRequest?
         if let asked = wire.allowance {
             guard asked.through >= 0, (asked.release ?? 1) >= 1 else {
-                throw WireError("allowance: through must be 0 or more and release 1 or more")
+                throw LoyaltyError(.malformed, "allowance: through must be 0 or more and release 1 or more")
             }
             allowance = AllowanceRequest(release: asked.release, through: UInt64(asked.through))
         }
@@ -221,13 +213,13 @@ extension Change {
     /// The domain change of a wire change.
     public init(wire: Components.Schemas.Change) throws {
         guard let kind = EntityKey.Kind(rawValue: wire.kind.rawValue) else {
-            throw WireError("unknown kind \(wire.kind)")
+            throw LoyaltyError(.malformed, "unknown kind \(wire.kind)")
         }
         if wire.deleted {
             self.init(version: UInt64(wire.version), operation: .delete(EntityKey(kind, wire.id)))
             return
         }
-        guard let payload = wire.entity else { throw WireError("change \(wire.version) has no entity") }
+        guard let payload = wire.entity else { throw LoyaltyError(.malformed, "change \(wire.version) has no entity") }
         let json = try JSONEncoder().encode(payload.additionalProperties)
         self.init(version: UInt64(wire.version), operation: .upsert(try Entity.decode(kind: kind, json: json)))
     }

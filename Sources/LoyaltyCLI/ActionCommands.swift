@@ -17,8 +17,10 @@ func act(_ mutation: Mutation, global: GlobalOptions, done: String) async throws
         let (recorded, outcome) = try context.store.record(mutation, at: context.now)
         envelope = recorded
         guaranteed = outcome.isGuaranteed
-    } catch let error as DeviceStoreError {
-        throw CLIError(error.rejection?.code.rawValue ?? error.code.rawValue, error.message)
+    } catch let error as LoyaltyError {
+        throw LoyaltyError(
+            LoyaltyError.Code(rawValue: (error.cause as? MutationRejection)?.code.rawValue ?? error.code.rawValue),
+            error.message, cause: error.cause)
     }
     let pending = try context.store.status().pending
     let promise = guaranteed ? "; guaranteed by this device's allowance" : ""

@@ -26,7 +26,7 @@ struct AdminOptions: ParsableArguments {
     }
 }
 
-/// The generated client with the operator token; error answers become ``CLIError``s carrying the server's words.
+/// The generated client with the operator token; error answers become ``LoyaltyError``s carrying the server's words.
 struct AdminClient: Sendable {
     let client: Client
 
@@ -40,8 +40,8 @@ struct AdminClient: Sendable {
         do {
             return try await body(client)
         } catch let error as ClientError {
-            if let cli = error.underlyingError as? CLIError { throw cli }
-            throw CLIError("unreachable", "the server cannot be reached: \(error.underlyingError)")
+            if let cli = error.underlyingError as? LoyaltyError { throw cli }
+            throw LoyaltyError("unreachable", "the server cannot be reached: \(error.underlyingError)")
         }
     }
 }
@@ -65,7 +65,7 @@ struct AdminAuth: ClientMiddleware {
             code = error.error.code
             message = error.error.message
         }
-        throw CLIError(code, message)
+        throw LoyaltyError(LoyaltyError.Code(rawValue: code), message)
     }
 }
 

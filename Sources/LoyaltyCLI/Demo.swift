@@ -228,12 +228,14 @@ struct Story {
                     uniqueKeysWithValues: rows.map { ($0.0, ["phone": $0.1, "tablet": $0.2, "server": $0.3]) }),
             ],
             text: "")
-        guard agree else { throw CLIError("disagree", "the devices and the server disagree: this is a bug") }
+        guard agree else { throw LoyaltyError("disagree", "the devices and the server disagree: this is a bug") }
     }
 
     private func sync(_ device: DeviceContext) async throws -> SyncReport {
         let report = try await device.engine(serverURL: server).sync()
-        guard report.outcome == .synced else { throw CLIError("sync_failed", "a demo sync failed: \(report.outcome)") }
+        guard report.outcome == .synced else {
+            throw LoyaltyError("sync_failed", "a demo sync failed: \(report.outcome)")
+        }
         return report
     }
 
@@ -260,7 +262,7 @@ struct Story {
     }
 
     private func require<T>(_ value: T?) throws -> T {
-        guard let value else { throw CLIError("demo", "the demo's device has no data") }
+        guard let value else { throw LoyaltyError("demo", "the demo's device has no data") }
         return value
     }
 }

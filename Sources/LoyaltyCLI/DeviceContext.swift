@@ -19,14 +19,14 @@ struct DeviceContext: Sendable {
                     at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
         } catch {
-            throw CLIError(
+            throw LoyaltyError(
                 "device_directory",
                 "the device directory \(directory.path) cannot be created: \(error.localizedDescription)")
         }
         do {
             store = try DeviceStore(path: directory.appendingPathComponent("device.sqlite").path)
-        } catch let error as DeviceStoreError {
-            throw CLIError("device_store", error.message)
+        } catch let error as LoyaltyError {
+            throw LoyaltyError("device_store", error.message)
         }
     }
 
@@ -58,7 +58,7 @@ struct DeviceContext: Sendable {
     func engine(serverURL: URL? = nil) throws -> SyncEngine {
         let stored = try store.identity().flatMap { URL(string: $0.serverURL) }
         guard let url = serverURL ?? stored else {
-            throw CLIError(
+            throw LoyaltyError(
                 "not_signed_in", "this device is not signed in: run 'loyalty enroll' or 'loyalty login' first")
         }
         let skew = self.skew

@@ -52,9 +52,9 @@ public struct LoyaltyCLI: AsyncParsableCommand {
             if exitCode == .success {
                 Self.exit(withError: error)  // --help and the like
             }
-            let isUsage = !(error is CLIError) && exitCode == .validationFailure
-            let code = (error as? CLIError)?.code ?? (isUsage ? "usage" : "failed")
-            let message = (error as? CLIError)?.message ?? Self.fullMessage(for: error)
+            let isUsage = !(error is LoyaltyError) && exitCode == .validationFailure
+            let code = (error as? LoyaltyError)?.code.rawValue ?? (isUsage ? "usage" : "failed")
+            let message = (error as? LoyaltyError)?.message ?? Self.fullMessage(for: error)
             if json {
                 let document = ["error": ["code": code, "message": message]]
                 let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data()

@@ -1,19 +1,6 @@
 public import Foundation
 internal import LoyaltySync
 
-/// A failure the CLI reports: a stable code, a message, and the exit status (1 for refusals and failures).
-public struct CLIError: Error, Sendable, CustomStringConvertible {
-    public var code: String
-    public var message: String
-
-    public init(_ code: String, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
-}
-
 /// Where a command's output goes: one JSON document with `--json`, readable text otherwise. Colours only on a
 /// terminal, and never with `NO_COLOR` set.
 struct Output: Sendable {

@@ -14,7 +14,7 @@ struct CardCommand: AsyncParsableCommand {
     func run() async throws {
         let view = try memberView(try global.context())
         let card = view.activeCard ?? view.cards.values.max { $0.issuedAt < $1.issuedAt }
-        guard let card else { throw CLIError("no_card", "the member has no card yet: sync first") }
+        guard let card else { throw LoyaltyError("no_card", "the member has no card yet: sync first") }
         let tier = view.currentTier
         var lines = [
             "Card:    \(card.number)", "Status:  \(card.status.rawValue)", "Tier:    \(tier.name)",
@@ -290,10 +290,10 @@ struct Devices: AsyncParsableCommand {
         let devices: [DeviceSummary]
         do {
             devices = try await global.context().engine().devices()
-        } catch let error as CLIError {
+        } catch let error as LoyaltyError {
             throw error
         } catch {
-            throw CLIError("failed", "the device list is not available: \(error)")
+            throw LoyaltyError("failed", "the device list is not available: \(error)", cause: error)
         }
         global.output.emit(
             [
@@ -321,10 +321,10 @@ struct DeviceCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 try await global.context().engine().revoke(DeviceID(id))
-            } catch let error as CLIError {
+            } catch let error as LoyaltyError {
                 throw error
             } catch {
-                throw CLIError("failed", "the device could not be revoked: \(error)")
+                throw LoyaltyError("failed", "the device could not be revoked: \(error)", cause: error)
             }
             global.output.emit(["revoked": id], text: "Device \(id) revoked.")
         }

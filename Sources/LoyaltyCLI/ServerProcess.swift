@@ -1,4 +1,5 @@
 internal import Foundation
+internal import LoyaltyCore
 
 /// A `loyalty-server` run as a child process, for `loyalty demo`: the client links no part of the server.
 ///
@@ -45,7 +46,8 @@ final class ServerProcess {
         else {
             process.terminate()
             process.waitUntilExit()
-            throw CLIError("server", "\(binary.path) did not start (it printed \(line.isEmpty ? "nothing" : line)).")
+            throw LoyaltyError(
+                "server", "\(binary.path) did not start (it printed \(line.isEmpty ? "nothing" : line)).")
         }
         return ServerProcess(url: url, process: process)
     }
@@ -61,7 +63,7 @@ final class ServerProcess {
         let environment = ProcessInfo.processInfo.environment
         if let given = environment["LOYALTY_SERVER_BINARY"] {
             guard FileManager.default.isExecutableFile(atPath: given) else {
-                throw CLIError("server", "LOYALTY_SERVER_BINARY is \(given), which is not an executable file.")
+                throw LoyaltyError("server", "LOYALTY_SERVER_BINARY is \(given), which is not an executable file.")
             }
             return URL(fileURLWithPath: given)
         }
@@ -87,7 +89,7 @@ final class ServerProcess {
             swift.waitUntilExit()
             if swift.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
         }
-        throw CLIError(
+        throw LoyaltyError(
             "server",
             "The demo needs the loyalty-server executable and found none beside \(ownFolder.path) or on PATH. "
                 + "Build it (swift build --product loyalty-server), set LOYALTY_SERVER_BINARY, or give --server.")

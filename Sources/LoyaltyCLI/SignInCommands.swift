@@ -41,13 +41,13 @@ struct Enroll: AsyncParsableCommand {
                 progress: global.output.syncProgress)
             global.output.endProgress()
         } catch {
-            throw CLIError("enroll_failed", "enrolment failed: \(error)")
+            throw LoyaltyError("enroll_failed", "enrolment failed: \(error)")
         }
         try signedIn(context, report: report, verb: "Enrolled")
     }
 
     func signedIn(_ context: DeviceContext, report: SyncReport, verb: String) throws {
-        guard let identity = try context.store.identity() else { throw CLIError("failed", "no session was stored") }
+        guard let identity = try context.store.identity() else { throw LoyaltyError("failed", "no session was stored") }
         global.output.emit(
             [
                 "member": identity.memberID.rawValue, "device": identity.deviceID.rawValue, "card": identity.cardNumber,
@@ -81,9 +81,9 @@ struct Login: AsyncParsableCommand {
                 progress: global.output.syncProgress)
             global.output.endProgress()
         } catch {
-            throw CLIError("login_failed", "sign-in failed: \(error)")
+            throw LoyaltyError("login_failed", "sign-in failed: \(error)")
         }
-        guard let identity = try context.store.identity() else { throw CLIError("failed", "no session was stored") }
+        guard let identity = try context.store.identity() else { throw LoyaltyError("failed", "no session was stored") }
         global.output.emit(
             [
                 "member": identity.memberID.rawValue, "device": identity.deviceID.rawValue, "card": identity.cardNumber,
@@ -143,7 +143,7 @@ struct PasswordCommand: AsyncParsableCommand {
         let (current, new): (String, String)
         if passwordStdin {
             guard let first = readLine(strippingNewline: true), let second = readLine(strippingNewline: true) else {
-                throw CLIError(
+                throw LoyaltyError(
                     "no_password", "--password-stdin needs two lines: the current password, then the new one")
             }
             (current, new) = (first, second)
@@ -151,14 +151,14 @@ struct PasswordCommand: AsyncParsableCommand {
             guard isatty(STDIN_FILENO) == 1, let first = getpass("Current password: ").map({ String(cString: $0) }),
                 let second = getpass("New password: ").map({ String(cString: $0) })
             else {
-                throw CLIError("no_password", "give the passwords on a terminal prompt, or with --password-stdin")
+                throw LoyaltyError("no_password", "give the passwords on a terminal prompt, or with --password-stdin")
             }
             (current, new) = (first, second)
         }
         do {
             try await context.engine().changePassword(current: current, new: new)
         } catch {
-            throw CLIError("password_change_failed", "the password was not changed: \(error)")
+            throw LoyaltyError("password_change_failed", "the password was not changed: \(error)")
         }
         global.output.emit(
             ["changed": true], text: "Password changed; every other device of the member was signed out.")
@@ -176,7 +176,7 @@ struct SignOutEverywhere: AsyncParsableCommand {
         do {
             try await context.engine().signOutEverywhere()
         } catch {
-            throw CLIError("failed", "the devices were not signed out: \(error)")
+            throw LoyaltyError("failed", "the devices were not signed out: \(error)")
         }
         let pending = try context.store.status().pending
         try context.store.wipe()
@@ -221,12 +221,12 @@ struct PasswordOptions: ParsableArguments {
         if let password { return password }
         if passwordStdin {
             guard let line = readLine(strippingNewline: true), !line.isEmpty else {
-                throw CLIError("no_password", "--password-stdin read no password from standard input")
+                throw LoyaltyError("no_password", "--password-stdin read no password from standard input")
             }
             return line
         }
         guard isatty(STDIN_FILENO) == 1, let typed = getpass("Password: ") else {
-            throw CLIError(
+            throw LoyaltyError(
                 "no_password", "give the password on a terminal prompt, or with --password-stdin (or --password)")
         }
         return String(cString: typed)

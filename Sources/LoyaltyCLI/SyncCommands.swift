@@ -19,12 +19,14 @@ struct Sync: AsyncParsableCommand {
         switch report.outcome {
         case .synced: break
         case .offline(let message):
-            throw CLIError("offline", "offline: \(message); \(try context.store.status().pending) changes stay queued")
+            throw LoyaltyError(
+                "offline", "offline: \(message); \(try context.store.status().pending) changes stay queued")
         case .signedOut(let message):
-            throw CLIError("signed_out", "signed out: \(message); log in again (changes are kept)")
-        case .revoked: throw CLIError("device_revoked", "this device was signed out by the member; its data was wiped")
-        case .upgradeRequired(let message): throw CLIError("upgrade_required", message)
-        case .failed(let message): throw CLIError("sync_failed", message)
+            throw LoyaltyError("signed_out", "signed out: \(message); log in again (changes are kept)")
+        case .revoked:
+            throw LoyaltyError("device_revoked", "this device was signed out by the member; its data was wiped")
+        case .upgradeRequired(let message): throw LoyaltyError("upgrade_required", message)
+        case .failed(let message): throw LoyaltyError("sync_failed", message)
         }
         var lines = [
             "Synced: \(report.pushed) pushed (\(report.applied) applied, \(report.rejected) rejected), \(report.pulled) pulled."
@@ -74,10 +76,11 @@ struct Status: AsyncParsableCommand {
 /// The member's view, or a clear error before the first sync.
 func memberView(_ context: DeviceContext) throws -> MemberState {
     guard try context.store.identity() != nil else {
-        throw CLIError("not_signed_in", "this device is not signed in: run 'loyalty enroll' or 'loyalty login' first")
+        throw LoyaltyError(
+            "not_signed_in", "this device is not signed in: run 'loyalty enroll' or 'loyalty login' first")
     }
     guard let view = context.store.view else {
-        throw CLIError("not_bootstrapped", "this device has no data yet: run 'loyalty sync' while online")
+        throw LoyaltyError("not_bootstrapped", "this device has no data yet: run 'loyalty sync' while online")
     }
     return view
 }

@@ -1,4 +1,5 @@
 package import Foundation
+internal import LoyaltyCore
 
 #if canImport(Glibc)
 internal import Glibc
@@ -14,15 +15,17 @@ package enum PrivateFiles {
     package static func prepareDatabase(at path: String) throws {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw PrivateFileError("cannot open \(path): \(String(cString: strerror(errno)))")
+            throw LoyaltyError(.unusableStore, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
-            throw PrivateFileError("cannot read the permissions of \(path): \(String(cString: strerror(errno)))")
+            throw LoyaltyError(
+                .unusableStore, "cannot read the permissions of \(path): \(String(cString: strerror(errno)))")
         }
         if status.st_mode & 0o077 != 0, fchmod(descriptor, 0o600) != 0 {
-            throw PrivateFileError("cannot make \(path) private (0600): \(String(cString: strerror(errno)))")
+            throw LoyaltyError(
+                .unusableStore, "cannot make \(path) private (0600): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -31,14 +34,14 @@ package enum PrivateFiles {
     package static func create(at path: String, contents: Data) throws {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw PrivateFileError("cannot create \(path): \(String(cString: strerror(errno)))")
+            throw LoyaltyError(.unusableStore, "cannot create \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
         let written = contents.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         guard written == contents.count, fsync(descriptor) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(path)
-            throw PrivateFileError("cannot write \(path): \(reason)")
+            throw LoyaltyError(.unusableStore, "cannot write \(path): \(reason)")
         }
     }
 
@@ -55,10 +58,4 @@ package enum PrivateFiles {
         guard stat(path, &status) == 0 else { return nil }
         return Int(status.st_mode & 0o777)
     }
-}
-
-/// A store's file could not be made private.
-package struct PrivateFileError: Error, CustomStringConvertible {
-    package let description: String
-    init(_ description: String) { self.description = description }
 }

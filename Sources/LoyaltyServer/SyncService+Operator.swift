@@ -62,10 +62,12 @@ extension SyncService {
                 if expiringFirst { work.write(work.state.expireDue(at: work.now)) }
                 return try body(&work)
             }
-        } catch StorageError.unknownMember(let id) {
-            throw APIFailure(.notFound, "there is no member \(id)")
-        } catch let error as LoyaltyError {
-            throw APIFailure(error.code == .duplicateTransaction ? .conflict : .unprocessable, error.message)
+        } catch let error as LoyaltyError where error.code == .unknownMember {
+            throw APIFailure(.notFound, error.message)
+        } catch let error as LoyaltyError where error.code == .duplicate || error.code == .duplicateTransaction {
+            throw APIFailure(.conflict, error.message)
+        } catch let error as LoyaltyError where error.code != .unusableStore && error.code != .locked {
+            throw APIFailure(.unprocessable, error.message)
         }
     }
 
@@ -220,7 +222,7 @@ extension SyncService {
         do {
             try await storage.insertReceipt(
                 Receipt(code: code, amount: amount, shop: shop ?? "store", purchasedAt: purchasedAt ?? clock.now()))
-        } catch StorageError.duplicate {
+        } catch let error as LoyaltyError where error.code == .duplicate {
             throw APIFailure(.conflict, "receipt \(code) exists already")
         }
         return OperatorReceipt(id: code, code: code)

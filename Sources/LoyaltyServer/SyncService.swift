@@ -112,9 +112,9 @@ public final class SyncService: Sendable {
             entities += state.refreshTier(at: now)
             do {
                 try await storage.createMember(account, device: device, card: card, entities: entities, now: now)
-            } catch StorageError.duplicate(let what) where what.hasPrefix("card") {
+            } catch let error as LoyaltyError where error.code == .duplicate && error.message.hasPrefix("card") {
                 continue  // a card number collision: draw another
-            } catch StorageError.duplicate {
+            } catch let error as LoyaltyError where error.code == .duplicate {
                 throw APIFailure(.conflict, "this e-mail address cannot be enrolled again: sign in instead")
             }
             metrics.enrolments.increment()

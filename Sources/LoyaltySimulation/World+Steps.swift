@@ -72,10 +72,10 @@ extension World {
             trace(
                 "\(device.name) \(mutation.kind) #\(envelope.sequence)\(outcome.isGuaranteed ? " guaranteed" : "")"
             )
-        } catch let error as DeviceStoreError {
+        } catch let error as LoyaltyError {
             count("refused on the device")
             trace(
-                "\(device.name) \(mutation.kind) refused on the device: \(error.rejection?.code.rawValue ?? error.code.rawValue)"
+                "\(device.name) \(mutation.kind) refused on the device: \((error.cause as? MutationRejection)?.code.rawValue ?? error.code.rawValue)"
             )
         }
     }

@@ -104,23 +104,3 @@ public struct PendingMutation: Sendable, Hashable {
     /// True for a redemption the device's allowance covered when it was made: the server will accept it.
     public var guaranteed: Bool = false
 }
-
-/// A failure of the device store: the message names the file and says what to do.
-public struct DeviceStoreError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable, Hashable {
-        case unusableFile, locked, notSignedIn, notBootstrapped, refused
-    }
-
-    public var code: Code
-    public var message: String
-    /// For `refused`: the rejection by the device's own view.
-    public var rejection: MutationRejection?
-
-    public init(_ code: Code, _ message: String, rejection: MutationRejection? = nil) {
-        self.code = code
-        self.message = message
-        self.rejection = rejection
-    }
-
-    public var description: String { message }
-}

@@ -21,7 +21,7 @@ extension DeviceStore {
                     db.cachedStatement(
                         sql: "SELECT identity, next_sequence, clock_offset, hlc FROM device WHERE id = 1"))!
                 guard let identityData = row["identity"] as Data? else {
-                    throw DeviceStoreError(.notSignedIn, "this device is not signed in: enroll or log in first")
+                    throw LoyaltyError(.notSignedIn, "this device is not signed in: enroll or log in first")
                 }
                 let identity = try identityCache.withLock { cached in
                     if let cached = cached, cached.data == identityData { return cached.identity }
@@ -35,7 +35,7 @@ extension DeviceStore {
                 let stamp = clock.now(wall: corrected)
                 let decided = try cache.withLock { cache -> (MutationEnvelope, MutationOutcome) in
                     guard cache.view != nil else {
-                        throw DeviceStoreError(.notBootstrapped, "this device has no data yet: sync once while online")
+                        throw LoyaltyError(.notBootstrapped, "this device has no data yet: sync once while online")
                     }
                     var mutation = mutation
                     if case .setProfileField(let field, let value, nil) = mutation {
@@ -46,7 +46,7 @@ extension DeviceStore {
                         mutation: mutation)
                     let outcome = cache.view!.apply(envelope, context: .device(now: corrected, actedAt: corrected))
                     if let rejection = outcome.rejection {
-                        throw DeviceStoreError(.refused, rejection.message, rejection: rejection)
+                        throw LoyaltyError(.refused, rejection.message, cause: rejection)
                     }
                     applied = true
                     for case .ledgerEntry(let entry) in outcome.changes { cache.optimisticEntries.append(entry) }

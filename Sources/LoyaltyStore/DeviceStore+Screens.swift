@@ -54,7 +54,7 @@ extension DeviceStore {
                 db, sql: "SELECT body FROM ledger_entries ORDER BY at DESC, id DESC LIMIT ?", arguments: [limit]
             ).map { data -> LedgerEntry in
                 guard case .ledgerEntry(let entry) = try Entity.decode(kind: .ledgerEntry, json: data) else {
-                    throw DeviceStoreError(.unusableFile, "\(self.path) holds a ledger entry it cannot read")
+                    throw LoyaltyError(.unusableStore, "\(self.path) holds a ledger entry it cannot read")
                 }
                 return entry
             }

@@ -50,7 +50,7 @@ public final class DeviceStore: Sendable {
             // The store holds the member's refresh token and personal data: its owner alone may read it.
             try PrivateFiles.prepareDatabase(at: path)
         } catch {
-            throw DeviceStoreError(.unusableFile, "\(error)")
+            throw LoyaltyError(.unusableStore, "\(path) cannot be made private to this user", cause: error)
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -59,14 +59,15 @@ public final class DeviceStore: Sendable {
         } catch let error as DatabaseError {
             switch error.resultCode {
             case .SQLITE_NOTADB, .SQLITE_CORRUPT:
-                throw DeviceStoreError(
-                    .unusableFile,
+                throw LoyaltyError(
+                    .unusableStore,
                     "\(path) is not a usable Loyalty device store (corrupt or another kind of file); it was left "
-                        + "untouched: move it away and sign in again to start a fresh one")
+                        + "untouched: move it away and sign in again to start a fresh one", cause: error)
             case .SQLITE_BUSY, .SQLITE_LOCKED:
-                throw DeviceStoreError(.locked, "\(path) is locked by another process; close it and try again")
+                throw LoyaltyError(
+                    .locked, "\(path) is locked by another process; close it and try again", cause: error)
             default:
-                throw DeviceStoreError(.unusableFile, "\(path) could not be opened: \(error.message ?? "\(error)")")
+                throw LoyaltyError(.unusableStore, "\(path) could not be opened", cause: error)
             }
         }
         cache = Mutex(ViewCache())
@@ -81,7 +82,8 @@ public final class DeviceStore: Sendable {
             return try pool.write(updates)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
         {
-            throw DeviceStoreError(.locked, "\(path) is locked by another process (waited 5 s): close it and try again")
+            throw LoyaltyError(
+                .locked, "\(path) is locked by another process (waited 5 s): close it and try again", cause: error)
         }
     }
 

@@ -156,11 +156,14 @@ public struct HTTPSyncTransport: SyncTransport {
     static func transportError(_ error: any Error) -> TransportError {
         if let error = error as? TransportError { return error }
         if let error = error as? ClientError { return transportError(error.underlyingError) }
-        if let error = error as? URLError { return .unreachable(error.localizedDescription) }
+        if let error = error as? URLError { return .unreachable(error.localizedDescription, cause: error) }
         let text = String(describing: error)
-        if text.contains("NSURLErrorDomain") || text.contains("URLError") { return .unreachable("no connection") }
-        return .refused(
-            status: 0, code: "bad_response", message: "the server's answer could not be read: \(text.prefix(200))")
+        if text.contains("NSURLErrorDomain") || text.contains("URLError") {
+            return .unreachable("no connection", cause: error)
+        }
+        return TransportError(
+            .refused, code: "bad_response", "the server's answer could not be read: \(text.prefix(200))", status: 0,
+            cause: error)
     }
 }
 

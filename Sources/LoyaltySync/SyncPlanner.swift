@@ -100,15 +100,15 @@ public struct SyncPlanner: Sendable {
         case .refreshed, .waited:
             return phase == .push ? .push : .pull
         case .failed(let error):
-            switch error {
+            switch error.kind {
             case .tokenExpired:
                 guard !hasRefreshed else { return .finish(.signedOut("the session expired and could not be renewed")) }
                 hasRefreshed = true
                 return .refresh
-            case .unauthorized(let message): return .finish(.signedOut(message))
-            case .deviceRevoked(let reason): return .wipe(reason)
-            case .upgradeRequired(let message): return .finish(.upgradeRequired(message))
-            case .refused(_, _, let message): return .finish(.failed(message))
+            case .unauthorized: return .finish(.signedOut(error.message))
+            case .deviceRevoked: return .wipe(error.message)
+            case .upgradeRequired: return .finish(.upgradeRequired(error.message))
+            case .refused: return .finish(.failed(error.message))
             case .unreachable, .serverFailure:
                 failures += 1
                 guard failures <= policy.retries else { return .finish(.offline(error.description)) }

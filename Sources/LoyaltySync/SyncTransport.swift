@@ -97,53 +97,102 @@ public struct DeviceSummary: Sendable, Hashable {
     }
 }
 
-/// Why a call to the server failed, in the terms the engine acts on.
-public enum TransportError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The server could not be reached (no network, refused, timed out). Retry later.
-    case unreachable(String)
-    /// The access token expired: refresh once.
-    case tokenExpired
-    /// Credentials are wrong or no longer valid: sign in again.
-    case unauthorized(String)
-    /// The device was revoked (by the member, a password change, a reused refresh token, the operator): wipe the
-    /// member's data; the server's words say why.
-    case deviceRevoked(String)
-    /// The server speaks another protocol version: update the app.
-    case upgradeRequired(String)
-    /// The server refused the request (4xx); retrying the same request will not help.
-    case refused(status: Int, code: String, message: String)
-    /// The server failed (5xx). Retry later.
-    case serverFailure(String)
+/// Why a call to the server failed, in the terms the engine acts on: the package's error shape (a code, a message,
+/// the underlying error as its cause) with the ``Kind`` of failure the sync planner decides on and, when the server
+/// answered, its HTTP status.
+public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What the engine does about it.
+    public enum Kind: String, Sendable, Hashable {
+        /// The server could not be reached (no network, refused, timed out). Retry later.
+        case unreachable
+        /// The access token expired: refresh once.
+        case tokenExpired
+        /// Credentials are wrong or no longer valid: sign in again.
+        case unauthorized
+        /// The device was revoked (by the member, a password change, a reused refresh token, the operator): wipe
+        /// the member's data; the message says why.
+        case deviceRevoked
+        /// The server speaks another protocol version: update the app.
+        case upgradeRequired
+        /// The server refused the request (4xx); retrying the same request will not help.
+        case refused
+        /// The server failed (5xx). Retry later.
+        case serverFailure
+    }
+
+    /// What the engine does about it.
+    public var kind: Kind
+    /// The server's error code when it answered one, else the kind's name.
+    public var code: String
+    /// What went wrong, in the server's words when it answered.
+    public var message: String
+    /// The HTTP status, when the server answered.
+    public var status: Int?
+    /// The error underneath (a `URLError`, a decoding error), for diagnosis.
+    public var cause: (any Error)?
+
+    /// Creates a transport error.
+    public init(_ kind: Kind, code: String? = nil, _ message: String, status: Int? = nil, cause: (any Error)? = nil) {
+        self.kind = kind
+        self.code = code ?? kind.rawValue
+        self.message = message
+        self.status = status
+        self.cause = cause
+    }
+
+    /// The server could not be reached.
+    public static func unreachable(_ reason: String, cause: (any Error)? = nil) -> Self {
+        Self(.unreachable, reason, cause: cause)
+    }
+    /// The access token expired.
+    public static let tokenExpired = Self(.tokenExpired, code: "token_expired", "the session expired", status: 401)
+    /// Credentials are wrong or no longer valid.
+    public static func unauthorized(_ message: String) -> Self { Self(.unauthorized, message, status: 401) }
+    /// The device was revoked, for the reason given.
+    public static func deviceRevoked(_ reason: String) -> Self {
+        Self(.deviceRevoked, code: "device_revoked", reason, status: 401)
+    }
+    /// The server speaks another protocol version.
+    public static func upgradeRequired(_ message: String) -> Self { Self(.upgradeRequired, message, status: 426) }
+    /// The server refused the request.
+    public static func refused(status: Int, code: String, message: String) -> Self {
+        Self(.refused, code: code, message, status: status)
+    }
+    /// The server failed.
+    public static func serverFailure(_ message: String) -> Self { Self(.serverFailure, message) }
 
     /// The engine's view of a server's error answer: its HTTP status, its code and its message.
     public init(status: Int, code: String, message: String) {
         switch (status, code) {
         case (401, "token_expired"): self = .tokenExpired
         case (401, "device_revoked"): self = .deviceRevoked(message)
-        case (401, _): self = .unauthorized(message)
-        case (426, _): self = .upgradeRequired(message)
-        case (500..., _): self = .serverFailure(message)
+        case (401, _): self = Self(.unauthorized, code: code, message, status: status)
+        case (426, _): self = Self(.upgradeRequired, code: code, message, status: status)
+        case (500..., _): self = Self(.serverFailure, code: code, message, status: status)
         default: self = .refused(status: status, code: code, message: message)
         }
     }
 
     /// Whether trying again later may succeed.
-    public var isTransient: Bool {
-        switch self {
-        case .unreachable, .serverFailure: true
-        default: false
+    public var isTransient: Bool { kind == .unreachable || kind == .serverFailure }
+
+    public var description: String {
+        switch kind {
+        case .unreachable: "the server cannot be reached (\(message))"
+        case .serverFailure: "the server failed: \(message)"
+        default: message
         }
     }
 
-    public var description: String {
-        switch self {
-        case .unreachable(let reason): "the server cannot be reached (\(reason))"
-        case .tokenExpired: "the session expired"
-        case .unauthorized(let message): message
-        case .deviceRevoked(let reason): reason
-        case .upgradeRequired(let message): message
-        case .refused(_, _, let message): message
-        case .serverFailure(let message): "the server failed: \(message)"
-        }
+    /// Equal when kind, code, message and status are (the cause is for diagnosis, not for matching).
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        (lhs.kind, lhs.code, lhs.message, lhs.status) == (rhs.kind, rhs.code, rhs.message, rhs.status)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(kind)
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(status)
     }
 }

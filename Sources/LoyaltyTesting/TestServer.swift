@@ -61,7 +61,9 @@ public struct TestServer: Sendable {
     /// Runs `body` with the server listening on loopback.
     public func live(_ body: @escaping @Sendable (URL) async throws -> Void) async throws {
         try await application().test(.live) { client in
-            guard let port = client.port else { throw TestServerError.noPort }
+            guard let port = client.port else {
+                throw LoyaltyError("no_port", "the test server did not report the port it listens on")
+            }
             try await body(URL(string: "http://127.0.0.1:\(port)")!)
         }
     }
@@ -81,4 +83,3 @@ public struct TestServer: Sendable {
 }
 
 /// A test server that could not be reached.
-public enum TestServerError: Error { case noPort }

@@ -117,7 +117,8 @@ final class ServerProcess {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent("loyalty-server")
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
-            throw BenchError(
+            throw LoyaltyError(
+                "bench",
                 "the sync benchmarks run the real server, but \(executable.path) is missing: build it first "
                     + "(swift build -c release --product loyalty-server)")
         }
@@ -132,12 +133,12 @@ final class ServerProcess {
         var line = Data()
         while !line.contains(UInt8(ascii: "\n")) {
             let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw BenchError("loyalty-server ended before it listened") }
+            guard !chunk.isEmpty else { throw LoyaltyError("bench", "loyalty-server ended before it listened") }
             line += chunk
         }
         let text = String(decoding: line, as: UTF8.self)
         guard let portText = text.split(separator: ":").last?.prefix(while: \.isNumber), let port = Int(portText) else {
-            throw BenchError("loyalty-server said '\(text)', not where it listens")
+            throw LoyaltyError("bench", "loyalty-server said '\(text)', not where it listens")
         }
         self.port = port
     }
@@ -151,11 +152,6 @@ final class ServerProcess {
     }
 }
 
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// A minimal HTTP/1.1 client over one keep-alive loopback connection, blocking: the load generator's, so that
 /// generating load costs as little as possible of the machine the server shares.
 final class LoadConnection {
@@ -166,7 +162,7 @@ final class LoadConnection {
 
     init(port: Int) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw BenchError("socket() failed") }
+        guard socket >= 0 else { throw LoyaltyError("bench", "socket() failed") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -176,7 +172,7 @@ final class LoadConnection {
                 connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { throw BenchError("could not connect to 127.0.0.1:\(port)") }
+        guard connected == 0 else { throw LoyaltyError("bench", "could not connect to 127.0.0.1:\(port)") }
         var one: Int32 = 1
         setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -198,12 +194,12 @@ final class LoadConnection {
         let header = String(decoding: buffer[..<headerEnd!], as: UTF8.self)
         let lines = header.split(separator: "\r\n")
         guard let statusText = lines.first?.split(separator: " ").dropFirst().first, let status = Int(statusText) else {
-            throw BenchError("not an HTTP answer: \(header.prefix(80))")
+            throw LoyaltyError("bench", "not an HTTP answer: \(header.prefix(80))")
         }
         guard
             let lengthLine = lines.first(where: { $0.lowercased().hasPrefix("content-length:") }),
             let length = Int(lengthLine.split(separator: ":")[1].trimmingCharacters(in: .whitespaces))
-        else { throw BenchError("an answer without Content-Length: \(header.prefix(200))") }
+        else { throw LoyaltyError("bench", "an answer without Content-Length: \(header.prefix(200))") }
         let bodyStart = headerEnd! + 4
         while buffer.count < bodyStart + length { try receive() }
         let answer = Array(buffer[bodyStart..<(bodyStart + length)])
@@ -215,14 +211,14 @@ final class LoadConnection {
         var sent = 0
         while sent < bytes.count {
             let written = bytes[sent...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
-            guard written > 0 else { throw BenchError("the server closed the connection") }
+            guard written > 0 else { throw LoyaltyError("bench", "the server closed the connection") }
             sent += written
         }
     }
 
     private func receive() throws {
         let read = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-        guard read > 0 else { throw BenchError("the server closed the connection") }
+        guard read > 0 else { throw LoyaltyError("bench", "the server closed the connection") }
         buffer += chunk[..<read]
     }
 
@@ -283,7 +279,7 @@ func drive<Job: Sendable>(
     group.wait()
     let seconds = Benchmark.microseconds(since: start) / 1_000_000
     let (latencies, failures) = results.withLock { $0 }
-    if let failure = failures.first { throw BenchError("a load connection failed: \(failure)") }
+    if let failure = failures.first { throw LoyaltyError("bench", "a load connection failed: \(failure)") }
     return (latencies, seconds)
 }
 
@@ -397,7 +393,8 @@ enum ChildProcess {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent(name).path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
-            throw BenchError("\(executable) is missing: build it first (swift build -c release builds every product)")
+            throw LoyaltyError(
+                "bench", "\(executable) is missing: build it first (swift build -c release builds every product)")
         }
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -408,17 +405,19 @@ enum ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw BenchError("\(executable) could not be started (error \(spawned))") }
+        guard spawned == 0 else { throw LoyaltyError("bench", "\(executable) could not be started (error \(spawned))") }
         var status: Int32 = 0
         var peak = 0.0
         while true {
             peak = max(peak, BenchmarkResult.peakResidentMiB(of: "\(pid)"))
             let waited = waitpid(pid, &status, WNOHANG)
             if waited == pid { break }
-            guard waited == 0 else { throw BenchError("\(executable) could not be waited for") }
+            guard waited == 0 else { throw LoyaltyError("bench", "\(executable) could not be waited for") }
             usleep(5_000)
         }
-        guard status == 0 else { throw BenchError("\(name) \(arguments.joined(separator: " ")) failed (\(status))") }
+        guard status == 0 else {
+            throw LoyaltyError("bench", "\(name) \(arguments.joined(separator: " ")) failed (\(status))")
+        }
         return peak
     }
 }

@@ -44,7 +44,7 @@ extension Benchmark {
             inCalls += transport.seconds
             total += seconds
             guard report.outcome == .synced, let view = store.view, view.ledger.lots.count == movements else {
-                throw BenchError("the bootstrap did not complete: \(report.outcome)")
+                throw LoyaltyError("bench", "the bootstrap did not complete: \(report.outcome)")
             }
             rows = report.pulled
             worstSeconds = max(worstSeconds, seconds)
@@ -81,7 +81,7 @@ extension Benchmark {
         try store.saveIdentity(identity)
         let transport = TimedTransport(HTTPSyncTransport(serverURL: URL(string: server.url)!))
         let engine = SyncEngine(store: store, transport: transport)
-        guard await engine.sync().outcome == .synced else { throw BenchError("the first sync failed") }
+        guard await engine.sync().outcome == .synced else { throw LoyaltyError("bench", "the first sync failed") }
         var inCalls = 0.0
         var inPushes = 0.0
         let till = try LoadConnection(port: server.port)
@@ -95,7 +95,7 @@ extension Benchmark {
                 let (status, answer) = try till.request(
                     "POST", "/v1/admin/purchases", token: ServerProcess.adminToken, body: Array(body.utf8))
                 guard (200..<300).contains(status) else {
-                    throw BenchError("a purchase failed: \(String(decoding: answer, as: UTF8.self))")
+                    throw LoyaltyError("bench", "a purchase failed: \(String(decoding: answer, as: UTF8.self))")
                 }
             }
             for index in 0..<pending {
@@ -108,7 +108,8 @@ extension Benchmark {
             inCalls += transport.seconds - before.0
             inPushes += transport.pushSeconds - before.1
             guard report.outcome == .synced, report.pushed == pending, report.pulled >= changes else {
-                throw BenchError("sync \(run): \(report.outcome), pushed \(report.pushed), pulled \(report.pulled)")
+                throw LoyaltyError(
+                    "bench", "sync \(run): \(report.outcome), pushed \(report.pushed), pulled \(report.pulled)")
             }
             pulled = report.pulled
         }
@@ -183,7 +184,8 @@ extension Benchmark {
                 let (status, answer) = try connection.request(
                     "POST", "/v1/sync/push", token: push.token, body: push.body)
                 guard status == 200, AnswerBytes.integer("lastProcessedSequence", in: answer) == push.last else {
-                    throw BenchError("a push was not processed: \(status) \(String(decoding: answer, as: UTF8.self))")
+                    throw LoyaltyError(
+                        "bench", "a push was not processed: \(status) \(String(decoding: answer, as: UTF8.self))")
                 }
             }
             let commitsAfter = try Self.commitFigures(port: server.port)
@@ -222,7 +224,7 @@ extension Benchmark {
     /// `/metrics`).
     static func commitFigures(port: Int) throws -> (commits: Double, units: Double) {
         let (status, body) = try LoadConnection(port: port).request("GET", "/metrics", token: ServerProcess.adminToken)
-        guard status == 200 else { throw BenchError("/metrics answered \(status)") }
+        guard status == 200 else { throw LoyaltyError("bench", "/metrics answered \(status)") }
         var figures: [String: Double] = [:]
         for line in String(decoding: body, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
             let parts = line.split(separator: " ")
@@ -230,7 +232,7 @@ extension Benchmark {
         }
         guard let commits = figures["loyalty_store_member_commits"],
             let units = figures["loyalty_store_member_units_committed"]
-        else { throw BenchError("/metrics has no commit figures") }
+        else { throw LoyaltyError("bench", "/metrics has no commit figures") }
         return (commits, units)
     }
 
@@ -277,7 +279,7 @@ extension Benchmark {
                     guard status == 200,
                         let object = try JSONSerialization.jsonObject(with: Data(answer)) as? [String: Any],
                         let next = object["cursor"] as? Int
-                    else { throw BenchError("a pull failed: \(String(decoding: answer, as: UTF8.self))") }
+                    else { throw LoyaltyError("bench", "a pull failed: \(String(decoding: answer, as: UTF8.self))") }
                     after = Cursor(version: UInt64(next))
                     if object["hasMore"] as? Bool != true { break }
                 }
@@ -295,13 +297,14 @@ extension Benchmark {
                 let (status, answer) = try connection.request(
                     "POST", "/v1/sync/pull", token: pull.token, body: pull.body)
                 guard status == 200, AnswerBytes.contains(#""changes":[]"#, in: answer) else {
-                    throw BenchError("an unchanged pull answered \(status) \(String(decoding: answer, as: UTF8.self))")
+                    throw LoyaltyError(
+                        "bench", "an unchanged pull answered \(status) \(String(decoding: answer, as: UTF8.self))")
                 }
             }
             let (_, staticSeconds) = try drive(lanes(Array(0..<pulls.count), laneCount), port: server.port) {
                 connection, _ in
                 let (status, _) = try connection.request("GET", "/livez")
-                guard status == 200 else { throw BenchError("/livez answered \(status)") }
+                guard status == 200 else { throw LoyaltyError("bench", "/livez answered \(status)") }
             }
             samples.append(
                 Sample(latencies: [Double(pulls.count) / seconds], baseline: [Double(pulls.count) / staticSeconds]))

@@ -44,6 +44,6 @@ import Testing
         "2026-06-01T10:00:00Zjunk", "2026-06-01T10:00:00+2:00", "+2026-06-01T10:00:00Z", "２０２６-06-01T10:00:00Z",
     ])
     func itRefusesWhatIsNotAnRFC3339Date(text: String) {
-        #expect(throws: WireError.self) { try transcoder.decode(text) }
+        #expect(throws: LoyaltyError.self) { try transcoder.decode(text) }
     }
 }

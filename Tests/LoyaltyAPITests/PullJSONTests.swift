@@ -28,7 +28,7 @@ import Testing
             changes: [StoredChange(version: 1, key: EntityKey(.voucher, "v"), body: Data("[1]".utf8))],
             cursor: Cursor(version: 1), hasMore: false, reset: false, lastProcessedSequence: 0,
             serverTime: Timestamp(millisecondsSince1970: 0), serverStamp: HLCTimestamp(encoded: 1))
-        #expect(throws: WireError.self) { try PullJSON.encode(answer) }
+        #expect(throws: LoyaltyError.self) { try PullJSON.encode(answer) }
     }
 
     @Test(arguments: [
@@ -42,7 +42,7 @@ import Testing
         #expect {
             try PullJSON.decode(Data(answer.utf8))
         } throws: { error in
-            (error as? WireError)?.message.contains(message) == true
+            (error as? LoyaltyError)?.message.contains(message) == true
         }
     }
 

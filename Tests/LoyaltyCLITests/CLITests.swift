@@ -375,7 +375,7 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
             try await run(["profile", "set", "phone", "+49 30 5555555"])
             try await run(["consent", "set", "profiling", "granted"])
             try await run(["survey", "answer", "store-visit", "--answer", "rating=3", "--answer", "store=München"])
-            await #expect(throws: CLIError.self) { try await run(["sync"]) }
+            await #expect(throws: LoyaltyError.self) { try await run(["sync"]) }
 
             let context = try DeviceContext(directory: directory)
             #expect(!context.isOnline)
@@ -394,7 +394,7 @@ func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Vo
             #expect(try reopened.store.status().pending == 0)
             #expect(reopened.store.confirmed?.consents.isGranted(.profiling) == true)
             #expect(reopened.store.confirmed?.profileValue(.phone) == "+49 30 5555555")
-            await #expect(throws: CLIError.self) { try await run(["offer", "redeem", "no-such-offer"]) }
+            await #expect(throws: LoyaltyError.self) { try await run(["offer", "redeem", "no-such-offer"]) }
             try await run(["logout"])
             #expect(try context.store.identity() == nil)
         }

@@ -79,7 +79,7 @@ import Testing
         #expect(annaAnswer.codes == ["applied", "applied", "applied"])
         #expect(try await pushBen.value.lastProcessedSequence == 2)
         await #expect(throws: APIFailure.self) { try await pushRevoked.value }
-        await #expect(throws: StorageError.self) { try await failing.value }
+        await #expect(throws: LoyaltyError.self) { try await failing.value }
 
         let after = storage.writer.statistics
         #expect(after.units - before.units == 4)

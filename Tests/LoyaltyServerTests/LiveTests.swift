@@ -175,7 +175,7 @@ func apiClient(port: Int, token: String? = nil) -> Client {
         second.waitUntilExit()
         #expect(second.terminationStatus != 0)
         #expect(complaint.contains("another process"), "\(complaint)")
-        #expect(throws: StorageError.self) {
+        #expect(throws: LoyaltyError.self) {
             try SQLiteStorage(path: directory.appendingPathComponent("loyalty.sqlite").path)
         }
         #expect(try await apiClient(port: port).health().ok.body.json.status == "ok")

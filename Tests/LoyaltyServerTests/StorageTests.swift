@@ -23,9 +23,11 @@ import Testing
         do {
             _ = try SQLiteStorage(path: file.path)
             Issue.record("a corrupt file was opened")
-        } catch StorageError.unusable(let message) {
-            #expect(message.contains(file.path))
-            #expect(message.contains("left untouched"))
+        } catch let error as LoyaltyError {
+            #expect(error.code == .unusableStore)
+            #expect(error.message.contains(file.path))
+            #expect(error.message.contains("left untouched"))
+            #expect(error.cause != nil, "SQLite's own error is kept as the cause")
         }
         #expect(try Data(contentsOf: file) == garbage)
     }

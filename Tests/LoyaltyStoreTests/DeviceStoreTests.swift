@@ -20,8 +20,8 @@ import Testing
         do {
             _ = try DeviceStore(path: path)
             Issue.record("a corrupt file was opened")
-        } catch let error as DeviceStoreError {
-            #expect(error.code == .unusableFile)
+        } catch let error as LoyaltyError {
+            #expect(error.code == .unusableStore)
             #expect(error.message.contains(path))
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == garbage)
@@ -62,7 +62,7 @@ import Testing
                         serverURL: "x", memberID: "m", deviceID: "d", cardNumber: "1", accessToken: "a",
                         accessTokenExpiresAt: Timestamp(millisecondsSince1970: 0), refreshToken: "r"))
                 Issue.record("a locked store was written")
-            } catch let error as DeviceStoreError {
+            } catch let error as LoyaltyError {
                 #expect(error.code == .locked)
                 #expect(error.message.contains(path))
             }
@@ -74,7 +74,7 @@ import Testing
         let store = try DeviceStore(path: temporaryPath())
         #expect(store.view == nil)
         #expect(try store.status().condition == .signedOut)
-        #expect(throws: DeviceStoreError.self) { try store.record(.activateOffer("welcome-10"), at: Timestamp(Date())) }
+        #expect(throws: LoyaltyError.self) { try store.record(.activateOffer("welcome-10"), at: Timestamp(Date())) }
     }
 
     @Test func sequenceNumbersNeverRepeatAcrossReopeningAndDecidedMutations() throws {
@@ -122,8 +122,8 @@ import Testing
         do {
             try store.record(.redeemReward("voucher-20"), at: now)
             Issue.record("an overdraw was queued")
-        } catch let error as DeviceStoreError {
-            #expect(error.rejection?.code == .insufficientPoints)
+        } catch let error as LoyaltyError {
+            #expect((error.cause as? MutationRejection)?.code == .insufficientPoints)
         }
         #expect(try store.pendingMutations().isEmpty)
     }

@@ -101,7 +101,7 @@ import Testing
             _ = try await harness.service.createReward(Reward(id: "r600", title: "Kettle", cost: 600))
             await harness.settle(devices)
             // The phone's view: 1000 available, but 500 are the tablet's, so 600 cannot even be tried offline.
-            #expect(throws: DeviceStoreError.self) {
+            #expect(throws: LoyaltyError.self) {
                 try devices[0].act(.redeemReward("r600"), at: harness.clock.now())
             }
             // The tablet's allowance is returned when it is signed out: now the phone can redeem it, provisionally.

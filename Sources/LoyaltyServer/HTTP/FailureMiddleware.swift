@@ -1,4 +1,5 @@
 public import Foundation
+internal import GRDB
 public import HTTPTypes
 internal import Logging
 internal import LoyaltyAPI
@@ -48,12 +49,18 @@ struct FailureMiddleware: ServerMiddleware {
         return (response, HTTPBody(data))
     }
 
-    /// What a log may say of an error: its type, and for the generated server's wrapper the type of its cause.
+    /// What a log may say of an error: its type, and for the generated server's wrapper the type of its cause; a
+    /// ``LoyaltyError`` (whose messages carry no secrets) with its code, message and the chain of its causes.
     static func kind(of error: any Error) -> String {
-        if let error = error as? ServerError {
-            return "ServerError(\(type(of: error.underlyingError)))"
+        switch error {
+        case let error as ServerError: return "ServerError(\(kind(of: error.underlyingError)))"
+        case let error as LoyaltyError:
+            return "\(error.code): \(error.message)" + (error.cause.map { " (cause: \(kind(of: $0)))" } ?? "")
+        case let error as DatabaseError:
+            // SQLite's result code, message and statement; GRDB leaves the statement's arguments out.
+            return "\(error)"
+        default: return String(describing: type(of: error))
         }
-        return String(describing: type(of: error))
     }
 
     static func failure(for error: any Error) -> APIFailure {
@@ -67,10 +74,10 @@ struct FailureMiddleware: ServerMiddleware {
                 return APIFailure(.badRequest, "the request is malformed: \(error.causeDescription)")
             }
             return underlying
-        case let error as WireError: return APIFailure(.badRequest, error.message)
+        case let error as LoyaltyError where error.code == .malformed: return APIFailure(.badRequest, error.message)
         case let error as DecodingError: return APIFailure(.badRequest, describe(error))
-        case StorageError.duplicate(let what): return APIFailure(.conflict, "\(what) exists already")
-        case StorageError.unknownMember(let id): return APIFailure(.notFound, "there is no member \(id)")
+        case let error as LoyaltyError where error.code == .duplicate: return APIFailure(.conflict, error.message)
+        case let error as LoyaltyError where error.code == .unknownMember: return APIFailure(.notFound, error.message)
         default:
             return APIFailure(.internalError, "the server failed to answer; it was logged and nothing was half-written")
         }

@@ -52,7 +52,7 @@ extension SQLiteStorage {
                     // one would be copied whole on its first write).
                     let kept = states.take(member, at: before) ?? writer.states.withLock { $0.take(member, at: before) }
                     var work = try SQLiteStorage.loadWork(db, request: request, now: request.now, state: kept)
-                    guard let body else { throw StorageError.unusable("a unit of work was run twice") }
+                    guard let body else { throw LoyaltyError(.unusableStore, "a unit of work was run twice") }
                     self.body = nil
                     value = try body(&work)
                     let written = try SQLiteStorage.flush(work, member: member, device: request.deviceID, db: db)
@@ -95,7 +95,8 @@ extension SQLiteStorage {
             case (.failure(let error)?, _), (_, .failure(let error)): continuation.resume(throwing: error)
             case (.success(let value)?, .success): continuation.resume(returning: value)
             case (nil, .success):
-                continuation.resume(throwing: StorageError.unusable("a unit of work was committed without running"))
+                continuation.resume(
+                    throwing: LoyaltyError(.unusableStore, "a unit of work was committed without running"))
             }
         }
     }
@@ -127,7 +128,7 @@ extension SQLiteStorage {
                 }
             }
             guard let program else {
-                throw StorageError.unusable("the store has no programme: start the server once to load it")
+                throw LoyaltyError(.unusableStore, "the store has no programme: start the server once to load it")
             }
             var work = CatalogueWork(program: program, catalogue: catalogue)
             let value = try body(&work)
@@ -179,8 +180,8 @@ extension SQLiteStorage {
             default: others.append(entity)
             }
         }
-        guard let record else { throw StorageError.unknownMember(id) }
-        guard let program else { throw StorageError.unusable("the store has no programme") }
+        guard let record else { throw LoyaltyError(.unknownMember, "there is no member \(id)") }
+        guard let program else { throw LoyaltyError(.unusableStore, "the store has no programme") }
         var state = MemberState(program: program, member: record)
         for entity in others { state.merge(entity) }
         return state
@@ -216,7 +217,7 @@ extension SQLiteStorage {
             try db.execute(
                 sql: "UPDATE receipts SET claimed_by = ?, lot_id = ? WHERE code = ? AND claimed_by IS NULL",
                 arguments: [member.rawValue, lot.rawValue, code])
-            guard db.changesCount == 1 else { throw StorageError.duplicate("receipt \(code) was claimed meanwhile") }
+            guard db.changesCount == 1 else { throw LoyaltyError(.duplicate, "receipt \(code) was claimed meanwhile") }
         }
         for card in work.cardsIssued {
             try mapConstraint("card \(card.digits)") {

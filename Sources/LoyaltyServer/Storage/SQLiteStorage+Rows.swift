@@ -64,7 +64,7 @@ extension SQLiteStorage {
         do {
             try body()
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw StorageError.duplicate(what)
+            throw LoyaltyError(.duplicate, "\(what) exists already", cause: error)
         }
     }
 }

@@ -29,7 +29,7 @@ public final class SQLiteStorage: ServerStorage {
         lock = try Self.lock(path + ".lock", for: path)
         do { try PrivateFiles.prepareDatabase(at: path) } catch {
             close(lock)
-            throw StorageError.unusable("\(error)")
+            throw LoyaltyError(.unusableStore, "\(path) cannot be made private to this user", cause: error)
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -46,11 +46,12 @@ public final class SQLiteStorage: ServerStorage {
         } catch {
             close(lock)
             if let error = error as? DatabaseError, [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
-                throw StorageError.unusable(
+                throw LoyaltyError(
+                    .unusableStore,
                     "\(path) is not a usable SQLite database (corrupt or not ours): move it away or restore a "
-                        + "backup; it was left untouched")
+                        + "backup; it was left untouched", cause: error)
             }
-            throw error
+            throw LoyaltyError(.unusableStore, "\(path) could not be opened", cause: error)
         }
     }
 
@@ -60,15 +61,17 @@ public final class SQLiteStorage: ServerStorage {
     private static func lock(_ path: String, for store: String) throws -> Int32 {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw StorageError.unusable("cannot open \(path) to lock the store: \(String(cString: strerror(errno)))")
+            throw LoyaltyError(
+                .unusableStore, "cannot open \(path) to lock the store: \(String(cString: strerror(errno)))")
         }
         guard lockf(descriptor, F_TLOCK, 0) == 0 else {
             let reason = errno
             close(descriptor)
             guard reason == EACCES || reason == EAGAIN else {
-                throw StorageError.unusable("cannot lock \(path): \(String(cString: strerror(reason)))")
+                throw LoyaltyError(.unusableStore, "cannot lock \(path): \(String(cString: strerror(reason)))")
             }
-            throw StorageError.unusable(
+            throw LoyaltyError(
+                .unusableStore,
                 "another process (a loyalty-server?) has \(store) open: stop it first, or give this one another "
                     + "--data directory; the store was left untouched")
         }

@@ -34,7 +34,7 @@ public protocol ServerStorage: Sendable {
     func feed(member: MemberID, after cursor: Cursor, limit: Int) async throws -> FeedPage
 
     /// Creates an account, its first device and card, and the member's first entities, or fails with
-    /// ``StorageError/duplicate`` if the e-mail is taken.
+    /// a ``LoyaltyError`` with code `duplicate` if the e-mail is taken.
     func createMember(
         _ account: AccountRecord, device: DeviceRecord, card: CardNumber, entities: [Entity], now: Timestamp)
         async throws
@@ -76,7 +76,7 @@ public protocol ServerStorage: Sendable {
 
     /// The member a card belongs to.
     func cardOwner(_ number: CardNumber) async throws -> MemberID?
-    /// Adds a receipt; ``StorageError/duplicate`` if the code exists.
+    /// Adds a receipt; a ``LoyaltyError`` with code `duplicate` if the code exists.
     func insertReceipt(_ receipt: Receipt) async throws
     /// A receipt and the lot it earned, if claimed.
     func receipt(code: String) async throws -> (Receipt, LotID?)?
@@ -337,14 +337,4 @@ public struct TransactionRecord: Sendable, Hashable {
         self.lot = lot
         self.receiptCode = receiptCode
     }
-}
-
-/// A storage failure the service can act on.
-public enum StorageError: Error, Sendable, Hashable {
-    /// A unique value (e-mail, receipt code, transaction id, card number) is taken.
-    case duplicate(String)
-    /// The member does not exist.
-    case unknownMember(MemberID)
-    /// The store on disk cannot be used (the message says why and what to do).
-    case unusable(String)
 }
