@@ -1,11 +1,11 @@
-public import Foundation
-public import LoyaltyCore
+internal import Foundation
+internal import LoyaltyCore
 
 extension PullJSON {
-    /// Reads an answer in the shape the server writes without Foundation's decoder: the envelope and each change's
-    /// fields byte by byte, lots and ledger entries (nearly every row of a large member) field by field, and other
-    /// entities through their `Codable` conformance. Decoding was most of a device's time in a bootstrap
-    /// (docs/benchmarks.md).
+    /// Reads an answer in the shape the server writes without Foundation's decoder.
+    ///
+    /// The envelope and each change's fields are read byte by byte, lots and ledger entries (nearly every row of a
+    /// large member) field by field, and other entities through their `Codable` conformance.
     ///
     /// Anything it does not expect (an escaped string, a fraction, an unknown field, a malformed value) makes it
     /// give up and return nil: ``decode(_:)`` then reads the answer with Foundation's decoder, which accepts what

@@ -1,10 +1,11 @@
 public import Foundation
 public import LoyaltyCore
 
-/// The push request and its answer (`PushRequest` and `PushResponse` in docs/openapi.yaml) read and written by hand
-/// on the server: Foundation's decoder behind the generated types took 45% of the concurrency pool's time under
-/// ingest, more than the writer's whole unit of work (docs/benchmarks.md). The wire form is the contract's; the
-/// generated types stay the reference (`PushJSONTests` hold the two to each other).
+/// The push request and its answer (`PushRequest` and `PushResponse` in docs/openapi.yaml), read and written by
+/// hand on the server.
+///
+/// Foundation's decoder behind the generated types was the server's largest cost under ingest (docs/benchmarks.md).
+/// The wire form is the contract's; the generated types stay the reference (`PushJSONTests` hold the two together).
 public enum PushJSON {
     /// Reads a push: quickly in the contract's plain shape (``decodeQuickly(_:)``), otherwise through the generated
     /// types with the contract's dates, whose errors name what is wrong.

@@ -9,7 +9,8 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Watch two devices of one member go through an offline story with real conflicts.",
         discussion: """
-            With no options it starts an embedded server on a SQLite store in a temporary directory, enrols Anna, \
+            With no options it starts loyalty-server (beside this executable, on PATH, or LOYALTY_SERVER_BINARY; built \
+            first under swift run) on a SQLite store in a temporary directory, enrols Anna, \
             and takes her phone and tablet offline: both redeem the same single-use offer, both edit her phone \
             number, both spend the same points, and the till credits a purchase meanwhile. Then both sync, and the \
             demo shows what the server decided, the notices each device got, and that both devices and the server \

@@ -1,5 +1,5 @@
 public import ArgumentParser
-public import Foundation
+internal import Foundation
 internal import LoyaltyCore
 
 /// The `loyalty` command: the member's app on a terminal, one device per directory, plus the operator console
@@ -25,6 +25,7 @@ public struct LoyaltyCLI: AsyncParsableCommand {
             Exit codes: 0 done, 1 refused or failed, 2 usage error. With --json every command prints exactly one \
             JSON document on stdout; errors are {"error": {"code", "message"}}.
             """,
+        version: loyaltyVersion,
         subcommands: [
             Demo.self, Enroll.self, Login.self, Logout.self, PasswordCommand.self, SignOutEverywhere.self,
             Network.self, ClockCommand.self, Sync.self, Status.self,
@@ -34,6 +35,7 @@ public struct LoyaltyCLI: AsyncParsableCommand {
             ConsentCommand.self, Notices.self, Devices.self, DeviceCommand.self, Admin.self,
         ])
 
+    /// The command, before ArgumentParser fills in its options.
     public init() {}
 
     /// Parses the arguments, runs the command, and exits with 0, 1 (refused or failed) or 2 (usage error).

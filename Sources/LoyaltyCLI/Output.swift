@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 internal import LoyaltySync
 
 /// Where a command's output goes: one JSON document with `--json`, readable text otherwise. Colours only on a

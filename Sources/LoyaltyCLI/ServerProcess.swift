@@ -21,8 +21,13 @@ final class ServerProcess {
         let binary = try locate(narrate: narrate)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tokenFile = directory.appendingPathComponent("operator.token")
-        FileManager.default.createFile(
-            atPath: tokenFile.path, contents: Data((operatorToken + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: tokenFile.path, contents: Data((operatorToken + "\n").utf8),
+                attributes: [.posixPermissions: 0o600])
+        else {
+            throw LoyaltyError("server", "cannot write the demo server's operator token to \(tokenFile.path)")
+        }
         let process = Process()
         process.executableURL = binary
         process.arguments = [

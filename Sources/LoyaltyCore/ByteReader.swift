@@ -1,10 +1,11 @@
-public import Foundation
+internal import Foundation
 
-/// A strict reader of JSON bytes, for the JSON this package writes itself: plain strings, integers, booleans,
-/// objects and arrays. Each read returns false (or nil) at the first thing outside that, and the caller gives up and
-/// lets Foundation's decoder read the whole value. Lots and ledger entries, nearly every row of a large member, are
-/// read with it (``Entity/decode(kind:json:)``), and so is the pull answer (LoyaltyAPI's `PullJSON`): Foundation's
-/// decoder was most of a device's time in a bootstrap (docs/benchmarks.md).
+/// A strict reader of JSON bytes, for the JSON this package writes itself.
+///
+/// It reads plain strings, integers, booleans, objects and arrays; each read returns false (or nil) at the first
+/// thing outside that, and the caller lets Foundation's decoder read the whole value instead. Lots and ledger
+/// entries (``Entity/decode(kind:json:)``) and the pull answer (LoyaltyAPI's `PullJSON`) are read with it, because
+/// Foundation's decoder dominated a device's bootstrap (docs/benchmarks.md).
 package struct ByteReader {
     package let bytes: UnsafeRawBufferPointer
     package var index = 0

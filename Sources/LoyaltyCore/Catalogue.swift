@@ -57,10 +57,15 @@ public struct Catalogue: Hashable, Sendable, Codable {
 
 /// What a member gives when enrolling.
 public struct Registration: Hashable, Sendable, Codable {
+    /// The member's name.
     public var name: String
+    /// The e-mail address to sign in with.
     public var email: String
+    /// A phone number, if given.
     public var phone: String?
+    /// A birth date (`YYYY-MM-DD`), if given.
     public var birthdate: String?
+    /// A postal address, if given.
     public var address: String?
 
     /// Creates a registration.

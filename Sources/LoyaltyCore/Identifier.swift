@@ -40,6 +40,7 @@ public struct Identifier<Subject>: Hashable, Comparable, Sendable, Codable, Cust
     }
 }
 
+/// The ids of the domain's entities, each its own type so that one cannot be passed for another.
 public typealias MemberID = Identifier<MemberRecord>
 public typealias DeviceID = Identifier<DeviceTag>
 public typealias LotID = Identifier<EarnLot>

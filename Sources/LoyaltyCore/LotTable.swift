@@ -1,8 +1,8 @@
 /// A ledger's lots by id, stored compactly: the lots side by side in one array, and an index from id to place.
 ///
-/// A dictionary of lots would do, but it keeps a quarter to five eighths of its slots empty, each slot as large as
-/// a lot: a device holding 100,000 lots spent about 45 MiB on them that way, most of its memory. Here only the
-/// index (an id and a 4-byte place) has empty slots, and the array can be sized up front when the number of lots is
+/// A dictionary of lots would do, but it keeps many of its slots empty, each as large as a lot, which was most of a
+/// large member's memory on a device (docs/benchmarks.md). Here only the index (an id and a 4-byte place) has empty
+/// slots, and the array can be sized up front when the number of lots is
 /// known (``reserveCapacity(_:)``). Which order the lots come in is not defined: callers sort what they need sorted.
 public struct LotTable: Hashable, Sendable {
     private var storage: ContiguousArray<EarnLot> = []

@@ -13,6 +13,7 @@ public struct MutationRejection: Error, Hashable, Sendable, Codable, CustomStrin
         }
         public var description: String { rawValue }
 
+        /// The codes: docs/domain.md#mutations says when each is given.
         public static let invalidInput = Code(rawValue: "invalid_input")
         public static let memberNotActive = Code(rawValue: "member_not_active")
         public static let noActiveCard = Code(rawValue: "no_active_card")

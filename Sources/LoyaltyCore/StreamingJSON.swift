@@ -1,8 +1,9 @@
 public import Foundation
 
-/// Encodes values as JSON by writing while they encode themselves, where Foundation's `JSONEncoder` first builds a
-/// tree of the whole value and then writes it. Encoding entities and results was about half of the server's
-/// database-writer thread under load (docs/benchmarks.md); devices use it for the envelopes and results they store.
+/// Encodes values as JSON by writing while they encode themselves.
+///
+/// Foundation's `JSONEncoder` first builds a tree of the whole value and then writes it, which was the server
+/// writer's largest cost under load (docs/benchmarks.md); devices use this for the envelopes and results they store.
 ///
 /// What it writes reads back as `JSONEncoder`'s output does (`StreamingJSONTests` compares them as parsed JSON):
 /// the same keys and values, in another order, with `/` not escaped. What it cannot write the same way (the types

@@ -83,16 +83,24 @@ public struct TimeSpan: Hashable, Comparable, Sendable, Codable, CustomStringCon
         self.milliseconds = milliseconds
     }
 
+    /// A span of `value` milliseconds.
     public static func milliseconds(_ value: Int64) -> TimeSpan { TimeSpan(milliseconds: value) }
+    /// A span of `value` seconds.
     public static func seconds(_ value: Int64) -> TimeSpan { TimeSpan(milliseconds: value * 1000) }
+    /// A span of `value` minutes.
     public static func minutes(_ value: Int64) -> TimeSpan { .seconds(value * 60) }
+    /// A span of `value` hours.
     public static func hours(_ value: Int64) -> TimeSpan { .minutes(value * 60) }
+    /// A span of `value` days of 24 hours (calendar days are the programme's time zone's business).
     public static func days(_ value: Int64) -> TimeSpan { .hours(value * 24) }
+    /// No time at all.
     public static let zero = TimeSpan(milliseconds: 0)
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.milliseconds < rhs.milliseconds }
     public static prefix func - (span: Self) -> Self { TimeSpan(milliseconds: -span.milliseconds) }
+    /// The two spans added.
     public static func + (lhs: Self, rhs: Self) -> Self { TimeSpan(milliseconds: lhs.milliseconds + rhs.milliseconds) }
+    /// The second span taken from the first.
     public static func - (lhs: Self, rhs: Self) -> Self { TimeSpan(milliseconds: lhs.milliseconds - rhs.milliseconds) }
 
     /// The magnitude of the span.
@@ -155,8 +163,11 @@ extension Character {
 
 /// A calendar day without a time, such as a birth date: `YYYY-MM-DD`.
 public struct CalendarDate: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+    /// The year (1 to 9999).
     public var year: Int
+    /// The month (1 to 12).
     public var month: Int
+    /// The day of the month (1 to 31).
     public var day: Int
 
     /// Creates a date from its parts if they name a real day of the Gregorian calendar.

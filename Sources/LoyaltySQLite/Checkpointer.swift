@@ -3,10 +3,10 @@ internal import GRDB
 internal import Synchronization
 
 /// Copies the write-ahead log back into the database file on a connection of its own, beside the writer, after
-/// every commit it is told of. SQLite's automatic checkpoint runs inside the commit that crosses its threshold: on
-/// the server under ingest every fourth group commit took 40 to 50 ms instead of 2 to 3, and on a device during a
-/// bootstrap every seventh page took 20 to 30 ms longer to store (docs/benchmarks.md), while everything behind it
-/// waited. A passive checkpoint never blocks the writer or the readers.
+/// every commit it is told of.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses its threshold, and everything behind that
+/// commit waits (the figures are in docs/benchmarks.md). A passive checkpoint never blocks the writer or readers.
 ///
 /// The log starts over from its beginning only when a write transaction begins with every frame in it copied back,
 /// which never happens on its own while the writer goes from one transaction straight to the next. So once the

@@ -3,9 +3,12 @@
 public struct APIFailure: Error, Hashable, Sendable, CustomStringConvertible {
     /// The kind of failure, with its HTTP status.
     public struct Kind: Hashable, Sendable {
+        /// The HTTP status.
         public var status: Int
+        /// The code in the error body (`error.code`).
         public var code: String
 
+        /// The kinds: docs/protocol.md lists when each is answered.
         public static let badRequest = Kind(status: 400, code: "bad_request")
         public static let unauthorized = Kind(status: 401, code: "unauthorized")
         public static let tokenExpired = Kind(status: 401, code: "token_expired")

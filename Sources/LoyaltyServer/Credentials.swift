@@ -6,9 +6,12 @@ internal import _CryptoExtras
 
 /// Who is calling: a member's device, as its access token says and the store confirms.
 public struct Credentials: Sendable, Hashable {
+    /// The member the token is for.
     public var memberID: MemberID
+    /// The device the token is for.
     public var deviceID: DeviceID
 
+    /// The subject of a token for `deviceID` of `memberID`.
     public init(memberID: MemberID, deviceID: DeviceID) {
         self.memberID = memberID
         self.deviceID = deviceID

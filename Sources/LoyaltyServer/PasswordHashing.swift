@@ -1,5 +1,5 @@
 internal import Crypto
-public import Foundation
+internal import Foundation
 internal import _CryptoExtras
 
 /// scrypt's cost parameters, stored beside each hash (`scrypt$17$8$1`) so that the cost can be raised without

@@ -17,6 +17,7 @@ public protocol ServerClock: Sendable {
 
 /// The machine's clock.
 public struct SystemClock: ServerClock {
+    /// The machine's clock.
     public init() {}
     public func now() -> Timestamp { Timestamp(Date()) }
     public var isAdjustable: Bool { false }

@@ -23,21 +23,32 @@ public struct ServerMetrics: Sendable {
     /// Metrics in a registry of their own.
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        mutationsApplied = registry.makeCounter(name: "loyalty_mutations_total", labels: [("status", "applied")])
-        mutationsAdjusted = registry.makeCounter(name: "loyalty_mutations_total", labels: [("status", "adjusted")])
-        mutationsRejected = registry.makeCounter(name: "loyalty_mutations_total", labels: [("status", "rejected")])
-        changesPulled = registry.makeCounter(name: "loyalty_changes_pulled_total")
-        resets = registry.makeCounter(name: "loyalty_feed_resets_total")
-        enrolments = registry.makeCounter(name: "loyalty_enrolments_total")
-        failedSignIns = registry.makeCounter(name: "loyalty_failed_sign_ins_total")
-        refreshReuses = registry.makeCounter(
-            name: "loyalty_security_events_total", labels: [("event", "refresh_token_reused")])
-        rateLimited = registry.makeCounter(name: "loyalty_security_events_total", labels: [("event", "rate_limited")])
-        forbidden = registry.makeCounter(name: "loyalty_security_events_total", labels: [("event", "forbidden")])
-        jobMovements = registry.makeCounter(name: "loyalty_job_movements_total")
-        allowancePointsGranted = registry.makeCounter(name: "loyalty_allowance_points_granted_total")
-        memberCommits = registry.makeGauge(name: "loyalty_store_member_commits")
-        memberUnitsCommitted = registry.makeGauge(name: "loyalty_store_member_units_committed")
+        func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
+            registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    namespace: "loyalty", metricName: name, unitName: "total", helpText: help),
+                labels: labels)
+        }
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            registry.makeGauge(
+                descriptor: MetricNameDescriptor(namespace: "loyalty", metricName: name, unitName: "", helpText: help))
+        }
+        let mutations = "Mutations pushed by devices, by how the server decided them."
+        mutationsApplied = counter("mutations", mutations, [("status", "applied")])
+        mutationsAdjusted = counter("mutations", mutations, [("status", "adjusted")])
+        mutationsRejected = counter("mutations", mutations, [("status", "rejected")])
+        changesPulled = counter("changes_pulled", "Changes sent to devices in pulls.")
+        resets = counter("feed_resets", "Pulls answered with a reset (a cursor older than the feed keeps).")
+        enrolments = counter("enrolments", "Members enrolled.")
+        failedSignIns = counter("failed_sign_ins", "Sign-ins refused for a wrong e-mail or password.")
+        let security = "Security events: a reused refresh token, a rate limit hit, a forbidden request."
+        refreshReuses = counter("security_events", security, [("event", "refresh_token_reused")])
+        rateLimited = counter("security_events", security, [("event", "rate_limited")])
+        forbidden = counter("security_events", security, [("event", "forbidden")])
+        jobMovements = counter("job_movements", "Ledger movements the unlock and expiry jobs made.")
+        allowancePointsGranted = counter("allowance_points_granted", "Points granted to devices as allowances.")
+        memberCommits = gauge("store_member_commits", "Commits of units of work on members (SQLite group commits).")
+        memberUnitsCommitted = gauge("store_member_units_committed", "Units of work on members committed.")
     }
 
     /// Takes the store's figures (read when `/metrics` is asked for).

@@ -1,28 +1,39 @@
-public import Foundation
+internal import Foundation
 internal import Logging
 public import LoyaltyCore
 internal import Prometheus
 
 /// What an operator's action created or moved.
 public struct OperatorReceipt: Sendable, Hashable {
+    /// The id of what was created (an offer, a reward, a receipt's code, a card's number, a transaction).
     public var id: String
+    /// The member concerned, if any.
     public var memberID: MemberID?
+    /// Points credited or revoked, for a purchase or a return.
     public var points: Int?
+    /// A new card's number.
     public var number: String?
+    /// A new receipt's code.
     public var code: String?
 }
 
 /// A member as the back office sees it.
 public struct MemberOverview: Sendable {
+    /// The member's state on the server.
     public var state: MemberState
+    /// The member's account (e-mail, whether sign-in is blocked).
     public var account: AccountRecord
+    /// The member's devices, revoked ones included.
     public var devices: [DeviceRecord]
 }
 
 /// What a job run did.
 public struct JobReport: Sendable, Hashable {
+    /// The job's name (`unlock`, `expire`, `compact`).
     public var job: String
+    /// Members the job changed.
     public var members: Int
+    /// Ledger movements the job made.
     public var movements: Int
 }
 

@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 public import Logging
 public import LoyaltyCore
 internal import Prometheus
@@ -6,18 +6,26 @@ internal import Synchronization
 
 /// A device's session after enrolment, sign-in or refresh.
 public struct Session: Sendable, Hashable {
+    /// The member signed in.
     public var memberID: MemberID
+    /// The device signed in.
     public var deviceID: DeviceID
+    /// The member's active card.
     public var cardNumber: CardNumber
+    /// The access token for pushes and pulls (short-lived).
     public var accessToken: String
+    /// When the access token expires.
     public var accessTokenExpiresAt: Timestamp
+    /// The refresh token, exchanged for the next session (once).
     public var refreshToken: String
+    /// The server's clock, from which the device measures its offset.
     public var serverTime: Timestamp
 }
 
 /// The server's behaviour, callable in-process without HTTP: authentication, push, pull, jobs and the
 /// operator's actions. The HTTP layer only translates.
 public final class SyncService: Sendable {
+    /// The store the service reads and writes.
     public let storage: any ServerStorage
     let clock: any ServerClock
     let configuration: ServerConfiguration

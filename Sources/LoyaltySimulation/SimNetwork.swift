@@ -8,6 +8,7 @@ internal import Synchronization
 public final class Dice: Sendable {
     private let random: Mutex<SeededRandom>
 
+    /// Dice that start from `seed`.
     public init(seed: UInt64) { random = Mutex(SeededRandom(seed: seed)) }
 
     /// True with probability `probability`.
@@ -51,6 +52,7 @@ public struct FaultRates: Sendable, Hashable {
     /// The device process dies while it waits for this answer (its memory is discarded; its file stays).
     public var crash = 0.02
 
+    /// The default fault rates.
     public init() {}
 
     /// A network that never fails (to reach quiescence).
@@ -69,10 +71,13 @@ public struct FaultRates: Sendable, Hashable {
 public final class ServerSlot: Sendable {
     private let current: Mutex<SyncService>
 
+    /// A slot holding `service`.
     public init(_ service: SyncService) { current = Mutex(service) }
 
+    /// The server now running.
     public var service: SyncService { current.withLock { $0 } }
 
+    /// Puts a restarted server in the slot.
     public func replace(with service: SyncService) { current.withLock { $0 = service } }
 }
 
@@ -93,6 +98,7 @@ public final class SimNetwork: SyncTransport {
     private let trace: @Sendable (String) -> Void
     private let link: Mutex<Link>
 
+    /// Creates a `SimNetwork` from its parts.
     public init(server: ServerSlot, dice: Dice, name: String, trace: @escaping @Sendable (String) -> Void) {
         self.server = server
         self.dice = dice
@@ -140,7 +146,7 @@ public final class SimNetwork: SyncTransport {
     public func enroll(
         _ registration: Registration, password: String, deviceName: String?
     ) async throws(TransportError) -> SessionGrant {
-        try grant(
+        grant(
             try await perform("enroll") {
                 try await $0.enroll(registration, password: password, deviceName: deviceName)
             })
@@ -148,12 +154,12 @@ public final class SimNetwork: SyncTransport {
 
     public func login(email: String, password: String, deviceName: String?) async throws(TransportError) -> SessionGrant
     {
-        try grant(
+        grant(
             try await perform("login") { try await $0.login(email: email, password: password, deviceName: deviceName) })
     }
 
     public func refresh(refreshToken: String) async throws(TransportError) -> SessionGrant {
-        try grant(try await perform("refresh") { try await $0.refresh(token: refreshToken) })
+        grant(try await perform("refresh") { try await $0.refresh(token: refreshToken) })
     }
 
     public func push(_ request: PushRequest, accessToken: String) async throws(TransportError) -> PushResponse {

@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// Many seeds run `jobs` at a time (each seed is still one sequence of steps), optionally each twice to check the
 /// simulator's own determinism.

@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// What one run of the simulator found.
 public struct SimulationOutcome: Sendable {
@@ -15,6 +15,7 @@ public struct SimulationOutcome: Sendable {
     /// What happened, counted.
     public var counts: [String: Int]
 
+    /// Whether every invariant held.
     public var passed: Bool { failures.isEmpty }
 
     /// The last `lines` lines of the trace, for a failure report.

@@ -9,6 +9,7 @@ public struct SimulationSettings: Sendable {
     /// Where runs keep their SQLite files (a tmpfs if there is one).
     public var directory: URL
 
+    /// Settings with `steps` per run, a bug to plant if any, and the runs' folder (default: /dev/shm when writable).
     public init(steps: Int = 300, plantedBug: PlantedBug? = nil, directory: URL? = nil) {
         self.steps = steps
         self.plantedBug = plantedBug

@@ -1,5 +1,5 @@
 internal import Crypto
-public import Foundation
+internal import Foundation
 
 /// A deterministic simulation of the whole system in one process: several members with one to four devices each,
 /// a till, an operator and the jobs, a clock that runs for months, and a network that loses, duplicates and

@@ -1,8 +1,8 @@
 internal import Crypto
-public import Foundation
+internal import Foundation
 internal import Logging
-public import LoyaltyCore
-public import LoyaltyServer
+internal import LoyaltyCore
+internal import LoyaltyServer
 internal import LoyaltyStore
 internal import LoyaltySync
 internal import Synchronization

@@ -12,6 +12,7 @@ public struct DeviceIdentity: Sendable, Hashable, Codable {
     public var accessTokenExpiresAt: Timestamp
     public var refreshToken: String
 
+    /// Creates a `DeviceIdentity` from its parts.
     public init(
         serverURL: String, memberID: MemberID, deviceID: DeviceID, cardNumber: String, accessToken: String,
         accessTokenExpiresAt: Timestamp, refreshToken: String
@@ -70,7 +71,9 @@ public struct Notice: Sendable, Hashable, Codable, Identifiable {
         case reset
     }
 
+    /// The notice's id (derived from what it is about, so a notice is never stored twice).
     public var id: String
+    /// What kind of notice it is.
     public var kind: Notice.Kind
     /// What happened, why, and what was restored.
     public var message: String
@@ -78,9 +81,12 @@ public struct Notice: Sendable, Hashable, Codable, Identifiable {
     public var sequence: UInt64?
     /// The kind of that mutation (`redeemReward`, ...).
     public var mutationKind: String?
+    /// When the device learned it.
     public var createdAt: Timestamp
+    /// Whether the member has seen it.
     public var isRead: Bool
 
+    /// Creates a `Notice` from its parts.
     public init(
         id: String, kind: Notice.Kind, message: String, sequence: UInt64?, mutationKind: String?, createdAt: Timestamp,
         isRead: Bool = false
@@ -97,6 +103,7 @@ public struct Notice: Sendable, Hashable, Codable, Identifiable {
 
 /// A mutation waiting in the outbox.
 public struct PendingMutation: Sendable, Hashable {
+    /// The mutation as it is sent.
     public var envelope: MutationEnvelope
     /// The server's result, once known; the mutation leaves the outbox when the pulled state covers it.
     public var result: MutationResult?

@@ -14,15 +14,13 @@ public final class DeviceStore: Sendable {
     /// The database file.
     public let path: String
     let pool: DatabasePool
-    /// Copies the log back beside the writer after each pulled page: SQLite's own checkpoint (every 1,000 pages of
-    /// log, kept as it is) otherwise ran inside every seventh page's commit of a bootstrap (docs/benchmarks.md).
+    /// Copies the log back beside the writer after each pulled page, so that no page's commit carries a checkpoint.
     let checkpointer: Checkpointer
     let cache: Mutex<ViewCache>
     /// The identity row's bytes and what they decode to: decoded again only when the bytes change.
     let identityCache = Mutex<(data: Data, identity: DeviceIdentity)?>(nil)
-    /// The outbox rows as decoded, by sequence number, with the bytes they were decoded from. A sync reads the
-    /// outbox at every step (to push, after recording results, to replay it after each page), and decoding every
-    /// envelope each time was a sixth of an incremental sync (docs/benchmarks.md).
+    /// The outbox rows as decoded, by sequence number, with the bytes they were decoded from: a sync reads the
+    /// outbox at every step (to push, after recording results, to replay it after each page).
     let decodedOutbox = Mutex<[Int64: DecodedOutboxRow]>([:])
 
     struct DecodedOutboxRow {

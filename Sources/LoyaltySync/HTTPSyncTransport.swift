@@ -1,8 +1,8 @@
 public import Foundation
-public import HTTPTypes
+internal import HTTPTypes
 internal import LoyaltyAPI
 public import LoyaltyCore
-public import OpenAPIRuntime
+internal import OpenAPIRuntime
 internal import OpenAPIURLSession
 
 #if canImport(FoundationNetworking)

@@ -20,6 +20,7 @@ public struct SyncReport: Sendable, Hashable {
     /// How it ended.
     public var outcome: SyncOutcome = .synced
 
+    /// An empty report.
     public init() {}
 }
 

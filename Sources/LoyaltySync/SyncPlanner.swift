@@ -16,6 +16,7 @@ public struct SyncPolicy: Sendable, Hashable {
     /// The longest wait between retries.
     public var maximumDelay: TimeSpan = .seconds(30)
 
+    /// Creates a `SyncPolicy` from its parts.
     public init(
         batchSize: Int = 100, pageSize: Int = 2_000, prefetch: Bool = true, retries: Int = 3,
         baseDelay: TimeSpan = .milliseconds(500)
@@ -79,6 +80,7 @@ public struct SyncPlanner: Sendable {
     private var hasRefreshed = false
     private var failures = 0
 
+    /// Creates a `SyncPlanner` from its parts.
     public init(policy: SyncPolicy) {
         self.policy = policy
     }

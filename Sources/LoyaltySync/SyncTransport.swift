@@ -53,14 +53,22 @@ extension SyncTransport {
 
 /// A session from enrolment, sign-in or refresh.
 public struct SessionGrant: Sendable, Hashable {
+    /// The member signed in.
     public var memberID: MemberID
+    /// The device signed in.
     public var deviceID: DeviceID
+    /// The member's active card.
     public var cardNumber: String
+    /// The access token for pushes and pulls (short-lived).
     public var accessToken: String
+    /// When the access token expires.
     public var accessTokenExpiresAt: Timestamp
+    /// The refresh token, exchanged for the next session (once).
     public var refreshToken: String
+    /// The server's clock when it answered.
     public var serverTime: Timestamp
 
+    /// Creates a `SessionGrant` from its parts.
     public init(
         memberID: MemberID, deviceID: DeviceID, cardNumber: String, accessToken: String,
         accessTokenExpiresAt: Timestamp,
@@ -78,13 +86,20 @@ public struct SessionGrant: Sendable, Hashable {
 
 /// One of the member's devices.
 public struct DeviceSummary: Sendable, Hashable {
+    /// The device's id.
     public var id: DeviceID
+    /// The name the member gave it.
     public var name: String
+    /// When it signed in first.
     public var createdAt: Timestamp
+    /// When it was signed out, if it was.
     public var revokedAt: Timestamp?
+    /// When the server last heard from it.
     public var lastSeenAt: Timestamp?
+    /// Whether it is the device asking.
     public var isCurrent: Bool
 
+    /// Creates a `DeviceSummary` from its parts.
     public init(
         id: DeviceID, name: String, createdAt: Timestamp, revokedAt: Timestamp?, lastSeenAt: Timestamp?, isCurrent: Bool
     ) {

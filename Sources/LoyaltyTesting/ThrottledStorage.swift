@@ -42,6 +42,7 @@ public struct ThrottledStorage: ServerStorage {
     public let base: SQLiteStorage
     public let throttle: Throttle
 
+    /// Creates a `ThrottledStorage` from its parts.
     public init(base: SQLiteStorage, throttle: Throttle) {
         self.base = base
         self.throttle = throttle

@@ -23,7 +23,8 @@ struct LoyaltyBench: AsyncParsableCommand {
             start the real loyalty-server (the executable beside this one: build it too, e.g. `swift build -c \
             release`) on a data directory filled beforehand, and generate load from this process. The PostgreSQL \
             row comes with the PostgreSQL backend.
-            """)
+            """,
+        version: loyaltyVersion)
 
     @Argument(help: "Benchmarks to run (default: all built).") var names: [String] = []
     @Option(help: "Runs per benchmark; the figure is the median of the runs' p50s.") var runs = 5

@@ -14,7 +14,7 @@ struct LoyaltyServerCommand: AsyncParsableCommand {
             directory, prints `listening on http://HOST:PORT` once it accepts connections, and shuts down gracefully
             on SIGTERM or SIGINT (requests in flight finish; nothing is half-written).
             """,
-        version: "0.9.0",
+        version: loyaltyVersion,
         subcommands: [Serve.self, RotateKey.self],
         defaultSubcommand: Serve.self)
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoyaltyCore
 import LoyaltySimulation
 
 @main
@@ -18,7 +19,8 @@ struct LoyaltySimCommand: AsyncParsableCommand {
             Examples:
               swift run -c release loyalty-sim --seeds 200
               swift run -c release loyalty-sim --seed 1234 --steps 500 --trace
-            """)
+            """,
+        version: loyaltyVersion)
 
     @Option(help: "How many seeds to run, starting at --first.") var seeds = 50
     @Option(help: "The first seed of the batch.") var first: UInt64 = 1

@@ -28,7 +28,7 @@ import Glibc
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("attack-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             log = directory.appendingPathComponent("server.log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
             process.executableURL = binary
             process.arguments =
                 [

@@ -86,7 +86,7 @@ import Testing
         var devices = [first]
         for _ in 1..<count { devices.append(try await harness.login(session, email: email).1) }
         try await harness.give(1000, to: session.memberID)
-        try await harness.service.createReward(Reward(id: "big", title: "Big", cost: 700))
+        _ = try await harness.service.createReward(Reward(id: "big", title: "Big", cost: 700))
 
         let service = harness.service
         let pushes = devices.map {

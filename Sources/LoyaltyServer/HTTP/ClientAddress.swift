@@ -9,9 +9,12 @@ public enum ClientAddress {
 
 /// The request context of the server: Hummingbird's, and the address of the connection's other end.
 public struct LoyaltyRequestContext: Hummingbird.RequestContext, RemoteAddressRequestContext {
+    /// Hummingbird's part of the context.
     public var coreContext: CoreRequestContextStorage
+    /// The address of the connection's other end.
     public let remoteAddress: SocketAddress?
 
+    /// The context of a request on a connection.
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress

@@ -1,10 +1,10 @@
-public import Foundation
+internal import Foundation
 internal import GRDB
-public import HTTPTypes
+internal import HTTPTypes
 internal import Logging
 internal import LoyaltyAPI
 internal import LoyaltyCore
-public import OpenAPIRuntime
+internal import OpenAPIRuntime
 internal import Prometheus
 
 /// Turns every failure into `{"error": {"code", "message"}}` with its status. Malformed JSON, missing fields,

@@ -1,9 +1,9 @@
-public import Foundation
-public import HTTPTypes
+internal import Foundation
+internal import HTTPTypes
 internal import Logging
 internal import LoyaltyAPI
 internal import LoyaltyCore
-public import OpenAPIRuntime
+internal import OpenAPIRuntime
 internal import Prometheus
 
 /// What the gate learned about the caller, for the handler of this request.

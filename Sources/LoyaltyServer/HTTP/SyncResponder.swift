@@ -1,8 +1,8 @@
 internal import Foundation
-public import HTTPTypes
+internal import HTTPTypes
 internal import LoyaltyAPI
 internal import LoyaltyCore
-public import OpenAPIRuntime
+internal import OpenAPIRuntime
 
 /// Answers `POST /v1/sync/push` and `POST /v1/sync/pull` itself, after the gate has checked the protocol version,
 /// the body size and the device's token, in the forms the contract gives (docs/openapi.yaml). A push is read by

@@ -1,6 +1,6 @@
-public import Foundation
+internal import Foundation
 internal import GRDB
-public import LoyaltyCore
+internal import LoyaltyCore
 internal import LoyaltySQLite
 internal import Synchronization
 

@@ -91,6 +91,7 @@ public protocol ServerStorage: Sendable {
 /// What a unit of member work needs loaded.
 public struct MemberWorkRequest: Sendable, Hashable {
     /// The member.
+    /// The member.
     public var memberID: MemberID
     /// The device whose record to load, if any.
     public var deviceID: DeviceID?
@@ -121,6 +122,7 @@ public struct CommitStatistics: Sendable, Hashable {
     /// Units of work they carried (the ones that failed and rolled back alone included).
     public var units: Int
 
+    /// Figures of `commits` commits carrying `units` units.
     public init(commits: Int, units: Int) {
         self.commits = commits
         self.units = units
@@ -217,16 +219,22 @@ public struct FeedPage: Sendable, Hashable {
 
 /// A member's sign-in data.
 public struct AccountRecord: Sendable, Hashable {
+    /// The member the device is signed in to.
     public var memberID: MemberID
+    /// The e-mail address signed in with (unique).
     public var email: String
+    /// The scrypt hash of the password.
     public var passwordHash: [UInt8]
+    /// The hash's salt.
     public var salt: [UInt8]
     /// The scrypt parameters the hash was made with.
     public var passwordParameters: ScryptParameters
+    /// When the account was made.
     public var createdAt: Timestamp
     /// Whether the operator blocked sign-in to the account.
     public var signInBlocked: Bool
 
+    /// Creates a `AccountRecord` from its parts.
     public init(
         memberID: MemberID, email: String, passwordHash: [UInt8], salt: [UInt8],
         passwordParameters: ScryptParameters = .legacy, createdAt: Timestamp, signInBlocked: Bool = false
@@ -243,10 +251,15 @@ public struct AccountRecord: Sendable, Hashable {
 
 /// A device as the server keeps it.
 public struct DeviceRecord: Sendable, Hashable {
+    /// The device's id.
     public var id: DeviceID
+    /// The member.
     public var memberID: MemberID
+    /// The name the member gave it.
     public var name: String
+    /// When it signed in.
     public var createdAt: Timestamp
+    /// When it was signed out, if it was.
     public var revokedAt: Timestamp?
     /// The highest sequence number processed.
     public var lastSequence: UInt64
@@ -268,6 +281,7 @@ public struct DeviceRecord: Sendable, Hashable {
     /// Why the device was revoked, when it was.
     public var revokedReason: RevocationReason?
 
+    /// Creates a `DeviceRecord` from its parts.
     public init(
         id: DeviceID, memberID: MemberID, name: String, createdAt: Timestamp, revokedAt: Timestamp? = nil,
         lastSequence: UInt64 = 0, lastActedAt: Timestamp? = nil, lastSeenAt: Timestamp? = nil,
@@ -322,14 +336,19 @@ public enum RevocationReason: String, Sendable, Hashable {
 
 /// A till transaction: a purchase (and the lot it earned) or a return.
 public struct TransactionRecord: Sendable, Hashable {
+    /// What the till did.
     public enum Kind: String, Sendable, Hashable { case purchase, `return`, redemption }
+    /// The till's transaction id (unique).
     public var id: TransactionID
+    /// What the till did.
     public var kind: Kind
     public var memberID: MemberID
     /// For a purchase, the lot it earned; for a return, the purchase's lot; none for a till redemption.
     public var lot: LotID?
+    /// The receipt the transaction is on, if any.
     public var receiptCode: String?
 
+    /// Creates a transaction record.
     public init(id: TransactionID, kind: Kind, memberID: MemberID, lot: LotID?, receiptCode: String?) {
         self.id = id
         self.kind = kind
