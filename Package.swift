@@ -46,7 +46,6 @@ let package = Package(
             dependencies: [
                 "LoyaltyCore",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
-                .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
             ],
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
         ),
@@ -128,6 +127,7 @@ let package = Package(
         .executableTarget(
             name: "loyalty-server",
             dependencies: [
+                "LoyaltyCore",
                 "LoyaltyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -137,6 +137,7 @@ let package = Package(
         .executableTarget(
             name: "loyalty-sim",
             dependencies: [
+                "LoyaltyCore",
                 "LoyaltySimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -173,11 +174,7 @@ let package = Package(
         .testTarget(name: "LoyaltyCoreTests", dependencies: ["LoyaltyCore"]),
         .testTarget(
             name: "LoyaltyAPITests",
-            dependencies: [
-                "LoyaltyAPI",
-                "LoyaltyCore",
-                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
-            ]
+            dependencies: ["LoyaltyAPI", "LoyaltyCore"]
         ),
         .testTarget(
             name: "LoyaltyStoreTests",
@@ -218,7 +215,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LoyaltySimulationTests",
-            dependencies: ["LoyaltySimulation", "LoyaltyCore"]
+            dependencies: ["LoyaltySimulation"]
         ),
         .testTarget(
             name: "LoyaltyServerTests",

@@ -26,18 +26,7 @@ struct CLI {
         var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
     }
 
-    static func locate() -> URL? {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            Bundle.main.bundleURL.deletingLastPathComponent(),
-            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent()
-                .appendingPathComponent(".build/debug"),
-        ]
-        return candidates.map { $0.appendingPathComponent("loyalty") }.first {
-            FileManager.default.isExecutableFile(atPath: $0.path)
-        }
-    }
+    static func locate() -> URL? { BuiltExecutable.locate("loyalty") }
 
     /// Runs the binary with these arguments.
     func callAsFunction(_ arguments: String...) async throws -> Run { try await run(arguments) }

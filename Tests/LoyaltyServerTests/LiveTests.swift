@@ -186,18 +186,7 @@ func apiClient(port: Int, token: String? = nil) -> Client {
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("signing.key").path))
     }
 
-    static func builtExecutable(_ name: String) -> URL? {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            Bundle.main.bundleURL.deletingLastPathComponent(),
-            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent()
-                .appendingPathComponent(".build/debug"),
-        ]
-        return candidates.map { $0.appendingPathComponent(name) }.first {
-            FileManager.default.isExecutableFile(atPath: $0.path)
-        }
-    }
+    static func builtExecutable(_ name: String) -> URL? { BuiltExecutable.locate(name) }
 
     static func readLine(from handle: FileHandle) -> String? {
         var bytes: [UInt8] = []

@@ -1,5 +1,4 @@
 import Foundation
-import LoyaltyServer
 import LoyaltySimulation
 import Testing
 
