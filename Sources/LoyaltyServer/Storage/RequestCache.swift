@@ -1,26 +1,12 @@
 internal import LoyaltyCore
 internal import Synchronization
 
-/// What the embedded store keeps in memory so that a request that changes nothing is answered without SQLite: the
-/// devices that made requests lately (their token is checked on every request), and the newest feed version of each
-/// scope (a member's entities, or `*` for the catalogue's) with the feed's horizon, so that a pull whose cursor is
-/// already the newest is answered at once.
+/// What the embedded store keeps in memory so that a request that changes nothing is answered without SQLite.
 ///
-/// Only this process writes the store (``SQLiteStorage`` locks it), and every write tells the cache once it is
-/// committed and before it is answered, so a request that starts after a write was answered never sees what the
-/// write replaced:
-/// - a device row written is *forgotten*, or changed in memory as the write changed it in the store where the
-///   change is known field by field (a push's sequence, a pull's time); a record read from the store is kept only if
-///   no write to that device was told since the read began (the ``Ticket`` taken before it), so a read that raced a
-///   write cannot bring the old record back;
-/// - a scope's version and the horizon only grow, and a write *raises* them to what it committed, so the kept
-///   version is never below the store's newest once a write is answered. A page is answered from memory only for a
-///   cursor equal to the newest version of both the member's scope and the catalogue's: nothing is newer.
-///   (Compaction can drop a scope's newest tombstone, leaving the kept version above the store's: a cursor equal
-///   to it has still nothing newer, and a lower one is read from the store as before.)
-///
-/// It holds at most ``limit`` devices and as many scopes; when either is full, everything is dropped and reads that
-/// began before are not kept.
+/// It keeps the devices that made requests lately (every request checks its token) and each scope's newest feed
+/// version with the feed's horizon (a pull whose cursor is already the newest is answered at once). It is correct
+/// only because this process alone writes the store and every write tells it once committed, before it is
+/// answered; docs/architecture.md ("The request cache") gives the argument. At most ``limit`` devices and scopes.
 final class RequestCache: Sendable {
     /// Taken before a read from the store; given back with what was read.
     struct Ticket {

@@ -116,21 +116,7 @@ extension SQLiteStorage {
         now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T
     ) async throws -> T {
         let (value, written) = try await pool.write { db in
-            var program: Program?
-            var catalogue = Catalogue()
-            for entity in try Self.entities(db, scope: "*") {
-                switch entity {
-                case .program(let value): program = value
-                case .offer(let value): catalogue.offers.append(value)
-                case .reward(let value): catalogue.rewards.append(value)
-                case .survey(let value): catalogue.surveys.append(value)
-                default: continue
-                }
-            }
-            guard let program else {
-                throw LoyaltyError(.unusableStore, "the store has no programme: start the server once to load it")
-            }
-            var work = CatalogueWork(program: program, catalogue: catalogue)
+            var work = try StoredEntities.catalogueWork(try Self.entities(db, scope: "*"))
             let value = try body(&work)
             return (value, try Self.writeEntities(work.entityWrites, member: nil, now: now, db: db))
         }
@@ -170,21 +156,7 @@ extension SQLiteStorage {
 
     /// A member's state from its entities and the catalogue's.
     static func loadState(_ db: Database, member id: MemberID) throws -> MemberState {
-        var program: Program?
-        var record: MemberRecord?
-        var others: [Entity] = []
-        for entity in try entities(db, scope: id.rawValue) + entities(db, scope: "*") {
-            switch entity {
-            case .program(let value): program = value
-            case .member(let value): record = value
-            default: others.append(entity)
-            }
-        }
-        guard let record else { throw LoyaltyError(.unknownMember, "there is no member \(id)") }
-        guard let program else { throw LoyaltyError(.unusableStore, "the store has no programme") }
-        var state = MemberState(program: program, member: record)
-        for entity in others { state.merge(entity) }
-        return state
+        try StoredEntities.memberState(id, entities: try entities(db, scope: id.rawValue) + entities(db, scope: "*"))
     }
 
     /// Writes what a unit of work recorded; returns the newest versions it gave the member's and the catalogue's
