@@ -8,7 +8,11 @@ public struct RefreshPolicy: Sendable, Hashable {
     public var absoluteLifetime: TimeSpan = .days(365)
     /// How often the token before the current one may be presented again (a device whose answer was lost retries
     /// with it) before the current one is used. More is taken for a stolen token being replayed.
-    public var retries = 3
+    ///
+    /// A bad network loses several answers in a row (the simulator's 1,000 seeds lost five in a row to one device,
+    /// which 3 signed out); a thief replaying the token meanwhile gets at most this many 15-minute access tokens, and
+    /// only while the member's app stays away: its next refresh catches the replay (docs/security.md).
+    public var retries = 8
     /// How many superseded tokens a device's family remembers, to recognise a replay of any of them.
     public var remembered = 16
 
