@@ -70,6 +70,7 @@ public enum LoyaltyServerApp {
         router.add(middleware: ClientAddressMiddleware())
         router.add(middleware: BodyLimitMiddleware(maxBodyBytes: settings.configuration.maxBodyBytes))
         let handler = APIHandler(service: service, metrics: service.metrics)
+        router.add(middleware: MethodNotAllowedMiddleware(routes: try ContractRoutes(of: handler)))
         try handler.registerHandlers(
             on: router, serverURL: URL(string: "/")!, configuration: .loyalty,
             middlewares: [
