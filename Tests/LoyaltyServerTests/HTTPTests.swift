@@ -33,8 +33,18 @@ import Testing
         }
     }
 
-    @Test(arguments: [nil, "0", "2"] as [String?])
-    func anUnsupportedProtocolVersionIsAnsweredUpgradeRequired(version: String?) async throws {
+    @Test func aMissingProtocolHeaderIsAMalformedRequest() async throws {
+        let harness = try await Harness.make()
+        try await harness.application().test(.router) { client in
+            let call = try await Call.make(client, .post, "/v1/auth/enroll", body: enrollBody(), protocolVersion: nil)
+            #expect(call.status == 400)
+            #expect(call.errorCode == "bad_request")
+            #expect(call.errorMessage.contains("Loyalty-Protocol header is missing"))
+        }
+    }
+
+    @Test(arguments: ["0", "2", ""] as [String])
+    func anUnsupportedProtocolVersionIsAnsweredUpgradeRequired(version: String) async throws {
         let harness = try await Harness.make()
         try await harness.application().test(.router) { client in
             let call = try await Call.make(

@@ -38,12 +38,17 @@ struct GateMiddleware: ServerMiddleware {
             try service.limiter.admit(address: ClientAddress.current ?? "in-process", at: service.clock.now())
         }
         if Self.protocolOperations.contains(operationID) {
-            let version = request.headerFields[Self.protocolHeader]
-            guard let version, configuration.protocolVersions.contains(version) else {
-                let supported = configuration.protocolVersions.sorted().joined(separator: ", ")
+            // Absent, the request is malformed (every app sends it); another version is an app to update.
+            let supported = configuration.protocolVersions.sorted().joined(separator: ", ")
+            guard let version = request.headerFields[Self.protocolHeader] else {
+                throw APIFailure(
+                    .badRequest, "the Loyalty-Protocol header is missing: this server speaks sync protocol \(supported)"
+                )
+            }
+            guard configuration.protocolVersions.contains(version) else {
                 throw APIFailure(
                     .upgradeRequired,
-                    "this server speaks sync protocol \(supported), the app sent \(version.map { $0.quoted } ?? "none"): "
+                    "this server speaks sync protocol \(supported), the app sent \(version.quoted): "
                         + "update the app (its data and unsent changes are kept)")
             }
         }
