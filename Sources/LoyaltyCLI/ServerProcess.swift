@@ -1,6 +1,9 @@
 internal import Foundation
 internal import LoyaltyCore
 
+/// The pid of the demo's child server while it runs, for the interrupt handler (which can capture nothing).
+nonisolated(unsafe) private var interruptedChild: Int32 = 0
+
 /// A `loyalty-server` run as a child process, for `loyalty demo`: the client links no part of the server.
 ///
 /// The executable is `LOYALTY_SERVER_BINARY` if set, else the one beside `loyalty`, else the first on `PATH`.
@@ -38,6 +41,7 @@ final class ServerProcess {
         process.standardOutput = output
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        endChildOnInterrupt(process.processIdentifier)
         // The server prints `listening on http://HOST:PORT` once it accepts connections.
         var printed = Data()
         while let line = String(data: printed, encoding: .utf8), !line.contains("\n") {
@@ -61,6 +65,18 @@ final class ServerProcess {
     func stop() {
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
+        interruptedChild = 0
+    }
+
+    /// Ctrl-C or SIGTERM during the demo ends the child server too (by its pid), instead of leaving it running.
+    private static func endChildOnInterrupt(_ pid: Int32) {
+        interruptedChild = pid
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { received in
+                if interruptedChild > 0 { kill(interruptedChild, SIGTERM) }
+                _exit(128 + received)
+            }
+        }
     }
 
     /// Where the `loyalty-server` executable is, building it first when `loyalty` runs from a SwiftPM build folder.
