@@ -45,6 +45,13 @@ public struct Catalogue: Hashable, Sendable, Codable {
             try require(survey.id.isWellFormed, "survey id '\(survey.id)' is not a valid id")
             try require(!survey.questions.isEmpty, "survey '\(survey.id)' has no questions")
             try require((0...100_000).contains(survey.points), "survey '\(survey.id)': points must be 0...100000")
+            for question in survey.questions {
+                if case .rating(let maximum) = question.kind {
+                    try require(
+                        (2...10).contains(maximum),
+                        "survey '\(survey.id)': question '\(question.id)' rates from 1 to 2...10, not \(maximum)")
+                }
+            }
             try require(
                 Set(survey.questions.map(\.id)).count == survey.questions.count,
                 "survey '\(survey.id)' has two questions with the same id")

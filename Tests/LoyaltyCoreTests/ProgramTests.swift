@@ -19,6 +19,17 @@ import Testing
         #expect(catalogue.surveys.first?.questions.count == 3)
     }
 
+    @Test(arguments: [1, 11, 0])
+    func aRatingQuestionRatesFromOneToTwoToTen(maximum: Int) throws {
+        func catalogue(_ maximum: Int) -> Data {
+            Data(
+                #"{"offers": [], "rewards": [], "surveys": [{"id": "s", "title": "S", "points": 5, "questions": [{"id": "q", "text": "?", "type": "rating", "maximum": \#(maximum)}]}]}"#
+                    .utf8)
+        }
+        #expect(throws: LoyaltyError.self) { try Catalogue.decode(json: catalogue(maximum)) }
+        #expect(try Catalogue.decode(json: catalogue(10)).surveys.count == 1, "the contract's largest is accepted")
+    }
+
     @Test func lotsExpireAtTheEndOfTheDayTwentyFourMonthsLaterInBerlin() throws {
         let program = try Fixtures.program()
         let earned = Timestamp.parse("2026-03-02T10:00:00Z")!

@@ -387,6 +387,16 @@ import Testing
                     #"{"title": "Quick", "points": 10, "questions": [{"id": "q", "text": "Good?", "type": "choice", "options": ["yes", "no"]}]}"#,
                 token: admin)
             #expect(survey.status == 201)
+            // The contract's bound on a question's maximum holds whatever the question's type.
+            for type in ["text", "rating"] {
+                let tooMany = try await Call.make(
+                    client, .post, "/v1/admin/surveys",
+                    body:
+                        #"{"title": "Q", "points": 1, "questions": [{"id": "q", "text": "?", "type": "\#(type)", "maximum": 11}]}"#,
+                    token: admin)
+                #expect(tooMany.status == 422, "\(type)")
+                #expect(tooMany.errorMessage.contains("maximum must be 2 to 10"))
+            }
             let clock = try await Call.make(
                 client, .post, "/v1/admin/clock", body: #"{"advance": "15d"}"#, token: admin)
             #expect(clock.status == 200)

@@ -178,6 +178,9 @@ struct APIHandler: APIProtocol {
         guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
         var questions: [Survey.Question] = []
         for question in body.questions {
+            if let maximum = question.maximum, !(2...10).contains(maximum) {
+                throw APIFailure(.unprocessable, "question '\(question.id)': maximum must be 2 to 10, not \(maximum)")
+            }
             let kind: Survey.Question.Kind
             switch question._type {
             case .choice:
