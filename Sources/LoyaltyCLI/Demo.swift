@@ -23,7 +23,8 @@ struct Demo: AsyncParsableCommand {
             """)
 
     @Option(help: "Keep the server data and the device directories in this directory.") var keep: String?
-    @Option(help: "Run the story against a running server instead of an embedded one.") var server: String?
+    @Option(help: "Run the story against a running server instead of starting loyalty-server for it.")
+    var server: String?
     @Option(help: "That server's operator token (default: $LOYALTY_ADMIN_TOKEN).") var token: String?
     @Flag(name: .long, help: "Print exactly one JSON document on stdout.") var json = false
 
@@ -54,7 +55,7 @@ struct Demo: AsyncParsableCommand {
             try await story.run()
             return
         }
-        // The embedded server: a `loyalty-server` child process on the default SQLite store, on a free port.
+        // The demo's own server: a `loyalty-server` child process on the default SQLite store, on a free port.
         let operatorToken = "demo-operator-\(UUID().uuidString)"
         let data = base.appendingPathComponent("server")
         let server = try ServerProcess.start(data: data, operatorToken: operatorToken) {
@@ -69,7 +70,7 @@ struct Demo: AsyncParsableCommand {
         if keep != nil {
             output.narrate(
                 "\nKept in \(base.path). Explore: loyalty --device \(base.appendingPathComponent("phone").path) balance "
-                    + "(the embedded server is gone; start one on \(data.path) to sync again).")
+                    + "(the demo's server is stopped; start one on \(data.path) to sync again).")
         }
     }
 
