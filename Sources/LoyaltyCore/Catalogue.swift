@@ -31,6 +31,9 @@ public struct Catalogue: Hashable, Sendable, Codable {
         for offer in offers {
             try require(offer.id.isWellFormed, "offer id '\(offer.id)' is not a valid id")
             try require(!offer.title.isEmpty, "offer '\(offer.id)' needs a title")
+            try require(
+                offer.segments.allSatisfy { Identifier<Offer>($0).isWellFormed },
+                "offer '\(offer.id)': segments must be ids of letters, digits, '-', '_', '.' or ':'")
             try require((1...1000).contains(offer.usesPerMember), "offer '\(offer.id)': usesPerMember must be 1...1000")
             try require(
                 offer.validUntil.map { $0 > offer.validFrom } ?? true, "offer '\(offer.id)' ends before it starts")

@@ -30,6 +30,15 @@ import Testing
         #expect(try Catalogue.decode(json: catalogue(10)).surveys.count == 1, "the contract's largest is accepted")
     }
 
+    @Test(arguments: ["", "gold*", "two words", String(repeating: "x", count: 65)])
+    func anOffersSegmentsAreIds(segment: String) throws {
+        func catalogue(_ segment: String) -> Catalogue {
+            Catalogue(offers: [Offer(id: "o", title: "O", segments: [segment], validFrom: .test(), validUntil: nil)])
+        }
+        #expect(throws: LoyaltyError.self) { try catalogue(segment).validate() }
+        try catalogue("gold:2026").validate()
+    }
+
     @Test func lotsExpireAtTheEndOfTheDayTwentyFourMonthsLaterInBerlin() throws {
         let program = try Fixtures.program()
         let earned = Timestamp.parse("2026-03-02T10:00:00Z")!
