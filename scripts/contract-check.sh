@@ -6,6 +6,7 @@
 # access token (password change and sign-out-everywhere are left out there: they revoke the token the run uses).
 # The admin run leaves out one check, positive_data_acceptance: the rules no JSON Schema can state (exactly one of
 # two fields, an offer ending after it starts; docs/protocol.md lists them) are answered 422 to schema-valid requests.
+# Then a client generated from the contract in Python enrols, pulls and pushes (scripts/python-client-check.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -14,7 +15,7 @@ server_binary=${1:-"$(swift build --show-bin-path)/loyalty-server"}
 venv=${CONTRACT_VENV:-$repo/.build/contract-venv}
 if [ ! -x "$venv/bin/schemathesis" ]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet "schemathesis==4.32.5"
+    "$venv/bin/pip" install --quiet "schemathesis==4.32.5" "openapi-python-client==0.29.1"
 fi
 
 work=$(mktemp -d)
@@ -58,4 +59,9 @@ access=$(curl -sf -X POST -H 'Content-Type: application/json' -H 'Loyalty-Protoc
     -H "Authorization: Bearer $access" -H "Loyalty-Protocol: 1" \
     --include-path-regex '^/v1/(devices|sync)' \
     --checks all --max-examples 15 --seed 1 --no-color
+
+echo "== contract: a client generated in a second language (Python, openapi-python-client), used unedited"
+"$venv/bin/openapi-python-client" generate --path "$repo/docs/openapi.yaml" --output-path "$work/python-client" \
+    > "$work/generate.log" 2>&1 || { cat "$work/generate.log" >&2; exit 1; }
+"$venv/bin/python" "$repo/scripts/python-client-check.py" "$work/python-client" "$url"
 echo "contract: no findings"
