@@ -42,6 +42,7 @@ extension SyncTransport {
         throw .refused(status: 501, code: "not_supported", message: "this transport does not sign devices out")
     }
 
+    /// A transport that cannot read a page's cursor early tells it once the whole page is read.
     public func pull(
         _ request: PullRequest, accessToken: String, early: @escaping @Sendable (Cursor, _ hasMore: Bool) -> Void
     ) async throws(TransportError) -> PullResponse {
