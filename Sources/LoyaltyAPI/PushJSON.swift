@@ -23,6 +23,16 @@ public enum PushJSON {
         return decoder
     }
 
+    /// An encoder for the generated types with the contract's dates, as the generated client's converter writes them.
+    public static var wireEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(try RFC3339DateTranscoder().encode(date))
+        }
+        return encoder
+    }
+
     /// Reads a push in the shape the contract gives, without Foundation's decoder, or nil at anything it does not
     /// expect (an escaped string, a null, an unknown field or kind, a malformed value, a sequence below 1): the
     /// caller then reads it through the generated types, which accept what they should and name what is wrong. It

@@ -1,11 +1,8 @@
-internal import Crypto
 internal import Foundation
-internal import Logging
 internal import LoyaltyCore
 internal import LoyaltyServer
 internal import LoyaltyStore
 internal import LoyaltySync
-internal import Synchronization
 
 // What must hold after every step and once the world is quiet.
 extension World {

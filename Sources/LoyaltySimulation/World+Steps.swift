@@ -1,11 +1,8 @@
-internal import Crypto
 internal import Foundation
-internal import Logging
 internal import LoyaltyCore
 internal import LoyaltyServer
 internal import LoyaltyStore
 internal import LoyaltySync
-internal import Synchronization
 
 // The steps a run takes at random: member actions, syncs, the till, the operator, the clock, faults.
 extension World {

@@ -5,6 +5,7 @@ import LoyaltyCore
 import LoyaltyServer
 import LoyaltyStore
 import LoyaltySync
+import LoyaltyTesting
 import Synchronization
 
 #if canImport(Glibc)
@@ -161,18 +162,7 @@ final class LoadConnection {
     private var chunk = [UInt8](repeating: 0, count: 65_536)
 
     init(port: Int) throws {
-        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw LoyaltyError("bench", "socket() failed") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw LoyaltyError("bench", "could not connect to 127.0.0.1:\(port)") }
+        socket = try LoopbackSocket.connect(port: port)
         var one: Int32 = 1
         setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }

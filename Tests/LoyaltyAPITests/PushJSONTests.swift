@@ -47,13 +47,13 @@ import Testing
     }
 
     static func generated(_ data: Data) throws -> PushRequest {
-        try PushRequest(wire: WireCoders.decoder.decode(Components.Schemas.PushRequest.self, from: data))
+        try PushRequest(wire: PushJSON.wireDecoder.decode(Components.Schemas.PushRequest.self, from: data))
     }
 
     @Test func pushesWrittenByTheGeneratedTypesReadQuicklyAsTheSamePush() throws {
         for seed in 1...40 {
             let push = Self.randomPush(seed: UInt64(seed), count: 1 + seed % 12)
-            let data = try WireCoders.encoder.encode(push.wire)
+            let data = try PushJSON.wireEncoder.encode(push.wire)
             let quick = try #require(
                 PushJSON.decodeQuickly(data), "seed \(seed): \(String(decoding: data, as: UTF8.self))")
             #expect(quick == push, "seed \(seed)")
@@ -159,7 +159,7 @@ import Testing
                 serverStamp: HLCTimestamp(wallMilliseconds: Int64(random.next() % 4_000_000_000_000), counter: 3))
             let written = try PushJSON.encode(response)
             let read = try PushResponse(
-                wire: WireCoders.decoder.decode(Components.Schemas.PushResponse.self, from: written))
+                wire: PushJSON.wireDecoder.decode(Components.Schemas.PushResponse.self, from: written))
             #expect(read == response, "round \(round): \(String(decoding: written, as: UTF8.self))")
         }
     }

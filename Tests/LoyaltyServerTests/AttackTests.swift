@@ -367,17 +367,7 @@ final class RawConnection: @unchecked Sendable {
     private(set) var timedOut = false
 
     init(port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw RawConnectionError.connect(errno) }
+        descriptor = try LoopbackSocket.connect(port: port)
     }
 
     deinit { close(descriptor) }
@@ -388,7 +378,7 @@ final class RawConnection: @unchecked Sendable {
             let sent = bytes[offset...].withUnsafeBytes {
                 Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
             }
-            guard sent > 0 else { throw RawConnectionError.send(errno) }
+            guard sent > 0 else { throw LoyaltyError("socket", "send failed: \(String(cString: strerror(errno)))") }
             offset += sent
         }
     }
@@ -434,9 +424,4 @@ final class RawConnection: @unchecked Sendable {
             }.start()
         }
     }
-}
-
-enum RawConnectionError: Error {
-    case connect(Int32)
-    case send(Int32)
 }

@@ -30,17 +30,6 @@ import Testing
         return page
     }
 
-    static var wireDecoder: JSONDecoder { PushJSON.wireDecoder }
-
-    static var wireEncoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(try RFC3339DateTranscoder().encode(date))
-        }
-        return encoder
-    }
-
     @Test func theAnswerReadsBackThroughTheGeneratedTypesAsTheSamePage() async throws {
         let stored = try await storedPage()
         let expected = try stored.decoded()
@@ -51,7 +40,7 @@ import Testing
 
         let written = try PullJSON.encode(stored)
         // Strict: the generated types refuse unknown fields and wrong types.
-        let generated = try Self.wireDecoder.decode(Components.Schemas.PullResponse.self, from: written)
+        let generated = try PushJSON.wireDecoder.decode(Components.Schemas.PullResponse.self, from: written)
         #expect(try PullResponse(wire: generated) == expected)
         let read = try PullJSON.decode(written)
         #expect(read == expected)
@@ -61,7 +50,7 @@ import Testing
     @Test(arguments: [false, true])
     func whatTheGeneratedTypesWriteReadsThroughPullJSON(pretty: Bool) async throws {
         let expected = try await storedPage().decoded()
-        let encoder = Self.wireEncoder
+        let encoder = PushJSON.wireEncoder
         if pretty { encoder.outputFormatting = [.prettyPrinted, .sortedKeys] }
         let read = try PullJSON.decode(try encoder.encode(try expected.wire()))
         #expect(read == expected)

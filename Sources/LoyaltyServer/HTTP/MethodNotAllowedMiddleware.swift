@@ -62,6 +62,8 @@ struct ContractRoutes: Sendable {
 
 /// Answers a request for a path the contract declares, with a method it does not declare for it, with 405 and
 /// `Allow` listing the declared methods (RFC 9110, 15.5.6); a path the contract does not know stays a 404.
+///
+/// It looks only at what the router could not match (its 404), so a request that reaches an operation costs nothing.
 struct MethodNotAllowedMiddleware: RouterMiddleware {
     typealias Context = LoyaltyRequestContext
     let routes: ContractRoutes
@@ -69,17 +71,21 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let allowed = routes.methods(for: request.uri.path)
-        guard !allowed.isEmpty, !allowed.contains(request.method),
-            !(request.method == .head && allowed.contains(.get))
-        else { return try await next(request, context) }
-        let list = allowed.map(\.rawValue).sorted().joined(separator: ", ")
-        let body =
-            #"{"error":{"code":"method_not_allowed","message":"\#(request.uri.path.jsonEscapedForMessage) answers \#(list) only"}}"#
-        return Response(
-            status: .methodNotAllowed,
-            headers: [.contentType: "application/json; charset=utf-8", .allow: list],
-            body: .init(byteBuffer: ByteBuffer(string: body)))
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let allowed = routes.methods(for: request.uri.path)
+            guard !allowed.isEmpty, !allowed.contains(request.method),
+                !(request.method == .head && allowed.contains(.get))
+            else { throw error }
+            let list = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+            let body =
+                #"{"error":{"code":"method_not_allowed","message":"\#(request.uri.path.jsonEscapedForMessage) answers \#(list) only"}}"#
+            return Response(
+                status: .methodNotAllowed,
+                headers: [.contentType: "application/json; charset=utf-8", .allow: list],
+                body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
     }
 }
 
