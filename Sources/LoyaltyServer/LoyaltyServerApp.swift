@@ -9,6 +9,8 @@ internal import LoyaltySQLite
 internal import NIOSSL
 internal import OpenAPIHummingbird
 internal import ServiceLifecycle
+internal import Synchronization
+internal import UnixSignals
 
 /// Everything `loyalty-server serve` is started with.
 public struct ServerSettings: Sendable {
@@ -30,6 +32,11 @@ public struct ServerSettings: Sendable {
     public var schedulesJobs: Bool
     /// A certificate chain and its private key (PEM files) to serve HTTPS directly, without a proxy in front.
     public var tls: (certificateChain: String, privateKey: String)?
+    /// The PostgreSQL database to keep everything in (several instances may share it); nil keeps the SQLite store in
+    /// ``dataDirectory``.
+    public var database: DatabaseURL?
+    /// Connections this instance opens to the database at most.
+    public var databaseConnections = 20
 
     /// Settings with the embedded default programme.
     public init(
@@ -49,11 +56,20 @@ public struct ServerSettings: Sendable {
 
 /// Builds the server: the store in the data directory, the sync service, the HTTP routes and the scheduled jobs.
 public enum LoyaltyServerApp {
-    /// Opens the store (creating the data directory on first start) and prepares the sync service.
+    /// Opens the SQLite store in the data directory (creating the directory on first start) and prepares the sync
+    /// service.
     public static func makeService(settings: ServerSettings, logger: Logger) async throws -> SyncService {
         try PrivateFiles.createDirectory(at: settings.dataDirectory)
         let storage = try SQLiteStorage(path: settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path)
-        let tokens = try TokenAuthority.load(in: settings.dataDirectory)
+        return try await makeService(
+            settings: settings, storage: storage, tokens: try TokenAuthority.load(in: settings.dataDirectory),
+            logger: logger)
+    }
+
+    /// Prepares the sync service on a store (migrated, the programme installed if the store has none).
+    public static func makeService(
+        settings: ServerSettings, storage: any ServerStorage, tokens: TokenAuthority, logger: Logger
+    ) async throws -> SyncService {
         let clock: any ServerClock = settings.testClock ? TestClock() : SystemClock()
         let service = SyncService(
             storage: storage, clock: clock, configuration: settings.configuration, tokens: tokens, logger: logger)
@@ -126,12 +142,61 @@ extension LoyaltyServerApp {
     }
 
     /// Opens the store, builds the application and runs it until SIGTERM or SIGINT, then shuts down gracefully.
+    ///
+    /// On PostgreSQL the connection pool is a service of the group the application runs in: it starts first (the
+    /// schema is migrated and the signing keys read through it) and stops last, after the server drained.
     public static func serve(
         settings: ServerSettings, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void
     ) async throws {
-        let service = try await makeService(settings: settings, logger: logger)
-        let app = try application(service: service, settings: settings, logger: logger, onListening: onListening)
-        try await app.runService()
+        guard let url = settings.database else {
+            let service = try await makeService(settings: settings, logger: logger)
+            let app = try application(service: service, settings: settings, logger: logger, onListening: onListening)
+            try await app.runService()
+            return
+        }
+        let storage = PostgresStorage(url: url, connections: settings.databaseConnections, logger: logger)
+        let server = ServerOnStorage(logger: logger) {
+            logger.info("opening the database", metadata: ["database": "\(url)"])
+            let service = try await makeService(
+                settings: settings, storage: storage, tokens: try await storage.tokenAuthority(), logger: logger)
+            try await application(service: service, settings: settings, logger: logger, onListening: onListening)
+                .run()
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: storage.client),
+                    .init(
+                        service: server, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        if let failure = server.failure { throw failure }
+    }
+}
+
+/// The application on a store that must run first (PostgreSQL's pool): prepares the service, then serves until
+/// graceful shutdown. A failure to start (a database that cannot be reached) ends the group and is rethrown.
+final class ServerOnStorage: Service, Sendable {
+    let logger: Logger
+    let body: @Sendable () async throws -> Void
+    private let failed = Mutex<(any Error)?>(nil)
+
+    init(logger: Logger, body: @escaping @Sendable () async throws -> Void) {
+        self.logger = logger
+        self.body = body
+    }
+
+    var failure: (any Error)? { failed.withLock { $0 } }
+
+    func run() async throws {
+        do {
+            try await body()
+        } catch {
+            failed.withLock { $0 = error }
+            throw error
+        }
     }
 }
 

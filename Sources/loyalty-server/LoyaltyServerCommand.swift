@@ -11,11 +11,12 @@ struct LoyaltyServerCommand: AsyncParsableCommand {
         abstract: "The Loyalty sync server: devices push and pull, the operator and tills use the admin API.",
         discussion: """
             Start it with `loyalty-server serve`. It keeps its SQLite database and token signing key in the data
-            directory, prints `listening on http://HOST:PORT` once it accepts connections, and shuts down gracefully
-            on SIGTERM or SIGINT (requests in flight finish; nothing is half-written).
+            directory, or everything in a PostgreSQL database (--database or LOYALTY_DATABASE_URL) that several
+            instances share; it prints `listening on http://HOST:PORT` once it accepts connections, and shuts down
+            gracefully on SIGTERM or SIGINT (requests in flight finish; nothing is half-written).
             """,
         version: loyaltyVersion,
-        subcommands: [Serve.self, RotateKey.self],
+        subcommands: [Serve.self, Migrate.self, RotateKey.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -26,10 +27,21 @@ struct Serve: AsyncParsableCommand {
             The operator token (32 characters or more) is best given in LOYALTY_ADMIN_TOKEN or a file \
             (--admin-token-file): an argument is visible to other users in the process list.
 
+            Without --database the SQLite store in --data is used (one instance). With a PostgreSQL URL, any number \
+            of instances serve the same programme; the schema is migrated at start (under a lock) and the signing \
+            keys live in the database. A password in the URL is never printed or logged; better still, give the \
+            URL in LOYALTY_DATABASE_URL, which the process list does not show.
+
             Examples:
               LOYALTY_ADMIN_TOKEN="$(openssl rand -hex 24)" loyalty-server serve --data ./server-data
               loyalty-server serve --port 0 --test-clock --admin-token-file ./operator.token
+              LOYALTY_DATABASE_URL=postgres://loyalty@db.internal:5432/loyalty loyalty-server serve --port 8081
             """)
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Connections this instance opens to PostgreSQL at most (with --database).")
+    var databaseConnections = 20
 
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
@@ -110,6 +122,10 @@ struct Serve: AsyncParsableCommand {
         guard (1...64).contains(passwordThreads) else {
             throw ValidationError("Please give --password-threads from 1 to 64.")
         }
+        guard (1...1_000).contains(databaseConnections) else {
+            throw ValidationError("Please give --database-connections from 1 to 1000.")
+        }
+        _ = try database.url()
         guard (1...100_000).contains(signInLimit) else {
             throw ValidationError("Please give --sign-in-limit from 1 to 100000.")
         }
@@ -158,6 +174,8 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, dataDirectory: URL(fileURLWithPath: data), testClock: testClock,
             configuration: configuration)
         if let tlsCert, let tlsKey { settings.tls = (tlsCert, tlsKey) }
+        settings.database = try database.url()
+        settings.databaseConnections = databaseConnections
         do {
             if let program {
                 settings.program = try Program.decode(json: try Data(contentsOf: URL(fileURLWithPath: program)))
@@ -176,7 +194,55 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-struct RotateKey: ParsableCommand {
+/// Where the PostgreSQL database is, when there is one.
+struct DatabaseOptions: ParsableArguments {
+    @Option(
+        help: """
+            A PostgreSQL database, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|require] \
+            (default: LOYALTY_DATABASE_URL; without either, the SQLite store in --data).
+            """)
+    var database: String?
+
+    /// The URL from the option or the environment, parsed; nil for the SQLite store.
+    func url() throws -> DatabaseURL? {
+        guard let text = database ?? ProcessInfo.processInfo.environment["LOYALTY_DATABASE_URL"], !text.isEmpty else {
+            return nil
+        }
+        do {
+            return try DatabaseURL(parsing: text)
+        } catch let error as LoyaltyError {
+            throw ValidationError("Please check the database URL: \(error.message)")
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bring a PostgreSQL database's schema up to date, and nothing else (a deploy step).",
+        discussion: """
+            Runs the schema's migrations that the database has not had yet, in order, under an advisory lock (an \
+            instance starting at the same time waits, then finds them done), and prints each one applied. \
+            `serve` does the same at start; run this before rolling out new instances.
+
+            Example:
+              LOYALTY_DATABASE_URL=postgres://loyalty@db.internal/loyalty loyalty-server migrate
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        guard let url = try database.url() else {
+            throw ValidationError("Please give --database or LOYALTY_DATABASE_URL (SQLite migrates at serve).")
+        }
+        var logger = Logger(label: "loyalty-server")
+        logger.logLevel = .warning
+        let storage = PostgresStorage(url: url, connections: 1, logger: logger)
+        let applied = try await storage.whileRunning { try await storage.applyMigrations() }
+        print(applied.isEmpty ? "\(url): the schema is up to date" : "\(url): applied \(applied.joined(separator: ", "))")
+    }
+}
+
+struct RotateKey: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate-key",
         abstract: "Make a new token signing key; the current one stays valid for the tokens it signed.",
@@ -184,20 +250,40 @@ struct RotateKey: ParsableCommand {
             Run it with the server stopped, then start the server. It signs new access tokens with the new key and \
             accepts those of the previous key until they expire (15 minutes); a device refreshes as usual. Refresh \
             tokens are not signed and are not affected. Rotate again later to drop the previous key for good.
+
+            With --database (or LOYALTY_DATABASE_URL) the keys in that database are rotated: restart every instance \
+            afterwards, since each reads the keys when it starts.
             """)
 
-    @Option(help: "The server's data directory.")
+    @Option(help: "The server's data directory (the SQLite store).")
     var data = "./loyalty-server-data"
 
-    func run() throws {
-        let directory = URL(fileURLWithPath: data)
-        do {
-            // Holding the store's lock proves no server has the directory open.
-            let storage = try SQLiteStorage(path: directory.appendingPathComponent("loyalty.sqlite").path)
-            try TokenAuthority.rotateKey(in: directory)
-            _ = storage
-        } catch {
-            throw ValidationError("The key was not rotated: \(error)")
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        if let url = try database.url() {
+            var logger = Logger(label: "loyalty-server")
+            logger.logLevel = .warning
+            let storage = PostgresStorage(url: url, connections: 1, logger: logger)
+            do {
+                try await storage.whileRunning {
+                    try await storage.migrate()
+                    _ = try await storage.tokenAuthority()
+                    try await storage.rotateSigningKey()
+                }
+            } catch {
+                throw ValidationError("The key was not rotated: \(error)")
+            }
+        } else {
+            let directory = URL(fileURLWithPath: data)
+            do {
+                // Holding the store's lock proves no server has the directory open.
+                let storage = try SQLiteStorage(path: directory.appendingPathComponent("loyalty.sqlite").path)
+                try TokenAuthority.rotateKey(in: directory)
+                _ = storage
+            } catch {
+                throw ValidationError("The key was not rotated: \(error)")
+            }
         }
         print("rotated: new tokens are signed with the new key; the previous one verifies its tokens until they expire")
     }

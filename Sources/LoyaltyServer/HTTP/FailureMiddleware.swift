@@ -31,6 +31,11 @@ struct FailureMiddleware: ServerMiddleware {
                         "client": "\(ClientAddress.current ?? "in-process")",
                     ])
             }
+            if failure.kind == .unavailable, let error = error as? LoyaltyError ?? (error as? ServerError)?.underlyingError as? LoyaltyError {
+                logger.warning(
+                    "request refused: storage unavailable",
+                    metadata: ["operation": "\(operationID)", "error": "\(Self.kind(of: error))"])
+            }
             if failure.kind.status >= 500 && failure.kind != .unavailable {
                 // By type and operation only: an error's description can carry the request's body (a password).
                 logger.error(
@@ -78,6 +83,11 @@ struct FailureMiddleware: ServerMiddleware {
         case let error as DecodingError: return APIFailure(.badRequest, describe(error))
         case let error as LoyaltyError where error.code == .duplicate: return APIFailure(.conflict, error.message)
         case let error as LoyaltyError where error.code == .unknownMember: return APIFailure(.notFound, error.message)
+        case let error as LoyaltyError where error.code == .unavailable:
+            // The database restarts or the pool is exhausted: devices back off and retry; nothing was acknowledged.
+            var failure = APIFailure(.unavailable, "the server's database is not available right now: try again shortly")
+            failure.retryAfterSeconds = 5
+            return failure
         default:
             return APIFailure(.internalError, "the server failed to answer; it was logged and nothing was half-written")
         }

@@ -1,0 +1,254 @@
+internal import Foundation
+internal import Logging
+public import LoyaltyCore
+internal import NIOCore
+internal import PostgresNIO
+
+// Units of work on a member and on the catalogue: lock, load, run the body, write what it recorded, commit.
+extension PostgresStorage {
+    /// The first key of the advisory locks of members; the second is the hash of the member id (two members that
+    /// share a hash only wait for each other).
+    static let memberLockSpace: Int32 = 0x4C4F_5942
+    /// The advisory lock of the catalogue.
+    static let catalogueLock = (space: Int32(0x4C4F_5943), key: Int32(0))
+
+    public func withMember<T: Sendable>(
+        _ request: MemberWorkRequest, _ body: @Sendable (inout MemberWork) throws -> T
+    ) async throws -> T {
+        try await withoutActuallyEscaping(body) { body in
+            let body = UncheckedBody(body: body)
+            let value = try await transaction { connection in
+                try await Self.lockMember(request.memberID, connection, logger: self.logger)
+                var work = try await self.loadWork(request, connection: connection)
+                let value = try body.body(&work)
+                try await self.flush(work, request: request, connection: connection)
+                if let pause = self.hooks.beforeMemberCommit { await pause(request.memberID) }
+                return value
+            }
+            counted(units: 1)
+            return value
+        }
+    }
+
+    /// Carries a body lent by `withoutActuallyEscaping` into the transaction's closure (it runs before the call
+    /// returns).
+    private struct UncheckedBody<T>: @unchecked Sendable {
+        let body: (inout MemberWork) throws -> T
+    }
+
+    /// Waits until no other transaction holds the member (any instance), and holds it until this one ends.
+    static func lockMember(_ member: MemberID, _ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "SELECT pg_advisory_xact_lock(\(memberLockSpace), hashtext(\(member.rawValue)))", logger: logger)
+    }
+
+    /// Waits until no other transaction changes the catalogue, and holds it until this one ends.
+    static func lockCatalogue(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "SELECT pg_advisory_xact_lock(\(catalogueLock.space), \(catalogueLock.key))", logger: logger)
+    }
+
+    public func withCatalogue<T: Sendable>(
+        now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T
+    ) async throws -> T {
+        try await withoutActuallyEscaping(body) { body in
+            let body = UncheckedCatalogueBody(body: body)
+            return try await transaction { connection in
+                try await Self.lockCatalogue(connection, logger: self.logger)
+                var work = try StoredEntities.catalogueWork(
+                    try await Self.entities(
+                        "SELECT kind, body FROM catalogue WHERE body IS NOT NULL", connection: connection,
+                        logger: self.logger))
+                let value = try body.body(&work)
+                let rows = try work.entityWrites.map { ($0.key, try $0.payloadJSON()) }
+                try await Self.writeCatalogue(rows, now: now, connection: connection, logger: self.logger)
+                return value
+            }
+        }
+    }
+
+    private struct UncheckedCatalogueBody<T>: @unchecked Sendable {
+        let body: (inout CatalogueWork) throws -> T
+    }
+
+    /// Loads what a unit of work asked for, inside its transaction.
+    func loadWork(_ request: MemberWorkRequest, connection: PostgresConnection) async throws -> MemberWork {
+        let member = request.memberID
+        let state = try await loadState(member, connection: connection)
+        var device: DeviceRecord?
+        var results: [UInt64: MutationResult] = [:]
+        if let deviceID = request.deviceID {
+            device = try await Self.fetchDevice(deviceID, connection: connection, logger: logger)
+            let processed = request.sequences.filter { $0 <= device?.lastSequence ?? 0 }.map { Int64($0) }
+            if !processed.isEmpty {
+                let rows = try await connection.query(
+                    """
+                    SELECT result FROM mutation_results
+                    WHERE member_id = \(member.rawValue) AND device_id = \(deviceID.rawValue)
+                        AND sequence = ANY(\(processed))
+                    """, logger: logger)
+                for try await data in rows.decode(Data.self) {
+                    let result = try JSONDecoder().decode(MutationResult.self, from: data)
+                    results[result.sequence] = result
+                }
+            }
+        }
+        var receipts: [String: Receipt] = [:]
+        let codes = Array(Set(request.receiptCodes))
+        if !codes.isEmpty {
+            for receipt in try await Self.fetchReceipts(codes, connection: connection, logger: logger) {
+                receipts[receipt.0.code] = receipt.0
+            }
+        }
+        return MemberWork(state: state, device: device, storedResults: results, receipts: receipts, now: request.now)
+    }
+
+    /// A member's state from its entities and the catalogue's.
+    func loadState(_ member: MemberID, connection: PostgresConnection) async throws -> MemberState {
+        let entities = try await Self.entities(
+            """
+            SELECT kind, body FROM entities
+            WHERE member_id = \(member.rawValue) AND kind <> 'ledgerEntry' AND body IS NOT NULL
+            UNION ALL SELECT kind, body FROM catalogue WHERE body IS NOT NULL
+            """, connection: connection, logger: logger)
+        return try StoredEntities.memberState(member, entities: entities)
+    }
+
+    /// Entities from rows of (kind, body).
+    static func entities(_ query: PostgresQuery, connection: PostgresConnection, logger: Logger) async throws
+        -> [Entity]
+    {
+        var result: [Entity] = []
+        for try await (kind, body) in try await connection.query(query, logger: logger).decode((String, Data).self) {
+            guard let kind = EntityKey.Kind(rawValue: kind) else { continue }
+            result.append(try Entity.decode(kind: kind, json: body))
+        }
+        return result
+    }
+
+    /// Writes what a unit of work recorded, in its transaction.
+    func flush(_ work: MemberWork, request: MemberWorkRequest, connection: PostgresConnection) async throws {
+        let member = request.memberID
+        try await writeMemberEntities(work.entityWrites, member: member, now: work.now, connection: connection)
+        if let deviceID = request.deviceID, let record = work.device {
+            if !work.resultWrites.isEmpty {
+                let sequences = work.resultWrites.map { Int64($0.sequence) }
+                let bodies = try work.resultWrites.map { ByteBuffer(bytes: try StreamingJSON.encode($0)) }
+                try await connection.query(
+                    """
+                    INSERT INTO mutation_results (member_id, device_id, sequence, result, processed_at)
+                    SELECT \(member.rawValue), \(deviceID.rawValue), s, r, \(work.now.millisecondsSince1970)
+                    FROM unnest(\(sequences)::bigint[], \(bodies)::bytea[]) AS t(s, r)
+                    """, logger: logger)
+            }
+            try await connection.query(
+                """
+                UPDATE devices SET last_sequence = \(Int64(record.lastSequence)),
+                    last_acted_at = \(record.lastActedAt?.millisecondsSince1970),
+                    last_seen_at = \(work.now.millisecondsSince1970)
+                WHERE id = \(deviceID.rawValue)
+                """, logger: logger)
+        }
+        for (code, lot) in work.receiptClaims {
+            let claimed = try await connection.query(
+                """
+                UPDATE receipts SET claimed_by = \(member.rawValue), lot_id = \(lot.rawValue)
+                WHERE code = \(code) AND claimed_by IS NULL RETURNING code
+                """, logger: logger
+            ).collect()
+            guard claimed.count == 1 else { throw LoyaltyError(.duplicate, "receipt \(code) was claimed meanwhile") }
+        }
+        for card in work.cardsIssued {
+            try await Self.unique("card \(card.digits)") {
+                try await connection.query(
+                    "INSERT INTO cards (number, member_id) VALUES (\(card.digits), \(member.rawValue))", logger: logger)
+            }
+        }
+        for transaction in work.transactionWrites {
+            try await Self.unique("transaction \(transaction.id)") {
+                try await connection.query(
+                    """
+                    INSERT INTO transactions (id, kind, member_id, lot_id, receipt_code)
+                    VALUES (\(transaction.id.rawValue), \(transaction.kind.rawValue),
+                        \(transaction.memberID.rawValue), \(transaction.lot?.rawValue), \(transaction.receiptCode))
+                    """, logger: logger)
+            }
+            if let code = transaction.receiptCode, transaction.kind == .purchase {
+                try await connection.query(
+                    """
+                    UPDATE receipts SET claimed_by = \(member.rawValue), lot_id = \(transaction.lot?.rawValue)
+                    WHERE code = \(code)
+                    """, logger: logger)
+            }
+        }
+    }
+
+    /// Writes a member's entities, each with the next feed version (taken in the order written, under the member's
+    /// lock).
+    func writeMemberEntities(
+        _ entities: [Entity], member: MemberID, now: Timestamp, connection: PostgresConnection
+    ) async throws {
+        let rows = Self.lastWrites(try entities.map { ($0.key, try $0.payloadJSON()) })
+        guard !rows.isEmpty else { return }
+        try await connection.query(
+            """
+            INSERT INTO entities (member_id, kind, id, version, body, updated_at)
+            SELECT \(member.rawValue), k, i, nextval('feed_version'), b,
+                \(now.millisecondsSince1970)
+            FROM unnest(\(rows.kinds)::text[], \(rows.ids)::text[], \(rows.bodies)::bytea[])
+                WITH ORDINALITY AS t(k, i, b, n)
+            ORDER BY n
+            ON CONFLICT (member_id, kind, id) DO UPDATE SET
+                version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
+            """, logger: logger)
+    }
+
+    /// Writes catalogue entities (under the catalogue's lock), each with the next feed version.
+    static func writeCatalogue(
+        _ written: [(EntityKey, Data)], now: Timestamp, connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let rows = lastWrites(written)
+        guard !rows.isEmpty else { return }
+        try await connection.query(
+            """
+            INSERT INTO catalogue (kind, id, version, body, updated_at)
+            SELECT k, i, nextval('feed_version'), b, \(now.millisecondsSince1970)
+            FROM unnest(\(rows.kinds)::text[], \(rows.ids)::text[], \(rows.bodies)::bytea[])
+                WITH ORDINALITY AS t(k, i, b, n)
+            ORDER BY n
+            ON CONFLICT (kind, id) DO UPDATE SET
+                version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
+            """, logger: logger)
+    }
+
+    /// Columns of entity rows to write, each key once (its last write: one statement may not change a row twice),
+    /// in the order of those last writes.
+    struct EntityRows {
+        var kinds: [String] = []
+        var ids: [String] = []
+        var bodies: [ByteBuffer] = []
+        var isEmpty: Bool { kinds.isEmpty }
+    }
+
+    static func lastWrites(_ written: [(EntityKey, Data)]) -> EntityRows {
+        var last: [EntityKey: Int] = [:]
+        for (index, (key, _)) in written.enumerated() { last[key] = index }
+        var rows = EntityRows()
+        for (index, (key, body)) in written.enumerated() where last[key] == index {
+            rows.kinds.append(key.kind.rawValue)
+            rows.ids.append(key.id)
+            rows.bodies.append(ByteBuffer(bytes: body))
+        }
+        return rows
+    }
+
+    /// Runs `body`; a unique violation becomes a ``LoyaltyError`` `duplicate` naming `what`.
+    @discardableResult
+    static func unique<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch where sqlState(error) == "23505" {
+            throw LoyaltyError(.duplicate, "\(what) exists already", cause: error)
+        }
+    }
+}

@@ -1,0 +1,214 @@
+internal import Crypto
+internal import Foundation
+public import LoyaltyCore
+internal import PostgresNIO
+
+// The schema in named, ordered migrations, the programme a new database starts with, and the signing keys.
+extension PostgresStorage {
+    /// A named step of the schema. Steps run in order, each once, all under one advisory lock.
+    struct Migration {
+        let name: String
+        let statements: [String]
+    }
+
+    /// The advisory lock (two keys: the application's, the purpose's) held while migrating.
+    static let migrationLock = (application: Int32(0x4C4F_5941), purpose: Int32(1))
+
+    /// Every step of the schema, oldest first. Never edit a step that has shipped: add one.
+    static let migrations: [Migration] = [
+        Migration(
+            name: "v1: accounts, devices, feed, receipts, transactions, keys",
+            statements: [
+                // Feed versions of member entities and of the catalogue come from one sequence (docs/architecture.md
+                // says why a pull cannot skip one committed late).
+                "CREATE SEQUENCE feed_version AS bigint MINVALUE 1",
+                "CREATE TABLE meta (key text PRIMARY KEY, value bigint NOT NULL)",
+                "INSERT INTO meta (key, value) VALUES ('horizon', 0)",
+                """
+                CREATE TABLE signing_keys (
+                    slot text PRIMARY KEY CHECK (slot IN ('current', 'previous')),
+                    key bytea NOT NULL CHECK (length(key) = 32))
+                """,
+                """
+                CREATE TABLE accounts (
+                    member_id text PRIMARY KEY,
+                    email text NOT NULL,
+                    password_hash bytea NOT NULL,
+                    salt bytea NOT NULL,
+                    password_params text,
+                    created_at bigint NOT NULL,
+                    sign_in_blocked boolean NOT NULL DEFAULT false)
+                """,
+                "CREATE UNIQUE INDEX accounts_email ON accounts (lower(email))",
+                """
+                CREATE TABLE devices (
+                    id text PRIMARY KEY,
+                    member_id text NOT NULL REFERENCES accounts (member_id),
+                    name text NOT NULL,
+                    created_at bigint NOT NULL,
+                    revoked_at bigint,
+                    revoked_reason text,
+                    last_sequence bigint NOT NULL DEFAULT 0 CHECK (last_sequence >= 0),
+                    last_acted_at bigint,
+                    last_seen_at bigint,
+                    last_pulled_at bigint,
+                    refresh_hash bytea NOT NULL,
+                    previous_refresh_hash bytea,
+                    rotated_at bigint,
+                    superseded_refresh bytea,
+                    refresh_retries integer NOT NULL DEFAULT 0,
+                    UNIQUE (member_id, id))
+                """,
+                """
+                CREATE TABLE mutation_results (
+                    member_id text NOT NULL,
+                    device_id text NOT NULL,
+                    sequence bigint NOT NULL CHECK (sequence > 0),
+                    result bytea NOT NULL,
+                    processed_at bigint NOT NULL,
+                    PRIMARY KEY (member_id, device_id, sequence),
+                    FOREIGN KEY (member_id, device_id) REFERENCES devices (member_id, id))
+                """,
+                "CREATE INDEX mutation_results_age ON mutation_results (processed_at)",
+                // A member's entities; bodies are the exact bytes the feed sends (bytea: jsonb would reorder keys).
+                """
+                CREATE TABLE entities (
+                    member_id text NOT NULL REFERENCES accounts (member_id),
+                    kind text NOT NULL,
+                    id text NOT NULL,
+                    version bigint NOT NULL UNIQUE,
+                    body bytea,
+                    updated_at bigint NOT NULL,
+                    PRIMARY KEY (member_id, kind, id))
+                """,
+                "CREATE INDEX entities_feed ON entities (member_id, version)",
+                "CREATE INDEX entities_deleted ON entities (updated_at) WHERE body IS NULL",
+                // The programme-wide entities (programme, offers, rewards, surveys), in every member's feed.
+                """
+                CREATE TABLE catalogue (
+                    kind text NOT NULL,
+                    id text NOT NULL,
+                    version bigint NOT NULL UNIQUE,
+                    body bytea,
+                    updated_at bigint NOT NULL,
+                    PRIMARY KEY (kind, id))
+                """,
+                "CREATE INDEX catalogue_deleted ON catalogue (updated_at) WHERE body IS NULL",
+                """
+                CREATE TABLE cards (
+                    number text PRIMARY KEY,
+                    member_id text NOT NULL REFERENCES accounts (member_id))
+                """,
+                "CREATE INDEX cards_by_member ON cards (member_id)",
+                """
+                CREATE TABLE receipts (
+                    code text PRIMARY KEY,
+                    amount bigint NOT NULL CHECK (amount >= 0),
+                    shop text NOT NULL,
+                    purchased_at bigint NOT NULL,
+                    claimed_by text REFERENCES accounts (member_id),
+                    lot_id text)
+                """,
+                """
+                CREATE TABLE transactions (
+                    id text PRIMARY KEY,
+                    kind text NOT NULL CHECK (kind IN ('purchase', 'return', 'redemption')),
+                    member_id text NOT NULL REFERENCES accounts (member_id),
+                    lot_id text,
+                    receipt_code text)
+                """,
+            ]),
+    ]
+
+    public func migrate() async throws { try await applyMigrations() }
+
+    /// Applies the migrations the database has not had, in order, under the advisory lock; returns their names.
+    @discardableResult
+    public func applyMigrations() async throws -> [String] {
+        let applied = try await transaction { connection in
+            // Two instances starting together: the second waits here, then finds the steps applied.
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(\(Self.migrationLock.application), \(Self.migrationLock.purpose))",
+                logger: self.logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL)",
+                logger: self.logger)
+            var done = Set<String>()
+            for try await name in try await connection.query("SELECT name FROM schema_migrations", logger: self.logger)
+                .decode(String.self)
+            {
+                done.insert(name)
+            }
+            var applied: [String] = []
+            for migration in Self.migrations where !done.contains(migration.name) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                }
+                try await connection.query(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (\(migration.name), now())",
+                    logger: self.logger)
+                applied.append(migration.name)
+            }
+            return applied
+        }
+        for name in applied { logger.notice("database migrated", metadata: ["migration": "\(name)"]) }
+        return applied
+    }
+
+    public func ping() async throws {
+        _ = try await leased { connection in try await connection.query("SELECT 1", logger: self.logger) }
+    }
+
+    public func installProgramme(_ program: Program, catalogue: Catalogue, now: Timestamp) async throws -> Bool {
+        let entities: [Entity] =
+            [.program(program)] + catalogue.offers.map(Entity.offer) + catalogue.rewards.map(Entity.reward)
+            + catalogue.surveys.map(Entity.survey)
+        let rows = try entities.map { entity in (entity.key, try entity.payloadJSON()) }
+        return try await transaction { connection in
+            try await Self.lockCatalogue(connection, logger: self.logger)
+            let installed = try await connection.query(
+                "SELECT count(*) FROM catalogue WHERE kind = 'program'", logger: self.logger
+            ).collect().first?.decode(Int64.self) ?? 0
+            guard installed == 0 else { return false }
+            try await Self.writeCatalogue(rows, now: now, connection: connection, logger: self.logger)
+            return true
+        }
+    }
+
+    /// The token authority of every instance on this database: the signing keys live in it (made on first use), so
+    /// that a token one instance signed verifies on the others.
+    public func tokenAuthority(accessLifetime: TimeSpan = .minutes(15)) async throws -> TokenAuthority {
+        let fresh = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        let keys = try await transaction { connection in
+            try await connection.query(
+                "INSERT INTO signing_keys (slot, key) VALUES ('current', \(fresh)) ON CONFLICT (slot) DO NOTHING",
+                logger: self.logger)
+            var keys: [String: Data] = [:]
+            for try await (slot, key) in try await connection.query(
+                "SELECT slot, key FROM signing_keys", logger: self.logger
+            ).decode((String, Data).self) {
+                keys[slot] = key
+            }
+            return keys
+        }
+        guard let current = keys["current"] else {
+            throw LoyaltyError(.unusableStore, "the database \(url) holds no signing key")
+        }
+        return TokenAuthority(
+            key: SymmetricKey(data: current), previous: keys["previous"].map { SymmetricKey(data: $0) },
+            accessLifetime: accessLifetime)
+    }
+
+    /// Makes a new signing key; the current one becomes the previous one (verifying the tokens it signed until they
+    /// expire). Every instance reads the keys when it starts: restart them all after rotating.
+    public func rotateSigningKey() async throws {
+        let fresh = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        try await transaction { connection in
+            try await connection.query("DELETE FROM signing_keys WHERE slot = 'previous'", logger: self.logger)
+            try await connection.query(
+                "UPDATE signing_keys SET slot = 'previous' WHERE slot = 'current'", logger: self.logger)
+            try await connection.query(
+                "INSERT INTO signing_keys (slot, key) VALUES ('current', \(fresh))", logger: self.logger)
+        }
+    }
+}
