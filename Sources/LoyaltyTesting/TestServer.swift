@@ -18,12 +18,14 @@ public struct TestServer: Sendable {
     /// Where the server logs (the service and the HTTP layer).
     public let logger: Logger
 
-    /// Starts a server. `configure` adjusts limits and policies, `program` the programme's rules; `storage` may
-    /// wrap the real store (to slow it).
+    /// Starts a server. `configure` adjusts limits and policies, `program` the programme's rules; `backend` says where
+    /// it keeps its data (a database of its own on the test cluster for PostgreSQL); `storage` may wrap the real
+    /// store (to slow it).
     public static func make(
+        _ backend: StorageBackend = .sqlite,
         configure: (inout ServerConfiguration) -> Void = { _ in },
         program adjust: (inout Program) -> Void = { _ in },
-        storage wrap: (SQLiteStorage) -> any ServerStorage = { $0 },
+        storage wrap: (any ServerStorage) -> any ServerStorage = { $0 },
         logger: Logger = Logger(label: "test")
     ) async throws -> TestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -40,12 +42,21 @@ public struct TestServer: Sendable {
         try settings.program.validate()
         try FileManager.default.createDirectory(at: settings.dataDirectory, withIntermediateDirectories: true)
         let clock = TestClock()
-        let storage = wrap(
-            try SQLiteStorage(path: settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path))
+        let base: any ServerStorage
+        let tokens: TokenAuthority
+        switch backend {
+        case .sqlite:
+            base = try SQLiteStorage(path: settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path)
+            tokens = TokenAuthority(key: try TokenAuthority.loadKey(in: settings.dataDirectory))
+        case .postgres:
+            let storage = try await StorageBackend.freshPostgres(logger: logger)
+            base = storage
+            tokens = try await storage.tokenAuthority()
+            settings.database = storage.url
+        }
+        let storage = wrap(base)
         let service = SyncService(
-            storage: storage, clock: clock, configuration: configuration,
-            tokens: TokenAuthority(key: try TokenAuthority.loadKey(in: settings.dataDirectory)),
-            logger: logger)
+            storage: storage, clock: clock, configuration: configuration, tokens: tokens, logger: logger)
         try await service.prepare(program: settings.program, catalogue: settings.catalogue)
         return TestServer(directory: directory, settings: settings, service: service, clock: clock, logger: logger)
     }

@@ -39,11 +39,11 @@ public final class Throttle: Sendable {
 /// The real store, made slow on demand: the only way to hold a push or a pull in flight while a test kills the
 /// client or shuts the server down.
 public struct ThrottledStorage: ServerStorage {
-    public let base: SQLiteStorage
+    public let base: any ServerStorage
     public let throttle: Throttle
 
     /// Creates a `ThrottledStorage` from its parts.
-    public init(base: SQLiteStorage, throttle: Throttle) {
+    public init(base: any ServerStorage, throttle: Throttle) {
         self.base = base
         self.throttle = throttle
     }

@@ -238,7 +238,8 @@ struct Migrate: AsyncParsableCommand {
         logger.logLevel = .warning
         let storage = PostgresStorage(url: url, connections: 1, logger: logger)
         let applied = try await storage.whileRunning { try await storage.applyMigrations() }
-        print(applied.isEmpty ? "\(url): the schema is up to date" : "\(url): applied \(applied.joined(separator: ", "))")
+        print(
+            applied.isEmpty ? "\(url): the schema is up to date" : "\(url): applied \(applied.joined(separator: ", "))")
     }
 }
 

@@ -73,6 +73,8 @@ struct CLI {
 }
 
 /// A live server with a test clock, for the binary to talk to.
-func withLiveServer(_ body: @escaping @Sendable (URL, String) async throws -> Void) async throws {
-    try await TestServer.make().live { url in try await body(url, TestServer.adminToken) }
+func withLiveServer(
+    _ backend: StorageBackend = .sqlite, _ body: @escaping @Sendable (URL, String) async throws -> Void
+) async throws {
+    try await TestServer.make(backend).live { url in try await body(url, TestServer.adminToken) }
 }

@@ -63,11 +63,12 @@ import Testing
     /// C14: the real `loyalty` process is killed in the middle of a push (the server commits after the client
     /// died) and in the middle of a paged pull; restarted from its directory, it loses nothing, repeats nothing,
     /// and its next sync completes with the device equal to the server.
-    @Test func c14KillingTheProcessMidPushAndMidPullLosesNothingAndAppliesNothingTwice() async throws {
+    @Test(arguments: StorageBackend.all)
+    func c14KillingTheProcessMidPushAndMidPullLosesNothingAndAppliesNothingTwice(backend: StorageBackend) async throws {
         let binary = try #require(CLI.locate())
         let throttle = Throttle()
         let harness = try await TestServer.make(
-            configure: { $0.maxPageSize = 2 }, storage: { ThrottledStorage(base: $0, throttle: throttle) })
+            backend, configure: { $0.maxPageSize = 2 }, storage: { ThrottledStorage(base: $0, throttle: throttle) })
         let phone = harness.directory.appendingPathComponent("phone").path
         try await harness.live { server in
             let cli = CLI(binary: binary, environment: [:])

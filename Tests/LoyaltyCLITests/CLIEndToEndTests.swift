@@ -22,11 +22,12 @@ import Testing
 
     func device(_ name: String) -> String { root.appendingPathComponent(name).path }
 
-    @Test func twoDevicesGoThroughAnOfflineConflictAndAgree() async throws {
+    @Test(arguments: StorageBackend.all)
+    func twoDevicesGoThroughAnOfflineConflictAndAgree(backend: StorageBackend) async throws {
         let cli = self.cli
         let phone = device("phone")
         let tablet = device("tablet")
-        try await withLiveServer { server, token in
+        try await withLiveServer(backend) { server, token in
             let enrolled = try await cli(
                 "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Anna Schmidt",
                 "--email", "anna@example.de", "--password", "correct horse")
@@ -107,10 +108,11 @@ import Testing
         }
     }
 
-    @Test func profileConsentsAndSurveysWorkOfflineAndShowTheDocumentedKeys() async throws {
+    @Test(arguments: StorageBackend.all)
+    func profileConsentsAndSurveysWorkOfflineAndShowTheDocumentedKeys(backend: StorageBackend) async throws {
         let cli = self.cli
         let phone = device("phone")
-        try await withLiveServer { server, _ in
+        try await withLiveServer(backend) { server, _ in
             _ = try await cli(
                 "--device", phone, "enroll", "--server", server.absoluteString, "--name", "Jonas", "--email",
                 "jonas@example.de", "--password", "correct horse")
@@ -137,10 +139,11 @@ import Testing
         }
     }
 
-    @Test func badInputGivesTheDocumentedErrorAndExitCode() async throws {
+    @Test(arguments: StorageBackend.all)
+    func badInputGivesTheDocumentedErrorAndExitCode(backend: StorageBackend) async throws {
         let cli = self.cli
         let phone = device("phone")
-        try await withLiveServer { server, token in
+        try await withLiveServer(backend) { server, token in
             _ = try await cli(
                 "--device", phone, "enroll", "--server", server.absoluteString, "--name", "Leyla", "--email",
                 "leyla@example.de", "--password", "correct horse")

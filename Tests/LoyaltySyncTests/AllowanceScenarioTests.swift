@@ -42,9 +42,11 @@ import Testing
     }
 
     /// C3: balance 1,000; each device holds 500 and redeems 400 offline; both are accepted, whoever syncs first.
-    @Test(arguments: [true, false])
-    func c3EachDeviceRedeemsWithinItsAllowanceOfflineAndBothAreAccepted(phoneFirst: Bool) async throws {
-        let harness = try await DeviceHarness.make(program: { $0.allowances = Self.everything })
+    @Test(arguments: StorageBackend.all, [true, false])
+    func c3EachDeviceRedeemsWithinItsAllowanceOfflineAndBothAreAccepted(
+        backend: StorageBackend, phoneFirst: Bool
+    ) async throws {
+        let harness = try await DeviceHarness.make(backend, program: { $0.allowances = Self.everything })
         try await harness.live { server in
             let devices = try await member(harness, server: server, devices: 2, points: 1000)
             _ = try await harness.service.createReward(Reward(id: "r400", title: "Headphones", cost: 400))
@@ -73,8 +75,9 @@ import Testing
 
     /// Three devices, all offline at once, each spending its whole allowance: every redemption is accepted and
     /// the balance ends at exactly zero.
-    @Test func allDevicesOfflineSpendTheirWholeAllowancesAtOnce() async throws {
-        let harness = try await DeviceHarness.make(program: { $0.allowances = Self.everything })
+    @Test(arguments: StorageBackend.all)
+    func allDevicesOfflineSpendTheirWholeAllowancesAtOnce(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend, program: { $0.allowances = Self.everything })
         try await harness.live { server in
             let devices = try await member(harness, server: server, devices: 3, points: 1500)
             for device in devices {
@@ -94,8 +97,11 @@ import Testing
 
     /// A redemption beyond the allowance is provisional, and is refused when another device's reserved points
     /// would be needed for it.
-    @Test func aRedemptionBeyondTheAllowanceIsProvisionalAndReservedPointsAreNotItsToSpend() async throws {
-        let harness = try await DeviceHarness.make(program: { $0.allowances = Self.everything })
+    @Test(arguments: StorageBackend.all)
+    func aRedemptionBeyondTheAllowanceIsProvisionalAndReservedPointsAreNotItsToSpend(
+        backend: StorageBackend
+    ) async throws {
+        let harness = try await DeviceHarness.make(backend, program: { $0.allowances = Self.everything })
         try await harness.live { server in
             let devices = try await member(harness, server: server, devices: 2, points: 1000)
             _ = try await harness.service.createReward(Reward(id: "r600", title: "Kettle", cost: 600))
@@ -122,9 +128,10 @@ import Testing
 
     /// The till cannot spend points reserved for the devices, and the devices' guaranteed redemptions still go
     /// through after it spent everything else.
-    @Test(arguments: [true, false])
-    func aTillRedemptionWhileAllowancesAreHeld(tillFirst: Bool) async throws {
+    @Test(arguments: StorageBackend.all, [true, false])
+    func aTillRedemptionWhileAllowancesAreHeld(backend: StorageBackend, tillFirst: Bool) async throws {
         let harness = try await DeviceHarness.make(
+            backend,
             program: { $0.allowances = AllowancePolicy(share: 50, cap: 1000, lease: .days(7)) })
         try await harness.live { server in
             let devices = try await member(harness, server: server, devices: 2, points: 1000)
@@ -152,8 +159,10 @@ import Testing
 
     /// The expiry job runs while allowances are held: allowances draw only on lots that outlive their hold, so
     /// the points that expire were never reserved and the guaranteed redemption is accepted.
-    @Test func theExpiryJobRunsWhileAllowancesAreHeld() async throws {
+    @Test(arguments: StorageBackend.all)
+    func theExpiryJobRunsWhileAllowancesAreHeld(backend: StorageBackend) async throws {
         let harness = try await DeviceHarness.make(
+            backend,
             program: {
                 $0.allowances = Self.everything
                 $0.expiry = .monthsAfterEarning(1)
@@ -186,8 +195,9 @@ import Testing
 
     /// A device gives its allowance back when it is half used and gets a fresh one; a redemption it records while
     /// giving it back is not counted on it. A lapsed allowance reserves nothing.
-    @Test func anAllowanceIsReturnedAndRenewedWhenItSyncsAndLapsesWhenItDoesNot() async throws {
-        let harness = try await DeviceHarness.make(program: { $0.allowances = Self.everything })
+    @Test(arguments: StorageBackend.all)
+    func anAllowanceIsReturnedAndRenewedWhenItSyncsAndLapsesWhenItDoesNot(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend, program: { $0.allowances = Self.everything })
         try await harness.live { server in
             let devices = try await member(harness, server: server, devices: 2, points: 2000)
             let phone = devices[0]

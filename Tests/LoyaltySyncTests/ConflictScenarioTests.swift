@@ -45,9 +45,9 @@ import Testing
         #expect(rejectionNotices == rejected, "every rejected mutation has a notice")
     }
 
-    @Test(arguments: [true, false])
-    func c1BothDevicesRedeemTheSameSingleUseOfferOffline(phoneFirst: Bool) async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all, [true, false])
+    func c1BothDevicesRedeemTheSameSingleUseOfferOffline(backend: StorageBackend, phoneFirst: Bool) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             for device in [phone, tablet] {
@@ -70,9 +70,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [2, 3])
-    func c2DevicesSpendTheSamePointsOfflineWithoutAllowance(devices count: Int) async throws {
-        let harness = try await DeviceHarness.make(program: { $0.allowances = .off })
+    @Test(arguments: StorageBackend.all, [2, 3])
+    func c2DevicesSpendTheSamePointsOfflineWithoutAllowance(backend: StorageBackend, devices count: Int) async throws {
+        let harness = try await DeviceHarness.make(backend, program: { $0.allowances = .off })
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server, email: "c2-\(count)@example.de")
             var devices = [phone, tablet]
@@ -97,8 +97,9 @@ import Testing
         }
     }
 
-    @Test func c4OfflineEditsOfDifferentFieldsAreBothKept() async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all)
+    func c4OfflineEditsOfDifferentFieldsAreBothKept(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             try phone.act(.setProfileField(.phone, value: "+49 30 1111111", basedOn: nil), at: harness.clock.now())
@@ -114,9 +115,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [true, false])
-    func c5OfflineEditsOfTheSameFieldTheLaterStampWins(laterPushesFirst: Bool) async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all, [true, false])
+    func c5OfflineEditsOfTheSameFieldTheLaterStampWins(backend: StorageBackend, laterPushesFirst: Bool) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             try phone.act(.setProfileField(.phone, value: "+49 30 1111111", basedOn: nil), at: harness.clock.now())
@@ -141,9 +142,11 @@ import Testing
 
     /// C6 through devices: both devices act at the same instant on clocks that agree, so their stamps are exactly
     /// equal; the withdrawal wins on every device, whichever pushes first, and both changes stay in the history.
-    @Test(arguments: [true, false])
-    func c6ConsentWithdrawnAndGrantedWithEqualStampsTheWithdrawalWins(withdrawalFirst: Bool) async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all, [true, false])
+    func c6ConsentWithdrawnAndGrantedWithEqualStampsTheWithdrawalWins(
+        backend: StorageBackend, withdrawalFirst: Bool
+    ) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             // Past every stamp either device has seen, and each device's clock read so that its corrected time is
@@ -168,8 +171,9 @@ import Testing
         }
     }
 
-    @Test func c7AnOfferWithdrawnWhileADeviceWasOfflineIsRefusedAfterTheWithdrawal() async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all)
+    func c7AnOfferWithdrawnWhileADeviceWasOfflineIsRefusedAfterTheWithdrawal(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             try await harness.service.withdrawOffer("welcome-10")
@@ -184,9 +188,10 @@ import Testing
         }
     }
 
-    @Test(arguments: [(TimeSpan.hours(24), true), (.hours(80), false)])
-    func c8AnOfferActivatedBeforeExpirySyncedAfterIt(syncDelay: TimeSpan, accepted: Bool) async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all, [(TimeSpan.hours(24), true), (.hours(80), false)])
+    func c8AnOfferActivatedBeforeExpirySyncedAfterIt(backend: StorageBackend, timing: (TimeSpan, Bool)) async throws {
+        let (syncDelay, accepted) = timing
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             _ = try await harness.service.createOffer(
@@ -204,10 +209,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [true, false])
-    func c9TheTillCreditsWhileADeviceOfflineSpendsPointsOnlyThePurchaseCovers(purchaseUnlockedFirst: Bool) async throws
-    {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all, [true, false])
+    func c9TheTillCreditsWhileADeviceOfflineSpendsPointsOnlyThePurchaseCovers(
+        backend: StorageBackend, purchaseUnlockedFirst: Bool
+    ) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             try await harness.give(400, to: phone)
@@ -237,12 +243,15 @@ import Testing
         }
     }
 
-    @Test func c10TheExpiryJobExpiresALotWhileADeviceOfflineSpendsIt() async throws {
+    @Test(arguments: StorageBackend.all)
+    func c10TheExpiryJobExpiresALotWhileADeviceOfflineSpendsIt(backend: StorageBackend) async throws {
         // The phone is away for two years: longer than a refresh token lives by default (docs/security.md).
-        let harness = try await DeviceHarness.make(configure: {
-            $0.refresh.idleLifetime = .days(1_000)
-            $0.refresh.absoluteLifetime = .days(1_000)
-        })
+        let harness = try await DeviceHarness.make(
+            backend,
+            configure: {
+                $0.refresh.idleLifetime = .days(1_000)
+                $0.refresh.absoluteLifetime = .days(1_000)
+            })
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             try await harness.give(600, to: phone)
@@ -264,8 +273,9 @@ import Testing
         }
     }
 
-    @Test func c11AReturnReversesPointsAlreadySpentAndShowsThemAsOwed() async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all)
+    func c11AReturnReversesPointsAlreadySpentAndShowsThemAsOwed(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             let member = try #require(try phone.store.identity()?.memberID)
@@ -288,8 +298,9 @@ import Testing
         }
     }
 
-    @Test func c12TheCardIsReplacedWhileADeviceIsOffline() async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all)
+    func c12TheCardIsReplacedWhileADeviceIsOffline(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             let member = try #require(try phone.store.identity()?.memberID)
@@ -309,8 +320,9 @@ import Testing
         }
     }
 
-    @Test func c15SkewedClocksTheEditMadeLaterInRealTimeWins() async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all)
+    func c15SkewedClocksTheEditMadeLaterInRealTimeWins(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let email = "c15@example.de"
             let ahead = try harness.device("ahead", server: server, skew: .days(1))
@@ -334,8 +346,9 @@ import Testing
         }
     }
 
-    @Test func c17AReceiptEarnsOnceAcrossDevicesAndMembers() async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all)
+    func c17AReceiptEarnsOnceAcrossDevicesAndMembers(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             let stranger = try harness.device("stranger", server: server)
@@ -357,8 +370,9 @@ import Testing
         }
     }
 
-    @Test func c13APushWhoseAnswerIsLostIsRetriedAndAppliedOnce() async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all)
+    func c13APushWhoseAnswerIsLostIsRetriedAndAppliedOnce(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let lost = Mutex(false)
             let lossy = InterposedTransport(
@@ -397,8 +411,9 @@ import Testing
         }
     }
 
-    @Test func c16ADeviceAwayLongerThanRetentionIsResetAndItsQueueGoesThrough() async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all)
+    func c16ADeviceAwayLongerThanRetentionIsResetAndItsQueueGoesThrough(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             try tablet.act(.setConsent(.marketingSMS, granted: true), at: harness.clock.now())
@@ -413,8 +428,9 @@ import Testing
         }
     }
 
-    @Test func c18ARevokedDevicesQueueIsRefusedAndItWipesItself() async throws {
-        let harness = try await DeviceHarness.make()
+    @Test(arguments: StorageBackend.all)
+    func c18ARevokedDevicesQueueIsRefusedAndItWipesItself(backend: StorageBackend) async throws {
+        let harness = try await DeviceHarness.make(backend)
         try await harness.live { server in
             let (phone, tablet) = try await harness.pair(server: server)
             try await harness.give(1000, to: phone)

@@ -31,7 +31,9 @@ struct FailureMiddleware: ServerMiddleware {
                         "client": "\(ClientAddress.current ?? "in-process")",
                     ])
             }
-            if failure.kind == .unavailable, let error = error as? LoyaltyError ?? (error as? ServerError)?.underlyingError as? LoyaltyError {
+            if failure.kind == .unavailable,
+                let error = error as? LoyaltyError ?? (error as? ServerError)?.underlyingError as? LoyaltyError
+            {
                 logger.warning(
                     "request refused: storage unavailable",
                     metadata: ["operation": "\(operationID)", "error": "\(Self.kind(of: error))"])
@@ -85,7 +87,8 @@ struct FailureMiddleware: ServerMiddleware {
         case let error as LoyaltyError where error.code == .unknownMember: return APIFailure(.notFound, error.message)
         case let error as LoyaltyError where error.code == .unavailable:
             // The database restarts or the pool is exhausted: devices back off and retry; nothing was acknowledged.
-            var failure = APIFailure(.unavailable, "the server's database is not available right now: try again shortly")
+            var failure = APIFailure(
+                .unavailable, "the server's database is not available right now: try again shortly")
             failure.retryAfterSeconds = 5
             return failure
         default:

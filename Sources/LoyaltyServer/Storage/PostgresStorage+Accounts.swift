@@ -33,7 +33,8 @@ extension PostgresStorage {
     public func account(email: String) async throws -> AccountRecord? {
         try await leased { connection in
             try await Self.account(
-                connection.query("SELECT \(unescaped: Self.accountColumns) FROM accounts WHERE lower(email) = lower(\(email))",
+                connection.query(
+                    "SELECT \(unescaped: Self.accountColumns) FROM accounts WHERE lower(email) = lower(\(email))",
                     logger: self.logger))
         }
     }
@@ -280,11 +281,14 @@ extension PostgresStorage {
         last_pulled_at, refresh_hash, previous_refresh_hash, rotated_at, superseded_refresh, refresh_retries
         """
 
-    static func fetchDevice(_ id: DeviceID, connection: PostgresConnection, logger: Logger) async throws
+    static func fetchDevice(
+        _ id: DeviceID, connection: PostgresConnection, logger: Logger
+    ) async throws
         -> DeviceRecord?
     {
         try await devices(
-            connection.query("SELECT \(unescaped: deviceColumns) FROM devices WHERE id = \(id.rawValue)", logger: logger)
+            connection.query(
+                "SELECT \(unescaped: deviceColumns) FROM devices WHERE id = \(id.rawValue)", logger: logger)
         ).first
     }
 

@@ -17,18 +17,31 @@ extension PostgresStorage {
     ) async throws -> T {
         try await withoutActuallyEscaping(body) { body in
             let body = UncheckedBody(body: body)
-            let value = try await transaction { connection in
-                try await Self.lockMember(request.memberID, connection, logger: self.logger)
-                var work = try await self.loadWork(request, connection: connection)
-                let value = try body.body(&work)
-                try await self.flush(work, request: request, connection: connection)
-                if let pause = self.hooks.beforeMemberCommit { await pause(request.memberID) }
-                return value
+            // A unit that changes a programme-wide entity (a reward's stock) read the catalogue without its lock: if
+            // another transaction changed the catalogue meanwhile, the unit is run again on what is there now.
+            for attempt in 1... {
+                do {
+                    let value = try await transaction { connection in
+                        try await Self.lockMember(request.memberID, connection, logger: self.logger)
+                        var (work, catalogueVersion) = try await self.loadWork(request, connection: connection)
+                        let value = try body.body(&work)
+                        try await self.flush(
+                            work, request: request, catalogueRead: catalogueVersion, connection: connection)
+                        if let pause = self.hooks.beforeMemberCommit { await pause(request.memberID) }
+                        return value
+                    }
+                    counted(units: 1)
+                    return value
+                } catch is CatalogueChanged where attempt < 20 {
+                    continue
+                }
             }
-            counted(units: 1)
-            return value
+            fatalError("unreachable: the loop returns or throws")
         }
     }
+
+    /// The catalogue changed between a unit's reading it and its writing a programme-wide entity.
+    struct CatalogueChanged: Error {}
 
     /// Carries a body lent by `withoutActuallyEscaping` into the transaction's closure (it runs before the call
     /// returns).
@@ -72,9 +85,9 @@ extension PostgresStorage {
     }
 
     /// Loads what a unit of work asked for, inside its transaction.
-    func loadWork(_ request: MemberWorkRequest, connection: PostgresConnection) async throws -> MemberWork {
+    func loadWork(_ request: MemberWorkRequest, connection: PostgresConnection) async throws -> (MemberWork, Int64) {
         let member = request.memberID
-        let state = try await loadState(member, connection: connection)
+        let (state, catalogueVersion) = try await loadState(member, connection: connection)
         var device: DeviceRecord?
         var results: [UInt64: MutationResult] = [:]
         if let deviceID = request.deviceID {
@@ -100,22 +113,34 @@ extension PostgresStorage {
                 receipts[receipt.0.code] = receipt.0
             }
         }
-        return MemberWork(state: state, device: device, storedResults: results, receipts: receipts, now: request.now)
+        return (
+            MemberWork(state: state, device: device, storedResults: results, receipts: receipts, now: request.now),
+            catalogueVersion
+        )
     }
 
-    /// A member's state from its entities and the catalogue's.
-    func loadState(_ member: MemberID, connection: PostgresConnection) async throws -> MemberState {
-        let entities = try await Self.entities(
+    /// A member's state from its entities and the catalogue's, and the newest version of the catalogue it read.
+    func loadState(_ member: MemberID, connection: PostgresConnection) async throws -> (MemberState, Int64) {
+        var entities: [Entity] = []
+        var catalogueVersion: Int64 = 0
+        for try await (kind, body, version, programmeWide) in try await connection.query(
             """
-            SELECT kind, body FROM entities
+            SELECT kind, body, version, false FROM entities
             WHERE member_id = \(member.rawValue) AND kind <> 'ledgerEntry' AND body IS NOT NULL
-            UNION ALL SELECT kind, body FROM catalogue WHERE body IS NOT NULL
-            """, connection: connection, logger: logger)
-        return try StoredEntities.memberState(member, entities: entities)
+            UNION ALL SELECT kind, body, version, true FROM catalogue WHERE body IS NOT NULL
+            """, logger: logger
+        ).decode((String, Data, Int64, Bool).self) {
+            if programmeWide { catalogueVersion = max(catalogueVersion, version) }
+            guard let kind = EntityKey.Kind(rawValue: kind) else { continue }
+            entities.append(try Entity.decode(kind: kind, json: body))
+        }
+        return (try StoredEntities.memberState(member, entities: entities), catalogueVersion)
     }
 
     /// Entities from rows of (kind, body).
-    static func entities(_ query: PostgresQuery, connection: PostgresConnection, logger: Logger) async throws
+    static func entities(
+        _ query: PostgresQuery, connection: PostgresConnection, logger: Logger
+    ) async throws
         -> [Entity]
     {
         var result: [Entity] = []
@@ -127,9 +152,25 @@ extension PostgresStorage {
     }
 
     /// Writes what a unit of work recorded, in its transaction.
-    func flush(_ work: MemberWork, request: MemberWorkRequest, connection: PostgresConnection) async throws {
+    func flush(
+        _ work: MemberWork, request: MemberWorkRequest, catalogueRead: Int64, connection: PostgresConnection
+    ) async throws {
         let member = request.memberID
-        try await writeMemberEntities(work.entityWrites, member: member, now: work.now, connection: connection)
+        let programmeWide = work.entityWrites.filter(\.isProgrammeWide)
+        if !programmeWide.isEmpty {
+            // Held until commit: pulls wait for this write as for any catalogue change.
+            try await Self.lockCatalogue(connection, logger: logger)
+            let newest =
+                try await connection.query(
+                    "SELECT coalesce(max(version), 0) FROM catalogue WHERE body IS NOT NULL", logger: logger
+                ).collect().first?.decode(Int64.self) ?? 0
+            guard newest == catalogueRead else { throw CatalogueChanged() }
+            try await Self.writeCatalogue(
+                try programmeWide.map { ($0.key, try $0.payloadJSON()) }, now: work.now, connection: connection,
+                logger: logger)
+        }
+        try await writeMemberEntities(
+            work.entityWrites.filter { !$0.isProgrammeWide }, member: member, now: work.now, connection: connection)
         if let deviceID = request.deviceID, let record = work.device {
             if !work.resultWrites.isEmpty {
                 let sequences = work.resultWrites.map { Int64($0.sequence) }
@@ -247,7 +288,7 @@ extension PostgresStorage {
     static func unique<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch where sqlState(error) == "23505" {
+        } catch  where sqlState(error) == "23505" {
             throw LoyaltyError(.duplicate, "\(what) exists already", cause: error)
         }
     }

@@ -117,7 +117,7 @@ extension PostgresStorage {
                     lot_id text,
                     receipt_code text)
                 """,
-            ]),
+            ])
     ]
 
     public func migrate() async throws { try await applyMigrations() }
@@ -155,6 +155,17 @@ extension PostgresStorage {
         return applied
     }
 
+    /// Creates a database on this server (for tests and tools: a lowercase letter or `_` first, then lowercase
+    /// letters, digits or `_`).
+    public func createDatabase(named name: String) async throws {
+        guard let first = name.first, first == "_" || first.isLowercase,
+            name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLowercase || $0.isNumber)) }), name.count <= 63
+        else { throw LoyaltyError(.invalidInput, "\(name.quoted) is not a database name this tool makes") }
+        try await leased { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: self.logger)
+        }
+    }
+
     public func ping() async throws {
         _ = try await leased { connection in try await connection.query("SELECT 1", logger: self.logger) }
     }
@@ -166,9 +177,10 @@ extension PostgresStorage {
         let rows = try entities.map { entity in (entity.key, try entity.payloadJSON()) }
         return try await transaction { connection in
             try await Self.lockCatalogue(connection, logger: self.logger)
-            let installed = try await connection.query(
-                "SELECT count(*) FROM catalogue WHERE kind = 'program'", logger: self.logger
-            ).collect().first?.decode(Int64.self) ?? 0
+            let installed =
+                try await connection.query(
+                    "SELECT count(*) FROM catalogue WHERE kind = 'program'", logger: self.logger
+                ).collect().first?.decode(Int64.self) ?? 0
             guard installed == 0 else { return false }
             try await Self.writeCatalogue(rows, now: now, connection: connection, logger: self.logger)
             return true

@@ -85,13 +85,19 @@ public final class PostgresStorage: ServerStorage {
 
     public var commitStatistics: CommitStatistics { statistics.withLock { $0 } }
 
-    func counted(units: Int) { statistics.withLock { $0.commits += 1; $0.units += units } }
+    func counted(units: Int) {
+        statistics.withLock {
+            $0.commits += 1
+            $0.units += units
+        }
+    }
 
     // MARK: Connections
 
     /// Runs `body` in a transaction on a leased connection.
     @discardableResult
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T
+    {
         try await leased { connection in
             try await connection.query("BEGIN", logger: self.logger)
             do {
