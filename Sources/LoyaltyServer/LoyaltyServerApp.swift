@@ -157,6 +157,7 @@ extension LoyaltyServerApp {
         let storage = PostgresStorage(url: url, connections: settings.databaseConnections, logger: logger)
         let server = ServerOnStorage(logger: logger) {
             logger.info("opening the database", metadata: ["database": "\(url)"])
+            try await storage.migrate()
             let service = try await makeService(
                 settings: settings, storage: storage, tokens: try await storage.tokenAuthority(), logger: logger)
             try await application(service: service, settings: settings, logger: logger, onListening: onListening)
@@ -194,8 +195,11 @@ final class ServerOnStorage: Service, Sendable {
         do {
             try await body()
         } catch {
-            failed.withLock { $0 = error }
-            throw error
+            let described = LoyaltyError(
+                .unusableStore, "the server could not start on the database: \(PostgresStorage.describe(error))",
+                cause: error)
+            failed.withLock { $0 = described }
+            throw described
         }
     }
 }

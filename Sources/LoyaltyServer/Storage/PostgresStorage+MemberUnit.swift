@@ -55,6 +55,24 @@ extension PostgresStorage {
             "SELECT pg_advisory_xact_lock(\(memberLockSpace), hashtext(\(member.rawValue)))", logger: logger)
     }
 
+    /// Holds a member's lock in a transaction of its own while `body` runs (for tests: work of the member on every
+    /// instance waits meanwhile, inside its transaction).
+    func holdingMemberLock(_ member: MemberID, while body: @escaping @Sendable () async -> Void) async throws {
+        try await transaction { connection in
+            try await Self.lockMember(member, connection, logger: self.logger)
+            await body()
+        }
+    }
+
+    /// How many advisory locks transactions wait for now (on every instance).
+    func advisoryLocksWaited() async throws -> Int {
+        try await leased { connection in
+            try await connection.query(
+                "SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", logger: self.logger
+            ).collect().first?.decode(Int.self) ?? 0
+        }
+    }
+
     /// Waits until no other transaction changes the catalogue, and holds it until this one ends.
     static func lockCatalogue(_ connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query(

@@ -177,6 +177,19 @@ public final class PostgresStorage: ServerStorage {
         return error
     }
 
+    /// What an operator may read of a database error: the server's SQL state and message (PostgreSQL's messages name
+    /// objects, not the values of a row), or the kind of connection failure; never the query's values.
+    public static func describe(_ error: any Error) -> String {
+        let underlying = (error as? LoyaltyError)?.cause ?? error
+        guard let error = underlying as? PSQLError else {
+            return (error as? LoyaltyError)?.message ?? String(describing: underlying)
+        }
+        if let info = error.serverInfo {
+            return "PostgreSQL \(info[.sqlState] ?? "?"): \(info[.message] ?? "no message")"
+        }
+        return "PostgreSQL connection: \(error.code)" + (error.underlying.map { " (\($0))" } ?? "")
+    }
+
     /// The SQL state of a database error, if it is one the server answered.
     static func sqlState(_ error: any Error) -> String? {
         let underlying = (error as? LoyaltyError)?.cause ?? error
