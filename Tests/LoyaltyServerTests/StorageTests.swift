@@ -32,12 +32,20 @@ import Testing
         #expect(try Data(contentsOf: file) == garbage)
     }
 
-    @Test func aStoreSurvivesReopeningAndMigratingAgain() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func aStoreSurvivesReopeningAndMigratingAgain(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, _) = try await harness.enroll()
         try await harness.give(120, to: session.memberID)
-        let reopened = try SQLiteStorage(
-            path: harness.settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path)
+        let reopened: any ServerStorage
+        if let url = harness.settings.database {
+            let storage = PostgresStorage(url: url, connections: 2, idleTimeout: .seconds(2), logger: harness.logger)
+            storage.runInBackground()
+            reopened = storage
+        } else {
+            reopened = try SQLiteStorage(
+                path: harness.settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path)
+        }
         try await reopened.migrate()
         let state = try await reopened.withMember(
             MemberWorkRequest(memberID: session.memberID, now: harness.clock.now())

@@ -7,8 +7,9 @@ import Testing
 
 /// The sync service in-process on a real SQLite store.
 @Suite struct SyncServiceTests {
-    @Test func aRetriedPushGetsTheStoredResultsAndNoSecondEffect() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func aRetriedPushGetsTheStoredResultsAndNoSecondEffect(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, device) = try await harness.enroll()
         try await harness.give(1000, to: session.memberID)
         let push = PushRequest(
@@ -23,8 +24,9 @@ import Testing
         #expect(try await harness.state(of: session.memberID).vouchers.count == 1)
     }
 
-    @Test func overlappingBatchesApplyEachMutationOnce() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func overlappingBatchesApplyEachMutationOnce(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, device) = try await harness.enroll()
         try await harness.give(2000, to: session.memberID)
         let envelopes = (1...5).map { harness.envelope(device, UInt64($0), .redeemReward("tote-bag")) }
@@ -42,8 +44,9 @@ import Testing
         #expect(state.rewards["tote-bag"]?.stock == 495)
     }
 
-    @Test func aGapIsRefusedUnprocessedUntilTheMissingMutationArrives() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func aGapIsRefusedUnprocessedUntilTheMissingMutationArrives(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, device) = try await harness.enroll()
         let gap = try await harness.service.push(
             PushRequest(
@@ -63,8 +66,9 @@ import Testing
         #expect(filled.codes == ["applied", "applied"])
     }
 
-    @Test func aRejectedMutationIsProcessedAndDoesNotBlockTheQueue() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func aRejectedMutationIsProcessedAndDoesNotBlockTheQueue(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, device) = try await harness.enroll()
         let response = try await harness.service.push(
             PushRequest(
@@ -78,9 +82,11 @@ import Testing
         #expect(try await harness.state(of: session.memberID).consents.isGranted(.marketingSMS))
     }
 
-    @Test(arguments: [2, 3])
-    func concurrentPushesFromSeveralDevicesNeverSpendThePointsTwice(devices count: Int) async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all, [2, 3])
+    func concurrentPushesFromSeveralDevicesNeverSpendThePointsTwice(
+        backend: StorageBackend, devices count: Int
+    ) async throws {
+        let harness = try await Harness.make(backend)
         let email = "shared-\(UUID().uuidString.prefix(6))@example.de"
         let (session, first) = try await harness.enroll(email)
         var devices = [first]
@@ -103,8 +109,9 @@ import Testing
         #expect(try await harness.state(of: session.memberID).ledger.available == 300)
     }
 
-    @Test func pullPagesThroughTheWholeFeedWithoutGapsOrRepeats() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func pullPagesThroughTheWholeFeedWithoutGapsOrRepeats(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, device) = try await harness.enroll()
         try await harness.give(800, to: session.memberID)
         var cursor = Cursor.start
@@ -133,7 +140,8 @@ import Testing
         #expect(again.changes.isEmpty && !again.hasMore && again.cursor == cursor)
     }
 
-    @Test func aPageIsNeverLargerThanTheServerLimit() async throws {
+    @Test(arguments: StorageBackend.all)
+    func aPageIsNeverLargerThanTheServerLimit(backend: StorageBackend) async throws {
         let harness = try await Harness.make { $0.maxPageSize = 4 }
         let (_, device) = try await harness.enroll()
         let page = try await harness.service.pull(
@@ -142,8 +150,9 @@ import Testing
         #expect(page.hasMore)
     }
 
-    @Test func aCursorOlderThanTheFeedKeepsIsAnsweredWithAReset() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func aCursorOlderThanTheFeedKeepsIsAnsweredWithAReset(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, device) = try await harness.enroll()
         let first = try await harness.service.pull(
             PullRequest(deviceID: device.id, cursor: .start, limit: 500), from: device)
@@ -165,8 +174,9 @@ import Testing
         #expect(foreign.reset, "a cursor from another store resets too")
     }
 
-    @Test func aDeviceThatPullsRegularlyIsNeverReset() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func aDeviceThatPullsRegularlyIsNeverReset(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, device) = try await harness.enroll()
         let token = {
             harness.service.tokens.accessToken(
@@ -186,8 +196,9 @@ import Testing
         }
     }
 
-    @Test func theJobsAreIdempotentAndSafeToRepeat() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func theJobsAreIdempotentAndSafeToRepeat(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, _) = try await harness.enroll()
         _ = try await harness.service.recordPurchase(
             amount: "300.00", card: nil, member: session.memberID.rawValue, receiptCode: nil, transaction: "T-1")
@@ -202,8 +213,9 @@ import Testing
         #expect(try await harness.state(of: session.memberID).ledger.available == 0)
     }
 
-    @Test func aTransactionIsCreditedOnceAndAReturnRevokesItsPoints() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func aTransactionIsCreditedOnceAndAReturnRevokesItsPoints(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, _) = try await harness.enroll()
         let card = session.cardNumber.digits
         let purchase = try await harness.service.recordPurchase(
@@ -223,8 +235,9 @@ import Testing
         }
     }
 
-    @Test func aReceiptEarnsOnceForWhoeverClaimsItFirst() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func aReceiptEarnsOnceForWhoeverClaimsItFirst(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (anna, annaDevice) = try await harness.enroll()
         let (jonas, jonasDevice) = try await harness.enroll()
         _ = try await harness.service.issueReceipt(amount: "42.50", code: "R-4250", shop: nil, purchasedAt: nil)
@@ -242,8 +255,9 @@ import Testing
         #expect(try await harness.state(of: jonas.memberID).ledger.pendingPoints == 0)
     }
 
-    @Test func aBlockedCardEarnsNothingAndAReplacementDoes() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func aBlockedCardEarnsNothingAndAReplacementDoes(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (session, _) = try await harness.enroll()
         let replacement = try await harness.service.replaceCard(member: session.memberID)
         await #expect(throws: APIFailure.self) {
@@ -255,8 +269,9 @@ import Testing
         #expect(credited.points == 10)
     }
 
-    @Test func theServerJudgesAnOfferAtTheTimeTheDeviceActedWithinGrace() async throws {
-        let harness = try await Harness.make()
+    @Test(arguments: StorageBackend.all)
+    func theServerJudgesAnOfferAtTheTimeTheDeviceActedWithinGrace(backend: StorageBackend) async throws {
+        let harness = try await Harness.make(backend)
         let (_, device) = try await harness.enroll()
         _ = try await harness.service.createOffer(
             Offer(
