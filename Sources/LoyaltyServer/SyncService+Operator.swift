@@ -77,7 +77,9 @@ extension SyncService {
             throw APIFailure(.notFound, error.message)
         } catch let error as LoyaltyError where error.code == .duplicate || error.code == .duplicateTransaction {
             throw APIFailure(.conflict, error.message)
-        } catch let error as LoyaltyError where error.code != .unusableStore && error.code != .locked {
+        } catch let error as LoyaltyError
+            where error.code != .unusableStore && error.code != .locked && error.code != .unavailable
+        {
             throw APIFailure(.unprocessable, error.message)
         }
     }

@@ -212,3 +212,55 @@ final class Gate: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 }
+
+/// The database server stops while the service runs: requests are refused as unavailable (503 with `Retry-After`),
+/// and once it is back the same service (the same pool) answers again, with everything acknowledged before kept.
+@Suite struct PostgresOutageTests {
+    @Test(arguments: StorageBackend.postgresOnly)
+    func requestsDuringAnOutageAreUnavailableAndTheServiceRecoversWithoutARestart(
+        backend: StorageBackend
+    ) async throws {
+        let cluster = try PostgresCluster()
+        defer { cluster.remove() }
+        let storage = PostgresStorage(
+            url: try cluster.url, connections: 4, leaseTimeout: .seconds(2), idleTimeout: .seconds(30),
+            logger: Logger(label: "test"))
+        storage.runInBackground()
+        try await storage.migrate()
+        var configuration = ServerConfiguration(adminToken: TestServer.adminToken)
+        configuration.passwordHashing = ScryptParameters(logN: 10)
+        let settings = try ServerSettings(dataDirectory: FileManager.default.temporaryDirectory, testClock: true)
+        let service = SyncService(
+            storage: storage, clock: TestClock(), configuration: configuration,
+            tokens: try await storage.tokenAuthority(), logger: Logger(label: "test"))
+        try await service.prepare(program: settings.program, catalogue: settings.catalogue)
+        let session = try await service.enroll(
+            Registration(name: "Anna Schmidt", email: "outage@example.de"), password: "correct horse",
+            deviceName: "phone")
+        _ = try await service.adjustPoints(member: session.memberID, points: 300, reason: "before the outage")
+
+        try cluster.stop()
+        do {
+            _ = try await service.adjustPoints(member: session.memberID, points: 50, reason: "during the outage")
+            Issue.record("a write went through with the database stopped")
+        } catch {
+            let failure = FailureMiddleware.failure(for: error)
+            #expect(failure.kind == .unavailable, "\(error)")
+            #expect(failure.retryAfterSeconds != nil)
+        }
+
+        try cluster.start()
+        var recovered = false
+        for _ in 0..<50 where !recovered {
+            do {
+                _ = try await service.adjustPoints(member: session.memberID, points: 50, reason: "after the outage")
+                recovered = true
+            } catch {
+                #expect(FailureMiddleware.failure(for: error).kind == .unavailable, "\(error)")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(recovered, "the service answers again once the database is back")
+        #expect(try await service.overview(of: session.memberID).state.ledger.available == 350)
+    }
+}
