@@ -89,6 +89,14 @@ public struct TokenAuthority: Sendable {
         return SymmetricKey(data: data)
     }
 
+    /// The signing keys kept in a data directory (current and previous), as bytes, without making one.
+    static func keyBytes(in directory: URL) throws -> (current: Data?, previous: Data?) {
+        func bytes(_ name: String) throws -> Data? {
+            try readKey(directory.appendingPathComponent(name)).map { key in key.withUnsafeBytes { Data($0) } }
+        }
+        return (try bytes("signing.key"), try bytes("signing.key.previous"))
+    }
+
     /// Loads the signing key from `directory/signing.key`, creating it (0600) on first use. A key that others than
     /// its owner may read is refused: whoever read it can sign tokens for any member.
     public static func loadKey(in directory: URL) throws -> SymmetricKey {

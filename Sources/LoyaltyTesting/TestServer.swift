@@ -61,6 +61,13 @@ public struct TestServer: Sendable {
         return TestServer(directory: directory, settings: settings, service: service, clock: clock, logger: logger)
     }
 
+    /// The same test server with another service (the data moved to another store, say).
+    public func with(service: SyncService, database: DatabaseURL?) -> TestServer {
+        var settings = self.settings
+        settings.database = database
+        return TestServer(directory: directory, settings: settings, service: service, clock: clock, logger: logger)
+    }
+
     /// The HTTP application; `onListening` gets the port once it listens.
     public func application(
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }

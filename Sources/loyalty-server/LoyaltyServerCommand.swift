@@ -16,7 +16,7 @@ struct LoyaltyServerCommand: AsyncParsableCommand {
             gracefully on SIGTERM or SIGINT (requests in flight finish; nothing is half-written).
             """,
         version: loyaltyVersion,
-        subcommands: [Serve.self, Migrate.self, RotateKey.self],
+        subcommands: [Serve.self, Migrate.self, MigrateStore.self, RotateKey.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -240,6 +240,53 @@ struct Migrate: AsyncParsableCommand {
         let applied = try await storage.whileRunning { try await storage.applyMigrations() }
         print(
             applied.isEmpty ? "\(url): the schema is up to date" : "\(url): applied \(applied.joined(separator: ", "))")
+    }
+}
+
+struct MigrateStore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate-store",
+        abstract: "Copy a pilot's SQLite data directory into an empty PostgreSQL database, devices and all.",
+        discussion: """
+            Stop the server first (the directory is locked while it runs). Everything is copied in one transaction: \
+            members, devices with their refresh-token hashes and sequence numbers, stored mutation results, the \
+            feed with its versions and horizon, cards, receipts, till transactions and the signing keys. Devices \
+            then sync with servers on the database without a reset and without signing in again. The target must be \
+            empty; the counts of every table are compared at the end. The SQLite directory is left as it was.
+
+            Example:
+              loyalty-server migrate-store --from ./loyalty-server-data --to postgres://loyalty@db.internal/loyalty
+            """)
+
+    @Option(help: "The SQLite data directory (the server's --data).")
+    var from: String
+
+    @Option(help: "The empty PostgreSQL database, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.")
+    var to: String
+
+    func run() async throws {
+        let url: DatabaseURL
+        do { url = try DatabaseURL(parsing: to) } catch let error as LoyaltyError {
+            throw ValidationError("Please check --to: \(error.message)")
+        }
+        var logger = Logger(label: "loyalty-server")
+        logger.logLevel = .warning
+        let storage = PostgresStorage(url: url, connections: 2, logger: logger)
+        let report: StoreMove.Report
+        do {
+            report = try await storage.whileRunning {
+                try await StoreMove.copy(from: URL(fileURLWithPath: from), to: storage) { line in print(line) }
+            }
+        } catch {
+            throw ValidationError("Nothing was moved: \(PostgresStorage.describe(error))")
+        }
+        for table in report.tables {
+            print("\(table.name): \(table.source) in \(from), \(table.target) in \(url.database)")
+        }
+        guard report.verified else {
+            throw ValidationError("The counts differ (above): do not point devices at the database; ask for help.")
+        }
+        print("moved: start loyalty-server serve with the database; devices go on where they were")
     }
 }
 
