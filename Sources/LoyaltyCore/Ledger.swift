@@ -100,6 +100,18 @@ public struct Ledger: Hashable, Sendable, Codable {
     /// job has work to do for this ledger. Answered from the running totals, without walking the lots.
     public func hasExpiryDue(at now: Timestamp) -> Bool { totals.hasExpiryDue(at: now) }
 
+    /// The earliest expiry date of a lot that still holds points or is still pending: when the expiry job next has
+    /// work for this ledger (nil: never, as things stand).
+    public var nextExpiry: Timestamp? {
+        [totals.expiryDates.first, totals.pendingExpiryDates.first].compactMap { $0 }.min()
+    }
+
+    /// When the unlock job next has work for this ledger: the earliest end of a pending lot's return window (a pending
+    /// lot without one is due at once).
+    public var nextUnlock: Timestamp? {
+        lots.values.lazy.filter { $0.state == .pending }.map { $0.pendingUntil ?? $0.earnedAt }.min()
+    }
+
     /// Points that the expiry job took from lots at or after `time`: what a spend judged at `time` could still
     /// have used, had it reached the server before the job ran.
     public func pointsExpired(since time: Timestamp) -> Int {

@@ -332,11 +332,24 @@ extension MemberState {
     }
 
     /// Re-evaluates the tier at `now`; returns the tier entity if it changed.
+    ///
+    /// A tier above the lowest is first evaluated at each moment since it was last evaluated at which a qualifying
+    /// lot was about to leave the window (its last moment inside), as an evaluator watching without pause would
+    /// have: the tier's retention then runs from the last moment the points qualified, however long ago the last
+    /// evaluation was. So the outcome does not depend on when the jobs happened to run.
     public mutating func refreshTier(at now: Timestamp) -> [Entity] {
+        var next = tier
+        if let current = tier, program.tiers.index(of: current.tierID) > 0 {
+            for instant in tierInstants(after: current.since, before: now) {
+                let points = ledger.qualifyingPoints(
+                    from: program.qualificationWindowStart(at: instant), through: instant)
+                next = program.evaluateTier(current: next, qualifyingPoints: points, at: instant)
+            }
+        }
         let qualifying = ledger.qualifyingPoints(from: program.qualificationWindowStart(at: now), through: now)
-        let next = program.evaluateTier(current: tier, qualifyingPoints: qualifying, at: now)
-        guard next != tier else { return [] }
-        tier = next
-        return [.tier(next)]
+        let evaluated = program.evaluateTier(current: next, qualifyingPoints: qualifying, at: now)
+        guard evaluated != tier else { return [] }
+        tier = evaluated
+        return [.tier(evaluated)]
     }
 }

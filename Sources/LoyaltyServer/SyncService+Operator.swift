@@ -374,16 +374,23 @@ extension SyncService {
 
     // MARK: Jobs
 
-    /// Runs a job over every member. Idempotent and safe while devices sync: each member is one unit of work.
-    public func run(_ job: Job) async throws -> JobReport {
+    /// Runs a job over the members it has work for (every member with `everyMember`, as before the index: after a
+    /// change of the programme's rules, say). Idempotent and safe while devices sync and while other instances run
+    /// it: each member is one unit of work under the member's lock, which records when the job next has work.
+    public func run(_ job: Job, everyMember: Bool = false) async throws -> JobReport {
         var report = JobReport(job: job.rawValue, members: 0, movements: 0)
         var after: MemberID?
+        let start = clock.now()
         while true {
-            let page = try await storage.memberIDs(after: after, limit: 200)
+            let page =
+                everyMember
+                ? try await storage.memberIDs(after: after, limit: 200)
+                : try await storage.membersDue(job, by: start, after: after, limit: 200)
             guard let last = page.last else { break }
             for member in page {
-                let movements = try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now())) {
-                    work in
+                var request = MemberWorkRequest(memberID: member, now: clock.now())
+                request.recordsJobsDue = true
+                let movements = try await storage.withMember(request) { work in
                     let changes =
                         job == .unlock ? work.state.unlockPending(at: work.now) : work.state.expireLots(at: work.now)
                     work.write(changes)

@@ -95,6 +95,9 @@ public struct ThrottledStorage: ServerStorage {
     public func memberIDs(after: MemberID?, limit: Int) async throws -> [MemberID] {
         try await base.memberIDs(after: after, limit: limit)
     }
+    public func membersDue(_ job: Job, by time: Timestamp, after: MemberID?, limit: Int) async throws -> [MemberID] {
+        try await base.membersDue(job, by: time, after: after, limit: limit)
+    }
     public func device(_ id: DeviceID) async throws -> DeviceRecord? { try await base.device(id) }
     public func devices(member: MemberID) async throws -> [DeviceRecord] { try await base.devices(member: member) }
     public func insertDevice(_ device: DeviceRecord) async throws { try await base.insertDevice(device) }

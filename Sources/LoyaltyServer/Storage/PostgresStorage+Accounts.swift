@@ -119,6 +119,23 @@ extension PostgresStorage {
         }
     }
 
+    public func membersDue(_ job: Job, by time: Timestamp, after: MemberID?, limit: Int) async throws -> [MemberID] {
+        let column = job == .unlock ? "unlock_due" : "expire_due"
+        return try await leased { connection in
+            var ids: [MemberID] = []
+            for try await id in try await connection.query(
+                """
+                SELECT member_id FROM accounts
+                WHERE \(unescaped: column) <= \(time.millisecondsSince1970) AND member_id > \(after?.rawValue ?? "")
+                ORDER BY member_id LIMIT \(limit)
+                """, logger: self.logger
+            ).decode(String.self) {
+                ids.append(MemberID(id))
+            }
+            return ids
+        }
+    }
+
     public func device(_ id: DeviceID) async throws -> DeviceRecord? {
         try await leased { connection in try await Self.fetchDevice(id, connection: connection, logger: self.logger) }
     }

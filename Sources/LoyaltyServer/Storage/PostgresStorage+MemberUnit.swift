@@ -189,6 +189,15 @@ extension PostgresStorage {
         }
         try await writeMemberEntities(
             work.entityWrites.filter { !$0.isProgrammeWide }, member: member, now: work.now, connection: connection)
+        if !work.entityWrites.isEmpty || request.recordsJobsDue {
+            let due = work.state.jobsDue(at: work.now)
+            try await connection.query(
+                """
+                UPDATE accounts SET unlock_due = \(due.unlock?.millisecondsSince1970),
+                    expire_due = \(due.expire?.millisecondsSince1970)
+                WHERE member_id = \(member.rawValue)
+                """, logger: logger)
+        }
         if let deviceID = request.deviceID, let record = work.device {
             if !work.resultWrites.isEmpty {
                 let sequences = work.resultWrites.map { Int64($0.sequence) }

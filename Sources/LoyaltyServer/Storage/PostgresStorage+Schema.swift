@@ -37,9 +37,14 @@ extension PostgresStorage {
                     salt bytea NOT NULL,
                     password_params text,
                     created_at bigint NOT NULL,
-                    sign_in_blocked boolean NOT NULL DEFAULT false)
+                    sign_in_blocked boolean NOT NULL DEFAULT false,
+                    unlock_due bigint,
+                    expire_due bigint)
                 """,
                 "CREATE UNIQUE INDEX accounts_email ON accounts (lower(email))",
+                // When the jobs next have work for a member (kept with every write): a run reads only who is due.
+                "CREATE INDEX accounts_unlock_due ON accounts (unlock_due) WHERE unlock_due IS NOT NULL",
+                "CREATE INDEX accounts_expire_due ON accounts (expire_due) WHERE expire_due IS NOT NULL",
                 """
                 CREATE TABLE devices (
                     id text PRIMARY KEY,

@@ -12,8 +12,9 @@ extension SQLiteStorage {
                 try db.execute(
                     sql:
                         """
-                        INSERT INTO accounts (member_id, email, password_hash, salt, password_params, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?)
+                        INSERT INTO accounts (
+                            member_id, email, password_hash, salt, password_params, created_at, unlock_due, expire_due)
+                        VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)
                         """,
                     arguments: [
                         account.memberID.rawValue, account.email, Data(account.passwordHash), Data(account.salt),
@@ -88,6 +89,19 @@ extension SQLiteStorage {
             try String.fetchAll(
                 db, sql: "SELECT member_id FROM accounts WHERE member_id > ? ORDER BY member_id LIMIT ?",
                 arguments: [after?.rawValue ?? "", limit]
+            ).map { MemberID($0) }
+        }
+    }
+
+    public func membersDue(_ job: Job, by time: Timestamp, after: MemberID?, limit: Int) async throws -> [MemberID] {
+        let column = job == .unlock ? "unlock_due" : "expire_due"
+        return try await pool.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT member_id FROM accounts WHERE \(column) <= ? AND member_id > ? ORDER BY member_id LIMIT ?
+                    """,
+                arguments: [time.millisecondsSince1970, after?.rawValue ?? "", limit]
             ).map { MemberID($0) }
         }
     }

@@ -55,7 +55,7 @@ extension SQLiteStorage {
                     guard let body else { throw LoyaltyError(.unusableStore, "a unit of work was run twice") }
                     self.body = nil
                     value = try body(&work)
-                    let written = try SQLiteStorage.flush(work, member: member, device: request.deviceID, db: db)
+                    let written = try SQLiteStorage.flush(work, request: request, db: db)
                     deviceWritten = written.device
                     // The state the body left is what loading the written entities would give (each change of the
                     // state is written as the entity it changed: the rule devices rely on too). Its versions are the
@@ -161,10 +161,18 @@ extension SQLiteStorage {
 
     /// Writes what a unit of work recorded; returns the newest versions it gave the member's and the catalogue's
     /// entities.
-    static func flush(
-        _ work: MemberWork, member: MemberID, device: DeviceID?, db: Database
-    ) throws -> Written {
+    static func flush(_ work: MemberWork, request: MemberWorkRequest, db: Database) throws -> Written {
+        let member = request.memberID
+        let device = request.deviceID
         var written = try writeEntities(work.entityWrites, member: member, now: work.now, db: db)
+        if !work.entityWrites.isEmpty || request.recordsJobsDue {
+            let due = work.state.jobsDue(at: work.now)
+            try db.cachedStatement(sql: "UPDATE accounts SET unlock_due = ?, expire_due = ? WHERE member_id = ?")
+                .execute(
+                    arguments: [
+                        due.unlock?.millisecondsSince1970, due.expire?.millisecondsSince1970, member.rawValue,
+                    ])
+        }
         if let deviceID = device, let record = work.device {
             written.device = DeviceWrite(
                 lastSequence: record.lastSequence, lastActedAt: record.lastActedAt, lastSeenAt: work.now)

@@ -96,6 +96,16 @@ extension SQLiteStorage {
                     ALTER TABLE accounts ADD COLUMN sign_in_blocked INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        migrator.registerMigration("v5: when the jobs next have work for each member") { db in
+            // Existing members are due at once: the first run of each job visits them and records their times.
+            try db.execute(
+                sql: """
+                    ALTER TABLE accounts ADD COLUMN unlock_due INTEGER DEFAULT 0;
+                    ALTER TABLE accounts ADD COLUMN expire_due INTEGER DEFAULT 0;
+                    CREATE INDEX accounts_unlock_due ON accounts(unlock_due) WHERE unlock_due IS NOT NULL;
+                    CREATE INDEX accounts_expire_due ON accounts(expire_due) WHERE expire_due IS NOT NULL;
+                    """)
+        }
         try migrator.migrate(pool)
     }
 

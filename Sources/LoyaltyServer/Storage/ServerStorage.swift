@@ -55,6 +55,9 @@ public protocol ServerStorage: Sendable {
     ) async throws -> [DeviceID]
     /// Member ids after `after`, in order.
     func memberIDs(after: MemberID?, limit: Int) async throws -> [MemberID]
+    /// Members for whom `job` has work at `time` (by the times kept with every write: ``MemberState/jobsDue(at:)``),
+    /// after `after`, in order: found through an index, so a run costs what is due, not what the programme holds.
+    func membersDue(_ job: Job, by time: Timestamp, after: MemberID?, limit: Int) async throws -> [MemberID]
 
     /// A device.
     func device(_ id: DeviceID) async throws -> DeviceRecord?
@@ -91,7 +94,6 @@ public protocol ServerStorage: Sendable {
 /// What a unit of member work needs loaded.
 public struct MemberWorkRequest: Sendable, Hashable {
     /// The member.
-    /// The member.
     public var memberID: MemberID
     /// The device whose record to load, if any.
     public var deviceID: DeviceID?
@@ -101,6 +103,9 @@ public struct MemberWorkRequest: Sendable, Hashable {
     public var receiptCodes: [String]
     /// The server's time for this unit of work.
     public var now: Timestamp
+    /// Whether the unit records when the jobs next have work for the member even if it changes nothing (a job's
+    /// unit: time alone moves a review); every unit that writes entities records it anyway.
+    public var recordsJobsDue = false
 
     /// Creates a request.
     public init(

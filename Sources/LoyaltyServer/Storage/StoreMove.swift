@@ -100,10 +100,11 @@ public enum StoreMove {
             name: "accounts", select: "SELECT rowid, * FROM accounts", targetCount: "SELECT count(*) FROM accounts"
         ) { row in
             try """
-            INSERT INTO accounts (member_id, email, password_hash, salt, password_params, created_at, sign_in_blocked)
+            INSERT INTO accounts (member_id, email, password_hash, salt, password_params, created_at, sign_in_blocked,
+                unlock_due, expire_due)
             VALUES (\(row["member_id"] as String), \(row["email"] as String), \(row["password_hash"] as Data),
                 \(row["salt"] as Data), \(row["password_params"] as String?), \(row["created_at"] as Int64),
-                \(row["sign_in_blocked"] as Bool))
+                \(row["sign_in_blocked"] as Bool), \(row["unlock_due"] as Int64?), \(row["expire_due"] as Int64?))
             """
         },
         Table(
