@@ -63,6 +63,7 @@ enum Benchmark: String, CaseIterable {
     case incrementalSync = "incremental-sync"
     case serverIngest = "server-ingest"
     case fanOut = "fan-out"
+    case jobs
 
     func measure(in directory: URL, runs: Int, smoke: Bool) async throws -> BenchmarkResult {
         switch self {
@@ -83,6 +84,7 @@ enum Benchmark: String, CaseIterable {
             try await fanOut(
                 in: directory, runs: runs, members: smoke ? 20 : 1_000, perMember: smoke ? 2 : 10,
                 lanes: smoke ? 4 : 64)
+        case .jobs: try await jobs(in: directory, runs: runs, members: smoke ? 2_000 : 100_000)
         }
     }
 
