@@ -37,6 +37,13 @@ public struct ServerSettings: Sendable {
     public var database: DatabaseURL?
     /// Connections this instance opens to the database at most.
     public var databaseConnections = 20
+    /// The instance's name on its metrics (`instance_name`); several instances on one database need different ones.
+    public var instanceName = ServerSettings.defaultInstanceName
+
+    /// The host's name and the process id: unique among instances on one machine and across machines.
+    public static var defaultInstanceName: String {
+        "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+    }
 
     /// Settings with the embedded default programme.
     public init(
@@ -72,7 +79,8 @@ public enum LoyaltyServerApp {
     ) async throws -> SyncService {
         let clock: any ServerClock = settings.testClock ? TestClock() : SystemClock()
         let service = SyncService(
-            storage: storage, clock: clock, configuration: settings.configuration, tokens: tokens, logger: logger)
+            storage: storage, clock: clock, configuration: settings.configuration, tokens: tokens, logger: logger,
+            metrics: ServerMetrics(instanceName: settings.instanceName))
         try await service.prepare(program: settings.program, catalogue: settings.catalogue)
         return service
     }
@@ -83,6 +91,7 @@ public enum LoyaltyServerApp {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = Router(context: LoyaltyRequestContext.self)
+        router.add(middleware: RequestIDMiddleware(logger: logger))
         router.add(middleware: ClientAddressMiddleware())
         router.add(middleware: BodyLimitMiddleware(maxBodyBytes: settings.configuration.maxBodyBytes))
         let handler = APIHandler(service: service, metrics: service.metrics)

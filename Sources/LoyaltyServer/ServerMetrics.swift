@@ -19,20 +19,55 @@ public struct ServerMetrics: Sendable {
     let allowancePointsGranted: Counter
     let memberCommits: Gauge
     let memberUnitsCommitted: Gauge
+    /// How long pushes and pulls took, from their body read to their answer written.
+    let pushDuration: DurationHistogram
+    let pullDuration: DurationHistogram
+    /// How long a unit of work on a member took in the store (waiting for the member's lock and the commit included).
+    let unitDuration: DurationHistogram
+    /// How long each job's runs took.
+    let unlockJobDuration: DurationHistogram
+    let expireJobDuration: DurationHistogram
+    let compactionDuration: DurationHistogram
+    /// The name every metric of this instance carries (`instance_name`), to tell instances apart on one dashboard.
+    public let instanceName: String
 
-    /// Metrics in a registry of their own.
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    /// Metrics in a registry of their own, labelled with the instance's name.
+    public init(
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), instanceName: String = "loyalty-server"
+    ) {
         self.registry = registry
+        self.instanceName = instanceName
+        let instance = ("instance_name", instanceName)
         func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
             registry.makeCounter(
                 descriptor: MetricNameDescriptor(
                     namespace: "loyalty", metricName: name, unitName: "total", helpText: help),
-                labels: labels)
+                labels: labels + [instance])
         }
         func gauge(_ name: String, _ help: String) -> Gauge {
             registry.makeGauge(
-                descriptor: MetricNameDescriptor(namespace: "loyalty", metricName: name, unitName: "", helpText: help))
+                descriptor: MetricNameDescriptor(namespace: "loyalty", metricName: name, unitName: "", helpText: help),
+                labels: [instance])
         }
+        // From a millisecond to ten seconds: a push on SQLite is a few ms, one waiting on a busy database much more.
+        let buckets: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000].map {
+            .milliseconds($0)
+        }
+        func histogram(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> DurationHistogram {
+            registry.makeDurationHistogram(
+                descriptor: MetricNameDescriptor(
+                    namespace: "loyalty", metricName: name, unitName: "seconds", helpText: help),
+                labels: labels + [instance], buckets: buckets)
+        }
+        let requests = "How long pushes and pulls took, from the request's body to its answer."
+        pushDuration = histogram("request_duration", requests, [("operation", "push")])
+        pullDuration = histogram("request_duration", requests, [("operation", "pull")])
+        unitDuration = histogram(
+            "store_unit_duration", "How long a unit of work on a member took in the store (lock wait and commit).")
+        let jobs = "How long a run of a scheduled job took."
+        unlockJobDuration = histogram("job_duration", jobs, [("job", "unlock")])
+        expireJobDuration = histogram("job_duration", jobs, [("job", "expire")])
+        compactionDuration = histogram("job_duration", jobs, [("job", "compaction")])
         let mutations = "Mutations pushed by devices, by how the server decided them."
         mutationsApplied = counter("mutations", mutations, [("status", "applied")])
         mutationsAdjusted = counter("mutations", mutations, [("status", "adjusted")])

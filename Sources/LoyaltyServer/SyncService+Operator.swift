@@ -381,6 +381,11 @@ extension SyncService {
         var report = JobReport(job: job.rawValue, members: 0, movements: 0)
         var after: MemberID?
         let start = clock.now()
+        let started = ContinuousClock.now
+        defer {
+            (job == .unlock ? metrics.unlockJobDuration : metrics.expireJobDuration).record(
+                ContinuousClock.now - started)
+        }
         while true {
             let page =
                 everyMember
@@ -412,6 +417,8 @@ extension SyncService {
 
     /// Forgets what the feed no longer needs to keep (see ``ServerConfiguration/feedRetention``).
     public func compactFeed() async throws {
+        let started = ContinuousClock.now
+        defer { metrics.compactionDuration.record(ContinuousClock.now - started) }
         try await storage.compact(before: clock.now().adding(-configuration.feedRetention))
     }
 

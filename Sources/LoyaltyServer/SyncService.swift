@@ -384,9 +384,11 @@ public final class SyncService: Sendable {
         let workRequest = MemberWorkRequest(
             memberID: device.memberID, now: now, deviceID: device.id, sequences: request.mutations.map(\.sequence),
             receiptCodes: codes)
+        let started = ContinuousClock.now
         let (results, last) = try await storage.withMember(workRequest) { work in
             try self.apply(request.mutations, from: device, to: &work, now: now)
         }
+        metrics.unitDuration.record(ContinuousClock.now - started)
         count(results)
         logger.debug(
             "push",

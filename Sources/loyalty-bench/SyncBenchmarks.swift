@@ -228,7 +228,9 @@ extension Benchmark {
         var figures: [String: Double] = [:]
         for line in String(decoding: body, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
             let parts = line.split(separator: " ")
-            if parts.count == 2, let value = Double(parts[1]) { figures[String(parts[0])] = value }
+            // Names carry the instance's label: `loyalty_store_member_commits{instance_name="..."} 12`.
+            let name = parts.first.map { $0.prefix { $0 != "{" } } ?? ""
+            if parts.count == 2, let value = Double(parts[1]) { figures[String(name)] = value }
         }
         guard let commits = figures["loyalty_store_member_commits"],
             let units = figures["loyalty_store_member_units_committed"]

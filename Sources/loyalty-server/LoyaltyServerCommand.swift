@@ -43,6 +43,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections this instance opens to PostgreSQL at most (with --database).")
     var databaseConnections = 20
 
+    @Option(help: "This instance's name on its metrics (instance_name; default: HOSTNAME-PID).")
+    var instanceName: String?
+
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
 
@@ -126,6 +129,12 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("Please give --database-connections from 1 to 1000.")
         }
         _ = try database.url()
+        if let instanceName,
+            !(1...64).contains(instanceName.count)
+                || !instanceName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-:".contains($0)) })
+        {
+            throw ValidationError("Please give --instance-name as 1 to 64 letters, digits, '.', '_', '-' or ':'.")
+        }
         guard (1...100_000).contains(signInLimit) else {
             throw ValidationError("Please give --sign-in-limit from 1 to 100000.")
         }
@@ -156,11 +165,13 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        // Every line written while a request is answered carries its id (`request`), the store's lines too.
+        LoggingSystem.bootstrap(
+            { label, provider in
+                var handler = StreamLogHandler.standardError(label: label, metadataProvider: provider)
+                handler.logLevel = level
+                return handler
+            }, metadataProvider: RequestID.metadataProvider)
         let logger = Logger(label: "loyalty-server")
         var configuration = ServerConfiguration(adminToken: try operatorToken())
         configuration.jobInterval = TimeSpan(parsing: jobInterval) ?? .minutes(5)
@@ -176,6 +187,7 @@ struct Serve: AsyncParsableCommand {
         if let tlsCert, let tlsKey { settings.tls = (tlsCert, tlsKey) }
         settings.database = try database.url()
         settings.databaseConnections = databaseConnections
+        if let instanceName { settings.instanceName = instanceName }
         do {
             if let program {
                 settings.program = try Program.decode(json: try Data(contentsOf: URL(fileURLWithPath: program)))

@@ -435,8 +435,10 @@ import Testing
             let call = try await Call.make(
                 client, .get, "/metrics", token: TestServer.adminToken, protocolVersion: nil)
             let text = call.json["raw"] as? String ?? ""
-            #expect(text.contains(#"loyalty_mutations_total{status="applied"} 1"#), "\(text)")
-            #expect(text.contains("loyalty_enrolments_total 1"))
+            let instance = harness.service.metrics.instanceName
+            #expect(
+                text.contains(#"loyalty_mutations_total{status="applied",instance_name="\#(instance)"} 1"#), "\(text)")
+            #expect(text.contains(#"loyalty_enrolments_total{instance_name="\#(instance)"} 1"#))
             let anonymous = try await Call.make(client, .get, "/metrics", protocolVersion: nil)
             #expect(anonymous.status == 401, "behind the operator token")
             let member = try await Call.make(client, .get, "/metrics", token: session.accessToken, protocolVersion: nil)

@@ -3,6 +3,7 @@ internal import HTTPTypes
 internal import LoyaltyAPI
 internal import LoyaltyCore
 internal import OpenAPIRuntime
+internal import Prometheus
 
 /// Answers `POST /v1/sync/push` and `POST /v1/sync/pull` itself, after the gate has checked the protocol version,
 /// the body size and the device's token, in the forms the contract gives (docs/openapi.yaml). A push is read by
@@ -26,11 +27,14 @@ struct SyncResponder: ServerMiddleware {
         // The gate has already bounded the body's size.
         let data = try await Data(collecting: body, upTo: .max)
         let answer: Data
+        let started = ContinuousClock.now
         if operationID == "push" {
             answer = try PushJSON.encode(try await service.push(try PushJSON.decode(data), from: device))
+            service.metrics.pushDuration.record(ContinuousClock.now - started)
         } else {
             let pull = try PullJSON.decodeRequest(data, defaultLimit: service.configuration.defaultPageSize)
             answer = try PullJSON.encode(try await service.pullStored(pull, from: device))
+            service.metrics.pullDuration.record(ContinuousClock.now - started)
         }
         var response = HTTPResponse(status: .ok)
         response.headerFields[.contentType] = "application/json; charset=utf-8"
