@@ -264,3 +264,60 @@ final class Gate: Sendable {
         #expect(try await service.overview(of: session.memberID).state.ledger.available == 350)
     }
 }
+
+/// The schema stays distributable by member (docs/scaling.md).
+@Suite struct DistributableSchemaTests {
+    static let memberTables = ["accounts", "entities", "devices", "mutation_results"]
+    static let lookupTables = ["cards", "receipts", "transactions"]
+    static let referenceTables = ["catalogue", "meta", "signing_keys", "schema_migrations"]
+
+    @Test(arguments: StorageBackend.postgresOnly)
+    func everyMemberTableIsKeyedByTheMemberAndItsStatementsNameIt(backend: StorageBackend) async throws {
+        let storage = try await StorageBackend.freshPostgres()
+        let keys = try await storage.primaryKeys()
+        #expect(
+            Set(keys.keys) == Set(Self.memberTables + Self.lookupTables + Self.referenceTables),
+            "every table is classified in docs/scaling.md")
+        for table in Self.memberTables {
+            #expect(keys[table]?.first == "member_id", "\(table)'s key starts with the member id: \(keys[table] ?? [])")
+        }
+
+        // Every statement of the backend on a member's entities or results names the member, but the fan-outs.
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/LoyaltyServer/Storage")
+        let fanOuts = ["WHERE body IS NULL AND updated_at <", "WHERE processed_at <", "FROM entities) + (SELECT count"]
+        var checked = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        where file.hasPrefix("PostgresStorage") {
+            let source = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            for statement in Self.sqlLiterals(in: source)
+            where statement.range(
+                of: #"(FROM|INTO|UPDATE)\s+(entities|mutation_results)\b"#, options: .regularExpression)
+                != nil
+            {
+                checked += 1
+                guard !fanOuts.contains(where: statement.contains) else { continue }
+                #expect(
+                    statement.contains("member_id"), "\(file): a statement that does not name the member: \(statement)")
+            }
+        }
+        #expect(checked >= 6, "the statements were found")
+    }
+
+    /// The string literals of a Swift source (multi-line ones whole), roughly: enough for SQL.
+    static func sqlLiterals(in source: String) -> [String] {
+        var literals: [String] = []
+        let blocks = source.components(separatedBy: "\"\"\"")
+        for (index, block) in blocks.enumerated() {
+            if index % 2 == 1 {
+                literals.append(block)
+            } else {
+                for line in block.split(separator: "\n") {
+                    let parts = line.split(separator: "\"", omittingEmptySubsequences: false)
+                    for (part, text) in parts.enumerated() where part % 2 == 1 { literals.append(String(text)) }
+                }
+            }
+        }
+        return literals
+    }
+}

@@ -47,7 +47,7 @@ extension PostgresStorage {
                 "CREATE INDEX accounts_expire_due ON accounts (expire_due) WHERE expire_due IS NOT NULL",
                 """
                 CREATE TABLE devices (
-                    id text PRIMARY KEY,
+                    id text NOT NULL,
                     member_id text NOT NULL REFERENCES accounts (member_id),
                     name text NOT NULL,
                     created_at bigint NOT NULL,
@@ -62,8 +62,10 @@ extension PostgresStorage {
                     rotated_at bigint,
                     superseded_refresh bytea,
                     refresh_retries integer NOT NULL DEFAULT 0,
-                    UNIQUE (member_id, id))
+                    PRIMARY KEY (member_id, id))
                 """,
+                // Device ids are random (60 bits); a request names its device, a refresh token only the device.
+                "CREATE UNIQUE INDEX devices_id ON devices (id)",
                 """
                 CREATE TABLE mutation_results (
                     member_id text NOT NULL,
@@ -168,6 +170,28 @@ extension PostgresStorage {
         else { throw LoyaltyError(.invalidInput, "\(name.quoted) is not a database name this tool makes") }
         try await leased { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: self.logger)
+        }
+    }
+
+    /// Each table's primary key columns, in order (docs/scaling.md: what distributes by member).
+    func primaryKeys() async throws -> [String: [String]] {
+        try await leased { connection in
+            var keys: [String: [String]] = [:]
+            for try await (table, column) in try await connection.query(
+                """
+                SELECT c.relname, a.attname
+                FROM pg_index i
+                JOIN pg_class c ON c.oid = i.indrelid
+                JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+                CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
+                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+                WHERE i.indisprimary
+                ORDER BY c.relname, k.position
+                """, logger: self.logger
+            ).decode((String, String).self) {
+                keys[table, default: []].append(column)
+            }
+            return keys
         }
     }
 
