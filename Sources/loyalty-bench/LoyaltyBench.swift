@@ -22,7 +22,8 @@ struct LoyaltyBench: AsyncParsableCommand {
             Benchmarks: \(Benchmark.allCases.map(\.rawValue).joined(separator: ", ")). The sync and server rows \
             start the real loyalty-server (the executable beside this one: build it too, e.g. `swift build -c \
             release`) on a data directory filled beforehand, and generate load from this process. The PostgreSQL \
-            row comes with the PostgreSQL backend.
+            row needs a cluster (LOYALTY_BENCH_DATABASE_URL, or run it under scripts/with-postgres.sh) and \
+            pgbench; without them it prints a line saying it was skipped and why.
             """,
         version: loyaltyVersion)
 
@@ -64,6 +65,7 @@ enum Benchmark: String, CaseIterable {
     case serverIngest = "server-ingest"
     case fanOut = "fan-out"
     case jobs
+    case serverIngestPostgres = "server-ingest-postgres"
 
     func measure(in directory: URL, runs: Int, smoke: Bool) async throws -> BenchmarkResult {
         switch self {
@@ -85,6 +87,14 @@ enum Benchmark: String, CaseIterable {
                 in: directory, runs: runs, members: smoke ? 20 : 1_000, perMember: smoke ? 2 : 10,
                 lanes: smoke ? 4 : 64)
         case .jobs: try await jobs(in: directory, runs: runs, members: smoke ? 2_000 : 100_000)
+        case .serverIngestPostgres:
+            if let missing = Self.postgresMissing {
+                BenchmarkResult.skipped(rawValue, because: missing)
+            } else {
+                try await serverIngestPostgres(
+                    in: directory, runs: runs, devices: smoke ? 20 : 1_000, pushes: smoke ? 2 : 10,
+                    lanes: smoke ? 4 : 32, seconds: smoke ? 2 : 10)
+            }
         }
     }
 
@@ -200,6 +210,15 @@ struct BenchmarkResult {
     var extra: [String: Double] = [:]
     /// The server process's peak resident memory, for the rows that run one.
     var serverPeakResidentMiB: Double?
+    /// Why the row did not run here (a part it needs is missing), if it did not.
+    var skipped: String?
+
+    /// A row that could not run here, and why.
+    static func skipped(_ name: String, because reason: String) -> BenchmarkResult {
+        var result = BenchmarkResult(name: name, unit: "", samples: [], parameters: [:], bar: "") { _, _, _ in false }
+        result.skipped = reason
+        return result
+    }
 
     init(
         name: String, unit: String, samples: [Sample], parameters: [String: Int], bar: String,
@@ -237,6 +256,12 @@ struct BenchmarkResult {
 
     var json: String {
         func rounded(_ value: Double) -> Double { round(value * 10) / 10 }
+        if let skipped {
+            let data = try! JSONSerialization.data(
+                withJSONObject: ["name": name, "skipped": skipped, "peakResidentMiB": rounded(Self.peakResidentMiB())],
+                options: [.sortedKeys])
+            return String(decoding: data, as: UTF8.self)
+        }
         var object: [String: Any] = [
             "name": name, "unit": unit, "value": rounded(value),
             "min": rounded(p50s.min() ?? 0), "max": rounded(p50s.max() ?? 0),
@@ -256,6 +281,7 @@ struct BenchmarkResult {
 
     var row: String {
         func cell(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
+        if let skipped { return cell(name, 19) + "skipped: \(skipped)\n" }
         return cell(name, 19) + cell(String(format: "%.1f %@", value, unit), 22)
             + cell(ratio == nil ? "-" : String(format: "%.1f %@", baseline, unit), 22)
             + cell(ratio.map { String(format: "%.2f", $0) } ?? "-", 7)

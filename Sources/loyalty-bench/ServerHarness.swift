@@ -24,6 +24,23 @@ struct SeededServer {
         try await body(open(directory))
     }
 
+    /// Fills a PostgreSQL database in this process (the server processes started next share it).
+    static func seed<T>(
+        postgres storage: PostgresStorage, directory: URL, _ body: (SeededServer) async throws -> T
+    ) async throws -> T {
+        var settings = try ServerSettings(dataDirectory: directory, schedulesJobs: false)
+        settings.configuration.passwordHashing = ScryptParameters(logN: 1)
+        var logger = Logger(label: "loyalty-bench")
+        logger.logLevel = .warning
+        try await storage.migrate()
+        let keys = try await storage.tokenAuthority()
+        let service = try await LoyaltyServerApp.makeService(
+            settings: settings, storage: storage, tokens: keys, logger: logger)
+        let tokens = try await storage.tokenAuthority(accessLifetime: .hours(2))
+        return try await body(
+            SeededServer(directory: directory, service: service, tokens: tokens, now: Timestamp(Date())))
+    }
+
     /// Opens (creating) the data directory with the default programme, as the server would on first start.
     private static func open(_ directory: URL) async throws -> SeededServer {
         var settings = try ServerSettings(dataDirectory: directory, schedulesJobs: false)
@@ -114,7 +131,7 @@ final class ServerProcess {
     var url: String { "http://127.0.0.1:\(port)" }
     static let adminToken = "bench-admin-token-0123456789abcdef"
 
-    init(data: URL) throws {
+    init(data: URL, database: String? = nil) throws {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent("loyalty-server")
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
@@ -124,10 +141,11 @@ final class ServerProcess {
                     + "(swift build -c release --product loyalty-server)")
         }
         process.executableURL = executable
-        process.arguments = [
-            "serve", "--data", data.path, "--port", "0", "--job-interval", "24h", "--log-level", "error",
-            "--admin-token", Self.adminToken,
-        ]
+        process.arguments =
+            [
+                "serve", "--data", data.path, "--port", "0", "--job-interval", "24h", "--log-level", "error",
+                "--admin-token", Self.adminToken,
+            ] + (database.map { ["--database", $0, "--database-connections", "40"] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -242,10 +260,18 @@ enum AnswerBytes {
 func drive<Job: Sendable>(
     _ jobs: [[Job]], port: Int, _ work: @escaping @Sendable (LoadConnection, Job) throws -> Void
 ) throws -> (latencies: [Double], seconds: Double) {
+    try drive(jobs, ports: [port], work)
+}
+
+/// ``drive(_:port:_:)`` with the lanes spread over several servers (lane i on `ports[i % ports.count]`).
+func drive<Job: Sendable>(
+    _ jobs: [[Job]], ports: [Int], _ work: @escaping @Sendable (LoadConnection, Job) throws -> Void
+) throws -> (latencies: [Double], seconds: Double) {
     let results = Mutex<([Double], [String])>(([], []))
     let group = DispatchGroup()
     let start = DispatchTime.now()
-    for lane in jobs {
+    for (index, lane) in jobs.enumerated() {
+        let port = ports[index % ports.count]
         group.enter()
         let thread = Thread {
             defer { group.leave() }

@@ -173,6 +173,16 @@ extension PostgresStorage {
         }
     }
 
+    /// Runs statements as given, in one transaction (for tools and benchmarks that prepare tables of their own; never
+    /// with text from a request).
+    public func runScript(_ statements: [String]) async throws {
+        try await transaction { connection in
+            for statement in statements {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+            }
+        }
+    }
+
     /// Each table's primary key columns, in order (docs/scaling.md: what distributes by member).
     func primaryKeys() async throws -> [String: [String]] {
         try await leased { connection in

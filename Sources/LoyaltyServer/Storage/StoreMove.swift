@@ -124,8 +124,7 @@ public enum StoreMove {
         Table(
             name: "cards", select: "SELECT rowid, * FROM cards", targetCount: "SELECT count(*) FROM cards"
         ) { row in
-            try
-                "INSERT INTO cards (number, member_id) VALUES (\(row["number"] as String), \(row["member_id"] as String))"
+            "INSERT INTO cards (number, member_id) VALUES (\(row["number"] as String), \(row["member_id"] as String))"
         },
         Table(
             name: "mutation_results",
@@ -160,7 +159,7 @@ public enum StoreMove {
         Table(
             name: "receipts", select: "SELECT rowid, * FROM receipts", targetCount: "SELECT count(*) FROM receipts"
         ) { row in
-            try """
+            """
             INSERT INTO receipts (code, amount, shop, purchased_at, claimed_by, lot_id)
             VALUES (\(row["code"] as String), \(row["amount"] as Int64), \(row["shop"] as String),
                 \(row["purchased_at"] as Int64), \(row["claimed_by"] as String?), \(row["lot_id"] as String?))
@@ -170,7 +169,7 @@ public enum StoreMove {
             name: "transactions", select: "SELECT rowid, * FROM transactions",
             targetCount: "SELECT count(*) FROM transactions"
         ) { row in
-            try """
+            """
             INSERT INTO transactions (id, kind, member_id, lot_id, receipt_code)
             VALUES (\(row["id"] as String), \(row["kind"] as String), \(row["member_id"] as String),
                 \(row["lot_id"] as String?), \(row["receipt_code"] as String?))
