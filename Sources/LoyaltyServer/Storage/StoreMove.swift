@@ -1,7 +1,7 @@
 public import Foundation
 internal import GRDB
 internal import Logging
-public import LoyaltyCore
+internal import LoyaltyCore
 internal import NIOCore
 internal import PostgresNIO
 
@@ -191,9 +191,11 @@ public enum StoreMove {
         var after: Int64 = 0
         let rowid = table.name == "mutation_results" ? "r.rowid" : "rowid"
         while true {
-            let rows = try await source.pool.read { db in
+            let start = after
+            // Rows are not Sendable: read on this thread (a tool, not a server path).
+            let rows = try source.pool.read { db in
                 try Row.fetchAll(
-                    db, sql: "\(table.select) WHERE \(rowid) > ? ORDER BY \(rowid) LIMIT 1000", arguments: [after])
+                    db, sql: "\(table.select) WHERE \(rowid) > ? ORDER BY \(rowid) LIMIT 1000", arguments: [start])
             }
             guard let last = rows.last else { break }
             for row in rows { try await connection.query(try table.insert(row), logger: logger) }
