@@ -141,6 +141,7 @@ let package = Package(
             name: "loyalty-sim",
             dependencies: [
                 "LoyaltyCore",
+                "LoyaltyServer",
                 "LoyaltySimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -218,7 +219,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LoyaltySimulationTests",
-            dependencies: ["LoyaltySimulation"]
+            dependencies: ["LoyaltySimulation", "LoyaltyServer", "LoyaltyTesting"]
         ),
         .testTarget(
             name: "LoyaltyServerTests",

@@ -18,6 +18,8 @@ final class World: @unchecked Sendable {
     let clock: TestClock
     let key = SymmetricKey(data: Data(repeating: 7, count: 32))
     var slot: ServerSlot!
+    /// The database of this run on the cluster of `settings.postgres`, once made.
+    var madeDatabase: DatabaseURL?
     var members: [SimMember] = []
     var devices: [SimDevice] = []
     var step = 0
@@ -116,7 +118,16 @@ final class World: @unchecked Sendable {
         configuration.retryHook = settings.plantedBug?.retryHook
         var logger = Logger(label: "sim")
         logger.logLevel = .critical
-        let storage = try SQLiteStorage(path: directory.appendingPathComponent("server.sqlite").path)
+        let storage: any ServerStorage
+        if let cluster = settings.postgres {
+            // A restart opens a new pool on the same database: the restarted server finds what the first one wrote.
+            let database = try await postgresDatabase(on: cluster)
+            let postgres = PostgresStorage(url: database, connections: 4, idleTimeout: .seconds(2), logger: logger)
+            postgres.runInBackground()
+            storage = postgres
+        } else {
+            storage = try SQLiteStorage(path: directory.appendingPathComponent("server.sqlite").path)
+        }
         let dice = self.dice
         let service = SyncService(
             storage: storage, clock: clock, configuration: configuration, tokens: TokenAuthority(key: key),
@@ -132,4 +143,17 @@ final class World: @unchecked Sendable {
     }
 
     var service: SyncService { slot.service }
+
+    /// This run's database on the cluster, made on first use.
+    func postgresDatabase(on cluster: DatabaseURL) async throws -> DatabaseURL {
+        if let made = madeDatabase { return made }
+        let admin = PostgresStorage(
+            url: cluster, connections: 1, idleTimeout: .seconds(1), logger: Logger(label: "sim"))
+        let name = "sim_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await admin.whileRunning { try await admin.createDatabase(named: name) }
+        var database = cluster
+        database.database = name
+        madeDatabase = database
+        return database
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoyaltyCore
+import LoyaltyServer
 import LoyaltySimulation
 
 @main
@@ -33,6 +34,12 @@ struct LoyaltySimCommand: AsyncParsableCommand {
     )
     var plant: String?
     @Flag(help: "Print every seed's full trace.") var trace = false
+    @Option(
+        help: """
+            Keep the server's data in PostgreSQL instead of SQLite: a cluster URL whose user may create databases \
+            (each seed gets a database of its own).
+            """)
+    var postgres: String?
     @Flag(help: "Run each seed twice and compare the traces' digests (checks the simulator's own determinism).")
     var checkDeterminism = false
 
@@ -48,7 +55,12 @@ struct LoyaltySimCommand: AsyncParsableCommand {
 
     func run() async throws {
         Self.makeHashingDeterministic()
-        let settings = SimulationSettings(steps: steps, plantedBug: plant.flatMap(PlantedBug.init(rawValue:)))
+        var settings = SimulationSettings(steps: steps, plantedBug: plant.flatMap(PlantedBug.init(rawValue:)))
+        if let postgres {
+            do { settings.postgres = try DatabaseURL(parsing: postgres) } catch let error as LoyaltyError {
+                throw ValidationError("Please check --postgres: \(error.message)")
+            }
+        }
         let list: [UInt64] = seed.map { [$0] } ?? (0..<UInt64(seeds)).map { first + $0 }
         let batch = SimulationBatch(seeds: list, settings: settings, jobs: jobs, checkDeterminism: checkDeterminism)
         let steps = self.steps

@@ -1,5 +1,6 @@
 import Foundation
 import LoyaltySimulation
+import LoyaltyTesting
 import Testing
 
 /// The simulator, run as CI runs it: a fixed batch of seeds must pass; a seed must replay exactly; and a bug
@@ -25,6 +26,23 @@ import Testing
         // The batch must exercise what it claims to: promises made and crashes survived.
         #expect(guaranteed > 0)
         #expect(crashes > 0)
+    }
+
+    /// A batch with the server's data in PostgreSQL (a database per seed): the same invariants hold. The database's
+    /// timing is not deterministic, so this batch is not replayed exactly; its invariants are what it checks.
+    @Test(arguments: StorageBackend.postgresOnly)
+    func aBatchPassesWithTheServerOnPostgres(backend: StorageBackend) async throws {
+        var settings = SimulationSettings(steps: Self.steps)
+        settings.postgres = try #require(StorageBackend.clusterURL)
+        var failures: [String] = []
+        var restarts = 0
+        for seed in Self.batch.prefix(6) {
+            let outcome = await Simulator.run(seed: seed, settings: settings)
+            restarts += outcome.counts["server restarts"] ?? 0
+            if !outcome.passed { failures.append("seed \(seed): \(outcome.failures.joined(separator: "; "))") }
+        }
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+        #expect(restarts > 0, "servers restarted on the database they wrote")
     }
 
     @Test func aSeedReplaysExactly() async throws {
