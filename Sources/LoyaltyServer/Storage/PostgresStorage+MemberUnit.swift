@@ -3,6 +3,7 @@ internal import Logging
 public import LoyaltyCore
 internal import NIOCore
 internal import PostgresNIO
+internal import Synchronization
 
 // Units of work on a member and on the catalogue: lock, load, run the body, write what it recorded, commit.
 extension PostgresStorage {
@@ -21,15 +22,20 @@ extension PostgresStorage {
             // another transaction changed the catalogue meanwhile, the unit is run again on what is there now.
             for attempt in 1... {
                 do {
-                    let value = try await transaction { connection in
+                    let (value, left) = try await transaction {
+                        (connection: PostgresConnection) async throws -> (T, UncheckedState) in
                         try await Self.lockMember(request.memberID, connection, logger: self.logger)
-                        var (work, catalogueVersion) = try await self.loadWork(request, connection: connection)
+                        var (work, read) = try await self.loadWork(request, connection: connection)
                         let value = try body.body(&work)
-                        try await self.flush(
-                            work, request: request, catalogueRead: catalogueVersion, connection: connection)
+                        let written = try await self.flush(
+                            work, request: request, catalogueRead: read.catalogue, connection: connection)
                         if let pause = self.hooks.beforeMemberCommit { await pause(request.memberID) }
-                        return value
+                        let left = StateCache.Versions(
+                            member: max(read.member, written.member), catalogue: max(read.catalogue, written.catalogue))
+                        return (value, UncheckedState(state: work.state, versions: left))
                     }
+                    // Committed: the state the body left is what loading the member now would give.
+                    states.withLock { $0.keep(left.state, of: request.memberID, at: left.versions) }
                     counted(units: 1)
                     return value
                 } catch is CatalogueChanged where attempt < 20 {
@@ -42,6 +48,12 @@ extension PostgresStorage {
 
     /// The catalogue changed between a unit's reading it and its writing a programme-wide entity.
     struct CatalogueChanged: Error {}
+
+    /// A member's state out of a transaction's closure, with the versions it reflects.
+    private struct UncheckedState: @unchecked Sendable {
+        let state: MemberState
+        let versions: StateCache.Versions
+    }
 
     /// Carries a body lent by `withoutActuallyEscaping` into the transaction's closure (it runs before the call
     /// returns).
@@ -103,9 +115,29 @@ extension PostgresStorage {
     }
 
     /// Loads what a unit of work asked for, inside its transaction.
-    func loadWork(_ request: MemberWorkRequest, connection: PostgresConnection) async throws -> (MemberWork, Int64) {
+    func loadWork(
+        _ request: MemberWorkRequest, connection: PostgresConnection
+    ) async throws -> (MemberWork, StateCache.Versions) {
         let member = request.memberID
-        let (state, catalogueVersion) = try await loadState(member, connection: connection)
+        // The newest versions of the member's entities and of the catalogue, read under the member's lock: a state
+        // kept from an earlier unit is used only if it reflects exactly these (every write takes a higher version),
+        // so a write by any instance since makes this one load the member again.
+        guard
+            let row = try await connection.query(
+                """
+                SELECT (SELECT coalesce(max(version), 0) FROM entities WHERE member_id = \(member.rawValue)),
+                    (SELECT coalesce(max(version), 0) FROM catalogue)
+                """, logger: logger
+            ).collect().first
+        else { throw LoyaltyError(.unusableStore, "the database gave no versions") }
+        let (memberVersion, catalogueVersion) = try row.decode((Int64, Int64).self)
+        let versions = StateCache.Versions(member: memberVersion, catalogue: catalogueVersion)
+        let state: MemberState
+        if let kept = states.withLock({ $0.take(member, at: versions) }) {
+            state = kept
+        } else {
+            state = try await loadState(member, connection: connection)
+        }
         var device: DeviceRecord?
         var results: [UInt64: MutationResult] = [:]
         if let deviceID = request.deviceID {
@@ -133,26 +165,19 @@ extension PostgresStorage {
         }
         return (
             MemberWork(state: state, device: device, storedResults: results, receipts: receipts, now: request.now),
-            catalogueVersion
+            versions
         )
     }
 
-    /// A member's state from its entities and the catalogue's, and the newest version of the catalogue it read.
-    func loadState(_ member: MemberID, connection: PostgresConnection) async throws -> (MemberState, Int64) {
-        var entities: [Entity] = []
-        var catalogueVersion: Int64 = 0
-        for try await (kind, body, version, programmeWide) in try await connection.query(
+    /// A member's state from its entities and the catalogue's.
+    func loadState(_ member: MemberID, connection: PostgresConnection) async throws -> MemberState {
+        let entities = try await Self.entities(
             """
-            SELECT kind, body, version, false FROM entities
+            SELECT kind, body FROM entities
             WHERE member_id = \(member.rawValue) AND kind <> 'ledgerEntry' AND body IS NOT NULL
-            UNION ALL SELECT kind, body, version, true FROM catalogue WHERE body IS NOT NULL
-            """, logger: logger
-        ).decode((String, Data, Int64, Bool).self) {
-            if programmeWide { catalogueVersion = max(catalogueVersion, version) }
-            guard let kind = EntityKey.Kind(rawValue: kind) else { continue }
-            entities.append(try Entity.decode(kind: kind, json: body))
-        }
-        return (try StoredEntities.memberState(member, entities: entities), catalogueVersion)
+            UNION ALL SELECT kind, body FROM catalogue WHERE body IS NOT NULL
+            """, connection: connection, logger: logger)
+        return try StoredEntities.memberState(member, entities: entities)
     }
 
     /// Entities from rows of (kind, body).
@@ -169,25 +194,26 @@ extension PostgresStorage {
         return result
     }
 
-    /// Writes what a unit of work recorded, in its transaction.
+    /// Writes what a unit of work recorded, in its transaction; returns the newest versions it gave the member's
+    /// entities and the catalogue's (0 where it wrote none).
     func flush(
         _ work: MemberWork, request: MemberWorkRequest, catalogueRead: Int64, connection: PostgresConnection
-    ) async throws {
+    ) async throws -> StateCache.Versions {
         let member = request.memberID
         let programmeWide = work.entityWrites.filter(\.isProgrammeWide)
+        var written = StateCache.Versions(member: 0, catalogue: 0)
         if !programmeWide.isEmpty {
             // Held until commit: pulls wait for this write as for any catalogue change.
             try await Self.lockCatalogue(connection, logger: logger)
             let newest =
-                try await connection.query(
-                    "SELECT coalesce(max(version), 0) FROM catalogue WHERE body IS NOT NULL", logger: logger
-                ).collect().first?.decode(Int64.self) ?? 0
+                try await connection.query("SELECT coalesce(max(version), 0) FROM catalogue", logger: logger)
+                .collect().first?.decode(Int64.self) ?? 0
             guard newest == catalogueRead else { throw CatalogueChanged() }
-            try await Self.writeCatalogue(
+            written.catalogue = try await Self.writeCatalogue(
                 try programmeWide.map { ($0.key, try $0.payloadJSON()) }, now: work.now, connection: connection,
                 logger: logger)
         }
-        try await writeMemberEntities(
+        written.member = try await writeMemberEntities(
             work.entityWrites.filter { !$0.isProgrammeWide }, member: member, now: work.now, connection: connection)
         if !work.entityWrites.isEmpty || request.recordsJobsDue {
             let due = work.state.jobsDue(at: work.now)
@@ -249,16 +275,18 @@ extension PostgresStorage {
                     """, logger: logger)
             }
         }
+        return written
     }
 
     /// Writes a member's entities, each with the next feed version (taken in the order written, under the member's
     /// lock).
+    @discardableResult
     func writeMemberEntities(
         _ entities: [Entity], member: MemberID, now: Timestamp, connection: PostgresConnection
-    ) async throws {
+    ) async throws -> Int64 {
         let rows = Self.lastWrites(try entities.map { ($0.key, try $0.payloadJSON()) })
-        guard !rows.isEmpty else { return }
-        try await connection.query(
+        guard !rows.isEmpty else { return 0 }
+        return try await Self.newest(connection.query(
             """
             INSERT INTO entities (member_id, kind, id, version, body, updated_at)
             SELECT \(member.rawValue), k, i, nextval('feed_version'), b,
@@ -268,16 +296,25 @@ extension PostgresStorage {
             ORDER BY n
             ON CONFLICT (member_id, kind, id) DO UPDATE SET
                 version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
-            """, logger: logger)
+            RETURNING version
+            """, logger: logger))
+    }
+
+    /// The largest version a `RETURNING version` gave.
+    static func newest(_ rows: PostgresRowSequence) async throws -> Int64 {
+        var newest: Int64 = 0
+        for try await version in rows.decode(Int64.self) { newest = max(newest, version) }
+        return newest
     }
 
     /// Writes catalogue entities (under the catalogue's lock), each with the next feed version.
+    @discardableResult
     static func writeCatalogue(
         _ written: [(EntityKey, Data)], now: Timestamp, connection: PostgresConnection, logger: Logger
-    ) async throws {
+    ) async throws -> Int64 {
         let rows = lastWrites(written)
-        guard !rows.isEmpty else { return }
-        try await connection.query(
+        guard !rows.isEmpty else { return 0 }
+        return try await newest(connection.query(
             """
             INSERT INTO catalogue (kind, id, version, body, updated_at)
             SELECT k, i, nextval('feed_version'), b, \(now.millisecondsSince1970)
@@ -286,7 +323,8 @@ extension PostgresStorage {
             ORDER BY n
             ON CONFLICT (kind, id) DO UPDATE SET
                 version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
-            """, logger: logger)
+            RETURNING version
+            """, logger: logger))
     }
 
     /// Columns of entity rows to write, each key once (its last write: one statement may not change a row twice),

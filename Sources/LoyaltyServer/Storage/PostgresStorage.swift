@@ -29,6 +29,9 @@ public final class PostgresStorage: ServerStorage {
     /// the test of the feed fails against a naive sequence).
     let hooks: Hooks
     private let statistics = Mutex(CommitStatistics(commits: 0, units: 0))
+    /// Members' states kept between units of work, each used only when the database's newest versions of the
+    /// member's entities and of the catalogue, read under the member's lock, are exactly those it reflects.
+    let states = Mutex(StateCache())
 
     /// What a test may change of this store's behaviour.
     public struct Hooks: Sendable {
