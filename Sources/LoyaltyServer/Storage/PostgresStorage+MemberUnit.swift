@@ -213,35 +213,66 @@ extension PostgresStorage {
                 try programmeWide.map { ($0.key, try $0.payloadJSON()) }, now: work.now, connection: connection,
                 logger: logger)
         }
-        written.member = try await writeMemberEntities(
-            work.entityWrites.filter { !$0.isProgrammeWide }, member: member, now: work.now, connection: connection)
-        if !work.entityWrites.isEmpty || request.recordsJobsDue {
-            let due = work.state.jobsDue(at: work.now)
-            try await connection.query(
+        // The member's entities, the device's results and progress and the member's job times: one statement (one
+        // round trip), its parts data-modifying CTEs that each run once.
+        var statement = Statement()
+        var parts: [String] = []
+        let rows = Self.lastWrites(
+            try work.entityWrites.filter { !$0.isProgrammeWide }.map { ($0.key, try $0.payloadJSON()) })
+        let memberID = try statement.bind(member.rawValue)
+        let now = try statement.bind(work.now.millisecondsSince1970)
+        if !rows.isEmpty {
+            parts.append(
                 """
-                UPDATE accounts SET unlock_due = \(due.unlock?.millisecondsSince1970),
-                    expire_due = \(due.expire?.millisecondsSince1970)
-                WHERE member_id = \(member.rawValue)
-                """, logger: logger)
+                e AS (
+                    INSERT INTO entities (member_id, kind, id, version, body, updated_at)
+                    SELECT \(memberID), k, i, nextval('feed_version'), b, \(now)
+                    FROM unnest(\(try statement.bind(rows.kinds))::text[], \(try statement.bind(rows.ids))::text[],
+                        \(try statement.bind(rows.bodies))::bytea[]) WITH ORDINALITY AS t(k, i, b, n)
+                    ORDER BY n
+                    ON CONFLICT (member_id, kind, id) DO UPDATE SET
+                        version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
+                    RETURNING version)
+                """)
         }
         if let deviceID = request.deviceID, let record = work.device {
+            let device = try statement.bind(deviceID.rawValue)
             if !work.resultWrites.isEmpty {
                 let sequences = work.resultWrites.map { Int64($0.sequence) }
                 let bodies = try work.resultWrites.map { ByteBuffer(bytes: try StreamingJSON.encode($0)) }
-                try await connection.query(
+                parts.append(
                     """
-                    INSERT INTO mutation_results (member_id, device_id, sequence, result, processed_at)
-                    SELECT \(member.rawValue), \(deviceID.rawValue), s, r, \(work.now.millisecondsSince1970)
-                    FROM unnest(\(sequences)::bigint[], \(bodies)::bytea[]) AS t(s, r)
-                    """, logger: logger)
+                    r AS (
+                        INSERT INTO mutation_results (member_id, device_id, sequence, result, processed_at)
+                        SELECT \(memberID), \(device), s, x, \(now)
+                        FROM unnest(\(try statement.bind(sequences))::bigint[], \(try statement.bind(bodies))::bytea[])
+                            AS t(s, x))
+                    """)
             }
-            try await connection.query(
+            parts.append(
                 """
-                UPDATE devices SET last_sequence = \(Int64(record.lastSequence)),
-                    last_acted_at = \(record.lastActedAt?.millisecondsSince1970),
-                    last_seen_at = \(work.now.millisecondsSince1970)
-                WHERE id = \(deviceID.rawValue)
-                """, logger: logger)
+                d AS (
+                    UPDATE devices SET last_sequence = \(try statement.bind(Int64(record.lastSequence))),
+                        last_acted_at = \(try statement.bind(record.lastActedAt?.millisecondsSince1970)),
+                        last_seen_at = \(now)
+                    WHERE member_id = \(memberID) AND id = \(device))
+                """)
+        }
+        if !work.entityWrites.isEmpty || request.recordsJobsDue {
+            let due = work.state.jobsDue(at: work.now)
+            parts.append(
+                """
+                a AS (
+                    UPDATE accounts SET unlock_due = \(try statement.bind(due.unlock?.millisecondsSince1970)),
+                        expire_due = \(try statement.bind(due.expire?.millisecondsSince1970))
+                    WHERE member_id = \(memberID))
+                """)
+        }
+        if !parts.isEmpty {
+            statement.sql =
+                "WITH " + parts.joined(separator: ", ")
+                + (rows.isEmpty ? " SELECT 0::bigint" : " SELECT coalesce(max(version), 0) FROM e")
+            written.member = try await Self.newest(connection.query(statement.query, logger: logger))
         }
         for (code, lot) in work.receiptClaims {
             let claimed = try await connection.query(
@@ -325,6 +356,29 @@ extension PostgresStorage {
                 version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
             RETURNING version
             """, logger: logger))
+    }
+
+    /// A statement built in parts, its values bound as `$n` in the order given.
+    struct Statement {
+        var sql = ""
+        var binds = PostgresBindings()
+
+        /// Binds a value; returns its placeholder.
+        mutating func bind<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value) throws -> String {
+            try binds.append(value)
+            return "$\(binds.count)"
+        }
+
+        /// Binds a value or NULL; returns its placeholder.
+        mutating func bind<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value?) throws -> String {
+            guard let value else {
+                binds.appendNull()
+                return "$\(binds.count)"
+            }
+            return try bind(value)
+        }
+
+        var query: PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
     }
 
     /// Columns of entity rows to write, each key once (its last write: one statement may not change a row twice),
