@@ -59,24 +59,9 @@ public final class PostgresCluster: Sendable {
         }
     }
 
-    /// Runs a tool to its end. posix_spawn and waitpid, not Foundation's `Process`: `pg_ctl start` leaves the server
-    /// running in the background, and `Process.waitUntilExit` was seen never to return for it.
+    /// Runs a tool to its end (``Spawn``: `Process` never returned for `pg_ctl start`).
     private static func run(_ executable: URL, _ arguments: [String]) throws {
-        var argv: [UnsafeMutablePointer<CChar>?] = ([executable.path] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable.path, &actions, nil, &argv, environ)
-        guard spawned == 0 else {
-            throw LoyaltyServerTestSetupError("cannot run \(executable.path): \(String(cString: strerror(spawned)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let exited = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let exited = try Spawn.run(executable.path, arguments)
         guard exited == 0 else {
             throw LoyaltyServerTestSetupError(
                 "\(executable.lastPathComponent) \(arguments.joined(separator: " ")) exited \(exited)")

@@ -116,7 +116,9 @@ extension Benchmark {
         "postgres://\(url.user)@\(url.host):\(url.port)/\(url.database)?sslmode=\(url.tls.rawValue)"
     }
 
-    /// Pushes of 10 consent changes from every device, the devices spread over `lanes` connections.
+    /// Pushes of 10 consent changes from every device, the devices spread over `lanes` connections (and the
+    /// connections over `ports`), each answer checked; bodies are made before the clock starts, so that generating
+    /// the load costs the server's machine little.
     static func ingest(
         _ identities: [DeviceIdentity], sequences: inout [UInt64], pushes: Int, lanes laneCount: Int, ports: [Int]
     ) throws -> (mutationsPerSecond: Double, latencies: [Double], seconds: Double) {
@@ -125,7 +127,7 @@ extension Benchmark {
             let body: [UInt8]
             let last: Int
         }
-        var clock = HybridLogicalClock()
+        var clocks = [HybridLogicalClock](repeating: HybridLogicalClock(), count: identities.count)
         var byDevice: [[Push]] = []
         for (index, identity) in identities.enumerated() {
             var made: [Push] = []
@@ -134,7 +136,7 @@ extension Benchmark {
                 let mutations = (0..<10).map { _ -> MutationEnvelope in
                     sequences[index] += 1
                     return MutationEnvelope(
-                        deviceID: identity.deviceID, sequence: sequences[index], stamp: clock.now(wall: now),
+                        deviceID: identity.deviceID, sequence: sequences[index], stamp: clocks[index].now(wall: now),
                         deviceTime: now, mutation: .setConsent(.marketingEmail, granted: sequences[index] % 2 == 0))
                 }
                 made.append(
@@ -145,6 +147,7 @@ extension Benchmark {
             }
             byDevice.append(made)
         }
+        // Each lane takes whole devices, so a device's pushes stay in order.
         let jobs = lanes(byDevice, laneCount).map { devicesInLane in
             (0..<pushes).flatMap { round in devicesInLane.map { $0[round] } }
         }

@@ -412,16 +412,7 @@ enum ChildProcess {
             throw LoyaltyError(
                 "bench", "\(executable) is missing: build it first (swift build -c release builds every product)")
         }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw LoyaltyError("bench", "\(executable) could not be started (error \(spawned))") }
+        let pid = try Spawn.start(executable, arguments)
         var status: Int32 = 0
         var peak = 0.0
         while true {

@@ -147,51 +147,13 @@ extension Benchmark {
         var p99s: [Double] = []
         var unitsPerCommit: [Double] = []
         var sequences = [UInt64](repeating: 0, count: devices)
-        var clocks = [HybridLogicalClock](repeating: HybridLogicalClock(), count: devices)
         for run in 0..<runs {
-            // Bodies are made before the clock starts: the load generator should cost the server's machine little.
-            struct Push: Sendable {
-                let token: String
-                let body: [UInt8]
-                let last: Int
-            }
-            var byDevice: [[Push]] = []
-            for (index, identity) in identities.enumerated() {
-                var made: [Push] = []
-                for _ in 0..<pushes {
-                    let now = Timestamp(Date())
-                    let mutations = (0..<10).map { _ -> MutationEnvelope in
-                        sequences[index] += 1
-                        return MutationEnvelope(
-                            deviceID: identity.deviceID, sequence: sequences[index],
-                            stamp: clocks[index].now(wall: now),
-                            deviceTime: now, mutation: .setConsent(.marketingEmail, granted: sequences[index] % 2 == 0))
-                    }
-                    made.append(
-                        Push(
-                            token: identity.accessToken,
-                            body: try Wire.push(PushRequest(deviceID: identity.deviceID, mutations: mutations)),
-                            last: Int(sequences[index])))
-                }
-                byDevice.append(made)
-            }
-            // Each lane takes whole devices, so a device's pushes stay in order.
-            let jobs = lanes(byDevice, laneCount).map { devicesInLane in
-                (0..<pushes).flatMap { round in devicesInLane.map { $0[round] } }
-            }
             let commitsBefore = try Self.commitFigures(port: server.port)
-            let (latencies, seconds) = try drive(jobs, port: server.port) { connection, push in
-                let (status, answer) = try connection.request(
-                    "POST", "/v1/sync/push", token: push.token, body: push.body)
-                guard status == 200, AnswerBytes.integer("lastProcessedSequence", in: answer) == push.last else {
-                    throw LoyaltyError(
-                        "bench", "a push was not processed: \(status) \(String(decoding: answer, as: UTF8.self))")
-                }
-            }
+            let (mutationsPerSecond, latencies, _) = try Self.ingest(
+                identities, sequences: &sequences, pushes: pushes, lanes: laneCount, ports: [server.port])
             let commitsAfter = try Self.commitFigures(port: server.port)
             unitsPerCommit.append(
                 (commitsAfter.units - commitsBefore.units) / max(1, commitsAfter.commits - commitsBefore.commits))
-            let mutationsPerSecond = Double(devices * pushes * 10) / seconds
             let baseline = try Self.rawInserts(
                 path: directory.appendingPathComponent("ingest-baseline-\(run).sqlite").path, count: 2_000)
             samples.append(

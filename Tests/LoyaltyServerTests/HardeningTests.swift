@@ -317,9 +317,11 @@ extension HardeningTests {
     }
 }
 
-/// Keeps every line logged through it.
+/// Keeps every line logged through it, as `LEVEL message key=value ...` (with its metadata provider's, as
+/// StreamLogHandler adds them).
 struct CapturingLogHandler: LogHandler {
     let lines: Shared<[String]>
+    var metadataProvider: Logger.MetadataProvider?
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .trace
 
@@ -329,7 +331,8 @@ struct CapturingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        let fields = (metadata.merging(event.metadata ?? [:]) { $1 }).map { "\($0)=\($1)" }.sorted()
+        let all = metadata.merging(metadataProvider?.get() ?? [:]) { $1 }.merging(event.metadata ?? [:]) { $1 }
+        let fields = all.map { "\($0)=\($1)" }.sorted()
         lines.withLock { $0.append("\(event.level) \(event.message) \(fields.joined(separator: " "))") }
     }
 }

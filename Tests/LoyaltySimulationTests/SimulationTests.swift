@@ -1,4 +1,5 @@
 import Foundation
+import LoyaltyServer
 import LoyaltySimulation
 import LoyaltyTesting
 import Testing
@@ -33,7 +34,8 @@ import Testing
     @Test(arguments: StorageBackend.postgresOnly)
     func aBatchPassesWithTheServerOnPostgres(backend: StorageBackend) async throws {
         var settings = SimulationSettings(steps: Self.steps)
-        settings.postgres = try #require(StorageBackend.clusterURL)
+        let cluster: DatabaseURL = try #require(StorageBackend.clusterURL)
+        settings.postgres = cluster
         var failures: [String] = []
         var restarts = 0
         for seed in Self.batch.prefix(6) {

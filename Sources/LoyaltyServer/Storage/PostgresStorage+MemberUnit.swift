@@ -317,18 +317,19 @@ extension PostgresStorage {
     ) async throws -> Int64 {
         let rows = Self.lastWrites(try entities.map { ($0.key, try $0.payloadJSON()) })
         guard !rows.isEmpty else { return 0 }
-        return try await Self.newest(connection.query(
-            """
-            INSERT INTO entities (member_id, kind, id, version, body, updated_at)
-            SELECT \(member.rawValue), k, i, nextval('feed_version'), b,
-                \(now.millisecondsSince1970)
-            FROM unnest(\(rows.kinds)::text[], \(rows.ids)::text[], \(rows.bodies)::bytea[])
-                WITH ORDINALITY AS t(k, i, b, n)
-            ORDER BY n
-            ON CONFLICT (member_id, kind, id) DO UPDATE SET
-                version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
-            RETURNING version
-            """, logger: logger))
+        return try await Self.newest(
+            connection.query(
+                """
+                INSERT INTO entities (member_id, kind, id, version, body, updated_at)
+                SELECT \(member.rawValue), k, i, nextval('feed_version'), b,
+                    \(now.millisecondsSince1970)
+                FROM unnest(\(rows.kinds)::text[], \(rows.ids)::text[], \(rows.bodies)::bytea[])
+                    WITH ORDINALITY AS t(k, i, b, n)
+                ORDER BY n
+                ON CONFLICT (member_id, kind, id) DO UPDATE SET
+                    version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
+                RETURNING version
+                """, logger: logger))
     }
 
     /// The largest version a `RETURNING version` gave.
@@ -345,17 +346,18 @@ extension PostgresStorage {
     ) async throws -> Int64 {
         let rows = lastWrites(written)
         guard !rows.isEmpty else { return 0 }
-        return try await newest(connection.query(
-            """
-            INSERT INTO catalogue (kind, id, version, body, updated_at)
-            SELECT k, i, nextval('feed_version'), b, \(now.millisecondsSince1970)
-            FROM unnest(\(rows.kinds)::text[], \(rows.ids)::text[], \(rows.bodies)::bytea[])
-                WITH ORDINALITY AS t(k, i, b, n)
-            ORDER BY n
-            ON CONFLICT (kind, id) DO UPDATE SET
-                version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
-            RETURNING version
-            """, logger: logger))
+        return try await newest(
+            connection.query(
+                """
+                INSERT INTO catalogue (kind, id, version, body, updated_at)
+                SELECT k, i, nextval('feed_version'), b, \(now.millisecondsSince1970)
+                FROM unnest(\(rows.kinds)::text[], \(rows.ids)::text[], \(rows.bodies)::bytea[])
+                    WITH ORDINALITY AS t(k, i, b, n)
+                ORDER BY n
+                ON CONFLICT (kind, id) DO UPDATE SET
+                    version = excluded.version, body = excluded.body, updated_at = excluded.updated_at
+                RETURNING version
+                """, logger: logger))
     }
 
     /// A statement built in parts, its values bound as `$n` in the order given.
