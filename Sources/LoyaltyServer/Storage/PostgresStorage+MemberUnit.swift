@@ -24,7 +24,8 @@ extension PostgresStorage {
                 do {
                     let (value, left) = try await transaction {
                         (connection: PostgresConnection) async throws -> (T, UncheckedState) in
-                        try await Self.lockMember(request.memberID, connection, logger: self.logger)
+                        _ = try await connection.execute(
+                            LockMember(member: request.memberID.rawValue), logger: self.logger)
                         var (work, read) = try await self.loadWork(request, connection: connection)
                         let value = try body.body(&work)
                         let written = try await self.flush(
@@ -122,16 +123,15 @@ extension PostgresStorage {
         // The newest versions of the member's entities and of the catalogue, read under the member's lock: a state
         // kept from an earlier unit is used only if it reflects exactly these (every write takes a higher version),
         // so a write by any instance since makes this one load the member again.
-        guard
-            let row = try await connection.query(
-                """
-                SELECT (SELECT coalesce(max(version), 0) FROM entities WHERE member_id = \(member.rawValue)),
-                    (SELECT coalesce(max(version), 0) FROM catalogue)
-                """, logger: logger
-            ).collect().first
-        else { throw LoyaltyError(.unusableStore, "the database gave no versions") }
-        let (memberVersion, catalogueVersion) = try row.decode((Int64, Int64).self)
-        let versions = StateCache.Versions(member: memberVersion, catalogue: catalogueVersion)
+        var head: UnitHead.Row?
+        for try await row in try await connection.execute(
+            UnitHead(member: member.rawValue, device: request.deviceID?.rawValue), logger: logger)
+        {
+            head = row
+        }
+        guard let (versions, deviceRow) = head else {
+            throw LoyaltyError(.unusableStore, "the database gave no versions")
+        }
         let state: MemberState
         if let kept = states.withLock({ $0.take(member, at: versions) }) {
             state = kept
@@ -141,7 +141,7 @@ extension PostgresStorage {
         var device: DeviceRecord?
         var results: [UInt64: MutationResult] = [:]
         if let deviceID = request.deviceID {
-            device = try await Self.fetchDevice(deviceID, connection: connection, logger: logger)
+            device = deviceRow
             let processed = request.sequences.filter { $0 <= device?.lastSequence ?? 0 }.map { Int64($0) }
             if !processed.isEmpty {
                 let rows = try await connection.query(
@@ -215,6 +215,22 @@ extension PostgresStorage {
         }
         // The member's entities, the device's results and progress and the member's job times: one statement (one
         // round trip), its parts data-modifying CTEs that each run once.
+        if let deviceID = request.deviceID, let record = work.device {
+            // A device's unit (a push, a pull's allowance): the prepared form.
+            let rows = Self.lastWrites(
+                try work.entityWrites.filter { !$0.isProgrammeWide }.map { ($0.key, try $0.payloadJSON()) })
+            let writes = DeviceUnitWrites(
+                member: member.rawValue, now: work.now.millisecondsSince1970, rows: rows, device: deviceID.rawValue,
+                sequences: work.resultWrites.map { Int64($0.sequence) },
+                results: try work.resultWrites.map { ByteBuffer(bytes: try StreamingJSON.encode($0)) },
+                lastSequence: Int64(record.lastSequence), lastActedAt: record.lastActedAt?.millisecondsSince1970,
+                due: !work.entityWrites.isEmpty || request.recordsJobsDue ? work.state.jobsDue(at: work.now) : nil)
+            for try await version in try await connection.execute(writes, logger: logger) {
+                written.member = max(written.member, version)
+            }
+            try await writeTill(work, member: member, connection: connection)
+            return written
+        }
         var statement = Statement()
         var parts: [String] = []
         let rows = Self.lastWrites(
@@ -274,6 +290,12 @@ extension PostgresStorage {
                 + (rows.isEmpty ? " SELECT 0::bigint" : " SELECT coalesce(max(version), 0) FROM e")
             written.member = try await Self.newest(connection.query(statement.query, logger: logger))
         }
+        try await writeTill(work, member: member, connection: connection)
+        return written
+    }
+
+    /// Writes a unit's receipt claims, cards and till transactions.
+    func writeTill(_ work: MemberWork, member: MemberID, connection: PostgresConnection) async throws {
         for (code, lot) in work.receiptClaims {
             let claimed = try await connection.query(
                 """
@@ -306,7 +328,6 @@ extension PostgresStorage {
                     """, logger: logger)
             }
         }
-        return written
     }
 
     /// Writes a member's entities, each with the next feed version (taken in the order written, under the member's
