@@ -249,7 +249,12 @@ struct Migrate: AsyncParsableCommand {
         var logger = Logger(label: "loyalty-server")
         logger.logLevel = .warning
         let storage = PostgresStorage(url: url, connections: 1, logger: logger)
-        let applied = try await storage.whileRunning { try await storage.applyMigrations() }
+        let applied: [String]
+        do {
+            applied = try await storage.whileRunning { try await storage.applyMigrations() }
+        } catch {
+            throw ValidationError("\(url) was not migrated: \(PostgresStorage.describe(error))")
+        }
         print(
             applied.isEmpty ? "\(url): the schema is up to date" : "\(url): applied \(applied.joined(separator: ", "))")
     }
@@ -332,7 +337,7 @@ struct RotateKey: AsyncParsableCommand {
                     try await storage.rotateSigningKey()
                 }
             } catch {
-                throw ValidationError("The key was not rotated: \(error)")
+                throw ValidationError("The key was not rotated: \(PostgresStorage.describe(error))")
             }
         } else {
             let directory = URL(fileURLWithPath: data)

@@ -134,8 +134,9 @@ public final class PostgresStorage: ServerStorage {
                     guard leasedOne.value.load(ordering: .sequentiallyConsistent) else {
                         throw LoyaltyError(
                             .unavailable,
-                            "no database connection became free within \(timeout) (the pool is exhausted or the "
-                                + "database does not answer)")
+                            "no database connection within \(timeout): the database is down or refuses the connection "
+                                + "(check the URL's host, port, user, password and database), or every connection of "
+                                + "the pool is busy")
                     }
                     // Leased in time: the work may take as long as it takes.
                     try await Task.sleep(for: .seconds(86_400 * 365))
