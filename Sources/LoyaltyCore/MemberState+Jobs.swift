@@ -39,9 +39,15 @@ extension MemberState {
     /// lot's last moment inside the window, or when the current tier's retention ends.
     func nextTierReview(at now: Timestamp) -> Timestamp? {
         var review: Timestamp?
-        for lot in ledger.lots.values where lot.isQualifying && lot.amount > lot.revoked {
+        // The lot that leaves next is the earliest earned of those still inside (leaving is monotonic in the earning
+        // time); calendar arithmetic only for the few near `now`, not for every lot on every write.
+        let inside = qualifyingLots.filter { latestLastMoment(of: $0) >= now }.sorted { $0.earnedAt < $1.earnedAt }
+        for lot in inside {
             let leaves = lastMomentInWindow(of: lot).adding(.milliseconds(1))
-            if leaves > now { review = Self.earlier(review, leaves) }
+            if leaves > now {
+                review = leaves
+                break
+            }
         }
         if let tier, program.tiers.index(of: tier.tierID) > 0 {
             var calendar = Calendar(identifier: .gregorian)
@@ -60,13 +66,26 @@ extension MemberState {
     /// order: the moments after which the qualifying points drop.
     func tierInstants(after start: Timestamp, before end: Timestamp) -> [Timestamp] {
         var instants: Set<Timestamp> = []
-        for lot in ledger.lots.values where lot.isQualifying && lot.amount > lot.revoked {
-            // Only a lot earned within a window of `end` can leave after `start`.
-            guard lot.earnedAt <= end else { continue }
+        for lot in qualifyingLots {
+            // Bounds first (a month is 28 to 31 days): most lots leave far from (start, end) and need no calendar.
+            guard latestLastMoment(of: lot) > start, earliestLastMoment(of: lot) < end else { continue }
             let last = lastMomentInWindow(of: lot)
             if last > start && last < end { instants.insert(last) }
         }
         return instants.sorted()
+    }
+
+    /// The lots that count towards the tier.
+    var qualifyingLots: [EarnLot] { ledger.lots.values.filter { $0.isQualifying && $0.amount > $0.revoked } }
+
+    /// Bounds of ``lastMomentInWindow(of:)`` without the calendar: the window's months are 28 to 31 days, and a
+    /// day's margin covers a change of the clock.
+    func earliestLastMoment(of lot: EarnLot) -> Timestamp {
+        lot.earnedAt.adding(.days(Int64(28 * program.tiers.windowMonths) - 1))
+    }
+
+    func latestLastMoment(of lot: EarnLot) -> Timestamp {
+        lot.earnedAt.adding(.days(Int64(31 * program.tiers.windowMonths) + 2))
     }
 
     /// The last moment at which a lot counts towards the tier: the latest `t` with `earnedAt >= windowStart(t)`.

@@ -164,7 +164,7 @@ extension LoyaltyServerApp {
             return
         }
         let storage = PostgresStorage(url: url, connections: settings.databaseConnections, logger: logger)
-        let server = ServerOnStorage(logger: logger) {
+        let server = ServerOnStorage {
             logger.info("opening the database", metadata: ["database": "\(url)"])
             try await storage.migrate()
             let service = try await makeService(
@@ -189,12 +189,10 @@ extension LoyaltyServerApp {
 /// The application on a store that must run first (PostgreSQL's pool): prepares the service, then serves until
 /// graceful shutdown. A failure to start (a database that cannot be reached) ends the group and is rethrown.
 final class ServerOnStorage: Service, Sendable {
-    let logger: Logger
     let body: @Sendable () async throws -> Void
     private let failed = Mutex<(any Error)?>(nil)
 
-    init(logger: Logger, body: @escaping @Sendable () async throws -> Void) {
-        self.logger = logger
+    init(body: @escaping @Sendable () async throws -> Void) {
         self.body = body
     }
 

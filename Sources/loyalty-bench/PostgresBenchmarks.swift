@@ -65,16 +65,16 @@ extension Benchmark {
         var sequences = [UInt64](repeating: 0, count: devices)
         for run in 0..<runs {
             // One instance.
-            let cpuBefore = Self.cpuSeconds()
+            let postgresBefore = Self.postgresCPUSeconds()
             let serverBefore = Self.processCPU(first.process.processIdentifier)
             let one = try Self.ingest(
                 identities, sequences: &sequences, pushes: pushes, lanes: laneCount, ports: [first.port])
-            let cpuAfter = Self.cpuSeconds()
+            let postgresAfter = Self.postgresCPUSeconds()
             let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
             shares.append(
                 (
                     (Self.processCPU(first.process.processIdentifier) - serverBefore) / (one.seconds * cores),
-                    (cpuAfter.postgres - cpuBefore.postgres) / (one.seconds * cores)
+                    (postgresAfter - postgresBefore) / (one.seconds * cores)
                 ))
             // The baseline: pgbench doing one push's storage work per transaction, as many clients.
             let baseline = try Self.runPgbench(database, members: devices, clients: laneCount, seconds: seconds)
@@ -235,7 +235,7 @@ extension Benchmark {
 
     /// CPU seconds used so far by this machine's PostgreSQL server processes (by the command name the server gives
     /// them; read only).
-    static func cpuSeconds() -> (postgres: Double, unused: Void) {
+    static func postgresCPUSeconds() -> Double {
         var total = 0.0
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(entry) != nil {
             guard let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8),
@@ -243,7 +243,7 @@ extension Benchmark {
             else { continue }
             total += processCPU(Int32(entry)!)
         }
-        return (total, ())
+        return total
     }
 
     /// A process's user and system CPU seconds so far.

@@ -24,8 +24,7 @@ extension PostgresStorage {
                 do {
                     let (value, left) = try await transaction {
                         (connection: PostgresConnection) async throws -> (T, UncheckedState) in
-                        _ = try await connection.execute(
-                            LockMember(member: request.memberID.rawValue), logger: self.logger)
+                        try await Self.lockMember(request.memberID, connection, logger: self.logger)
                         var (work, read) = try await self.loadWork(request, connection: connection)
                         let value = try body.body(&work)
                         let written = try await self.flush(
@@ -64,8 +63,7 @@ extension PostgresStorage {
 
     /// Waits until no other transaction holds the member (any instance), and holds it until this one ends.
     static func lockMember(_ member: MemberID, _ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
-            "SELECT pg_advisory_xact_lock(\(memberLockSpace), hashtext(\(member.rawValue)))", logger: logger)
+        _ = try await connection.execute(LockMember(member: member.rawValue), logger: logger)
     }
 
     /// Holds a member's lock in a transaction of its own while `body` runs (for tests: work of the member on every
