@@ -276,8 +276,14 @@ public final class SyncService: Sendable {
     }
 
     /// Checks an access token and that its device still belongs to the member and is not revoked.
+    /// The member and device an access token names, if its signature and expiry hold; the device's row is not read
+    /// (a push reads it in its unit of work).
+    public func verify(accessToken: String) throws -> Credentials {
+        try tokens.verify(accessToken: accessToken, now: clock.now())
+    }
+
     public func authenticate(accessToken: String) async throws -> DeviceRecord {
-        let credentials = try tokens.verify(accessToken: accessToken, now: clock.now())
+        let credentials = try verify(accessToken: accessToken)
         guard let device = try await storage.device(credentials.deviceID), device.memberID == credentials.memberID
         else {
             throw APIFailure(.unauthorized, "the access token's device is unknown: sign in again")
@@ -372,6 +378,13 @@ public final class SyncService: Sendable {
 
     /// Applies a device's mutations exactly once, in sequence order, and answers one result for each.
     public func push(_ request: PushRequest, from device: DeviceRecord) async throws -> PushResponse {
+        try await push(request, as: Credentials(memberID: device.memberID, deviceID: device.id))
+    }
+
+    /// Applies the mutations of the device an access token names. The device's row is read once, in the member's
+    /// unit of work, under its lock: a device unknown, another member's or revoked is refused there, with nothing
+    /// applied (the gate checked only the token's signature and expiry, so a push costs one lease of the store).
+    public func push(_ request: PushRequest, as device: Credentials) async throws -> PushResponse {
         try validate(request, from: device)
         let now = clock.now()
         for envelope in request.mutations {
@@ -382,7 +395,8 @@ public final class SyncService: Sendable {
             return nil
         }
         let workRequest = MemberWorkRequest(
-            memberID: device.memberID, now: now, deviceID: device.id, sequences: request.mutations.map(\.sequence),
+            memberID: device.memberID, now: now, deviceID: device.deviceID,
+            sequences: request.mutations.map(\.sequence),
             receiptCodes: codes)
         let started = ContinuousClock.now
         let (results, last) = try await storage.withMember(workRequest) { work in
@@ -392,14 +406,14 @@ public final class SyncService: Sendable {
         count(results)
         logger.debug(
             "push",
-            metadata: ["member": "\(device.memberID)", "device": "\(device.id)", "mutations": "\(results.count)"])
+            metadata: ["member": "\(device.memberID)", "device": "\(device.deviceID)", "mutations": "\(results.count)"])
         return PushResponse(results: results, lastProcessedSequence: last, serverTime: now, serverStamp: stamp())
     }
 
     /// Refuses a push that is not well formed before any work: another device's, too many mutations, sequence
     /// numbers out of order or from 0.
-    func validate(_ request: PushRequest, from device: DeviceRecord) throws {
-        guard request.deviceID == device.id else {
+    func validate(_ request: PushRequest, from device: Credentials) throws {
+        guard request.deviceID == device.deviceID else {
             throw APIFailure(.forbidden, "deviceID \(request.deviceID) is not the device of this access token")
         }
         guard request.mutations.count <= configuration.maxMutationsPerPush else {
@@ -423,10 +437,13 @@ public final class SyncService: Sendable {
     /// its stored result, the next in sequence is applied and its result stored, one out of order is refused.
     /// Returns the results and the device's last processed sequence number.
     func apply(
-        _ mutations: [MutationEnvelope], from device: DeviceRecord, to work: inout MemberWork, now: Timestamp
+        _ mutations: [MutationEnvelope], from device: Credentials, to work: inout MemberWork, now: Timestamp
     ) throws -> ([MutationResult], UInt64) {
-        guard var record = work.device, record.memberID == device.memberID, record.revokedAt == nil else {
-            throw APIFailure(.deviceRevoked, (work.device?.revokedReason ?? .signedOut).message)
+        guard var record = work.device, record.memberID == device.memberID else {
+            throw APIFailure(.unauthorized, "the access token's device is unknown: sign in again")
+        }
+        guard record.revokedAt == nil else {
+            throw APIFailure(.deviceRevoked, (record.revokedReason ?? .signedOut).message)
         }
         // Expiry is judged at the time of the push, whether or not the expiry job has run since.
         work.write(work.state.expireDue(at: now))

@@ -145,6 +145,36 @@ import Testing
         #expect(try await harness.state(of: phone.memberID).consents.changes.isEmpty)
     }
 
+    /// A push's gate checks only the token's signature and expiry; its unit of work reads the device's row: a token
+    /// (validly signed) for a device that does not exist, or naming another member's device, applies nothing.
+    @Test func aPushWhoseTokenNamesNoDeviceOfItsMemberAppliesNothing() async throws {
+        let harness = try await Harness.make()
+        let (anna, _) = try await harness.enroll()
+        let (_, jonasDevice) = try await harness.enroll()
+        let now = harness.clock.now()
+        let ghost = DeviceID("d-ghost")
+        let tokens = [
+            (ghost, harness.service.tokens.accessToken(for: .init(memberID: anna.memberID, deviceID: ghost), now: now)),
+            (
+                jonasDevice.id,
+                harness.service.tokens.accessToken(
+                    for: .init(memberID: anna.memberID, deviceID: jonasDevice.id), now: now)
+            ),
+        ]
+        try await harness.application().test(.router) { client in
+            for (device, token) in tokens {
+                let push = pushBody(
+                    device: device.rawValue,
+                    mutations: mutation(1, #"{"kind": "setConsent", "consent": "profiling", "granted": true}"#))
+                let refused = try await Call.make(client, .post, "/v1/sync/push", body: push, token: token.token)
+                #expect(refused.status == 401, "\(device)")
+                #expect(refused.errorMessage.contains("device is unknown"), "\(refused.errorMessage)")
+            }
+        }
+        #expect(try await harness.state(of: anna.memberID).consents.changes.isEmpty)
+        #expect(try await harness.service.storage.device(jonasDevice.id)?.lastSequence == 0)
+    }
+
     @Test func aMemberCannotRevokeAnotherMembersDevice() async throws {
         let harness = try await Harness.make()
         let (anna, _) = try await harness.enroll()

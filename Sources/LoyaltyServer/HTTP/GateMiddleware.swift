@@ -10,6 +10,8 @@ internal import Prometheus
 enum RequestContext {
     /// The calling device, for device operations.
     @TaskLocal static var device: DeviceRecord?
+    /// The member and device of a push's access token (the push reads the device's row in its unit of work).
+    @TaskLocal static var credentials: Credentials?
 }
 
 /// Checks every request before its body is decoded: the protocol version of device operations (426 if
@@ -55,7 +57,10 @@ struct GateMiddleware: ServerMiddleware {
         // The caller is checked before the body is read: an unauthorised client cannot make the server take in
         // a large body.
         var device: DeviceRecord?
-        if Self.deviceOperations.contains(operationID) {
+        var credentials: Credentials?
+        if operationID == "push" {
+            credentials = try service.verify(accessToken: try bearer(request, purpose: "a device access token"))
+        } else if Self.deviceOperations.contains(operationID) {
             device = try await service.authenticate(accessToken: try bearer(request, purpose: "a device access token"))
         }
         if operationID.hasPrefix("admin") || (operationID == "metrics" && !configuration.publicMetrics) {
@@ -77,6 +82,11 @@ struct GateMiddleware: ServerMiddleware {
             } catch  where String(describing: type(of: error)) == "TooManyBytesError" {
                 // The runtime's error type is private; anything else (a dropped connection) is rethrown.
                 throw APIFailure(.tooLarge, "the request body is over \(configuration.maxBodyBytes) bytes")
+            }
+        }
+        if let credentials {
+            return try await RequestContext.$credentials.withValue(credentials) {
+                try await next(request, limitedBody, metadata)
             }
         }
         guard let device else { return try await next(request, limitedBody, metadata) }

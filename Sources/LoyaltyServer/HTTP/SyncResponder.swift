@@ -18,7 +18,6 @@ struct SyncResponder: ServerMiddleware {
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         guard operationID == "pull" || operationID == "push" else { return try await next(request, body, metadata) }
-        guard let device = RequestContext.device else { throw APIFailure(.unauthorized, "no device token") }
         guard request.headerFields[.contentType].map({ $0.lowercased().hasPrefix("application/json") }) ?? false,
             let body
         else {
@@ -29,9 +28,13 @@ struct SyncResponder: ServerMiddleware {
         let answer: Data
         let started = ContinuousClock.now
         if operationID == "push" {
-            answer = try PushJSON.encode(try await service.push(try PushJSON.decode(data), from: device))
+            guard let credentials = RequestContext.credentials else {
+                throw APIFailure(.unauthorized, "no device token")
+            }
+            answer = try PushJSON.encode(try await service.push(try PushJSON.decode(data), as: credentials))
             service.metrics.pushDuration.record(ContinuousClock.now - started)
         } else {
+            guard let device = RequestContext.device else { throw APIFailure(.unauthorized, "no device token") }
             let pull = try PullJSON.decodeRequest(data, defaultLimit: service.configuration.defaultPageSize)
             answer = try PullJSON.encode(try await service.pullStored(pull, from: device))
             service.metrics.pullDuration.record(ContinuousClock.now - started)

@@ -24,7 +24,7 @@ extension PostgresStorage {
                 do {
                     let (value, left) = try await transaction {
                         (connection: PostgresConnection) async throws -> (T, UncheckedState) in
-                        try await Self.lockMember(request.memberID, connection, logger: self.logger)
+                        // Takes the member's lock, then reads.
                         var (work, read) = try await self.loadWork(request, connection: connection)
                         let value = try body.body(&work)
                         let written = try await self.flush(
@@ -113,7 +113,7 @@ extension PostgresStorage {
         let body: (inout CatalogueWork) throws -> T
     }
 
-    /// Loads what a unit of work asked for, inside its transaction.
+    /// Takes the member's lock and loads what a unit of work asked for, inside its transaction.
     func loadWork(
         _ request: MemberWorkRequest, connection: PostgresConnection
     ) async throws -> (MemberWork, StateCache.Versions) {

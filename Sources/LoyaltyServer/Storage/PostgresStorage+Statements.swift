@@ -22,16 +22,10 @@ extension PostgresStorage {
         func decodeRow(_ row: PostgresRow) throws {}
     }
 
-    /// The newest versions of a member's entities and of the catalogue, and the device's row (NULLs if none).
+    /// Waits for the member's lock (held until the transaction ends), then reads the newest versions of the member's
+    /// entities and of the catalogue, and the device's row (NULLs if none): migration v2's function, one round trip.
     struct UnitHead: PostgresPreparedStatement {
-        static let sql = """
-            SELECT (SELECT coalesce(max(version), 0) FROM entities WHERE member_id = $1),
-                (SELECT coalesce(max(version), 0) FROM catalogue),
-                d.id, d.member_id, d.name, d.created_at, d.revoked_at, d.revoked_reason, d.last_sequence,
-                d.last_acted_at, d.last_seen_at, d.last_pulled_at, d.refresh_hash, d.previous_refresh_hash, d.rotated_at,
-                d.superseded_refresh, d.refresh_retries
-            FROM (SELECT 1) AS one LEFT JOIN devices d ON d.member_id = $1 AND d.id = $2
-            """
+        static let sql = "SELECT * FROM loyalty_unit_head($1, $2)"
         typealias Row = (StateCache.Versions, DeviceRecord?)
         let member: String
         let device: String?
@@ -120,5 +114,29 @@ extension PostgresStorage {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+    }
+
+    /// A page of a member's feed (migration v2's function): a first row of heads, then the changes.
+    struct FeedStatement: PostgresPreparedStatement {
+        static let sql = "SELECT * FROM loyalty_feed($1, $2, $3, $4)"
+        typealias Row = (kind: String?, id: String?, version: Int64?, body: Data?, horizon: Int64?)
+        let member: String
+        let after: Int64
+        let limit: Int
+        let wait: Bool
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(member)
+            bindings.append(after)
+            bindings.append(Int32(clamping: limit))
+            bindings.append(wait)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            let (kind, id, version, body, horizon) = try row.decode((String?, String?, Int64?, Data?, Int64?).self)
+            return (kind, id, version, body, horizon)
+        }
     }
 }
