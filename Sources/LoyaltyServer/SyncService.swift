@@ -284,8 +284,12 @@ public final class SyncService: Sendable {
 
     public func authenticate(accessToken: String) async throws -> DeviceRecord {
         let credentials = try verify(accessToken: accessToken)
-        guard let device = try await storage.device(credentials.deviceID), device.memberID == credentials.memberID
-        else {
+        return try live(try await storage.device(credentials.deviceID), of: credentials)
+    }
+
+    /// The device a token names, as the store holds it, if it is the token's member's and not revoked.
+    func live(_ device: DeviceRecord?, of credentials: Credentials) throws -> DeviceRecord {
+        guard let device, device.memberID == credentials.memberID else {
             throw APIFailure(.unauthorized, "the access token's device is unknown: sign in again")
         }
         guard device.revokedAt == nil else {
@@ -439,12 +443,7 @@ public final class SyncService: Sendable {
     func apply(
         _ mutations: [MutationEnvelope], from device: Credentials, to work: inout MemberWork, now: Timestamp
     ) throws -> ([MutationResult], UInt64) {
-        guard var record = work.device, record.memberID == device.memberID else {
-            throw APIFailure(.unauthorized, "the access token's device is unknown: sign in again")
-        }
-        guard record.revokedAt == nil else {
-            throw APIFailure(.deviceRevoked, (record.revokedReason ?? .signedOut).message)
-        }
+        var record = try live(work.device, of: device)
         // Expiry is judged at the time of the push, whether or not the expiry job has run since.
         work.write(work.state.expireDue(at: now))
         var results: [MutationResult] = []
@@ -529,14 +528,30 @@ public final class SyncService: Sendable {
 
     /// ``pull(_:from:)`` with the entities as stored, for an answer written from their bytes (the HTTP layer).
     public func pullStored(_ request: PullRequest, from device: DeviceRecord) async throws -> StoredPullResponse {
-        guard request.deviceID == device.id else {
+        try await pullStored(request, as: Credentials(memberID: device.memberID, deviceID: device.id))
+    }
+
+    /// A page of the feed for the device an access token names. Without an allowance to maintain, the device's
+    /// row and the page are one read of the store (``ServerStorage/pullPage(device:member:after:limit:)``).
+    public func pullStored(_ request: PullRequest, as caller: Credentials) async throws -> StoredPullResponse {
+        guard request.deviceID == caller.deviceID else {
             throw APIFailure(.forbidden, "deviceID \(request.deviceID) is not the device of this access token")
         }
         guard request.limit >= 1 else { throw APIFailure(.unprocessable, "limit must be at least 1") }
         let limit = min(request.limit, configuration.maxPageSize)
         let now = clock.now()
-        if let asked = request.allowance { try await maintainAllowance(of: device, asked: asked, now: now) }
-        var page = try await storage.feed(member: device.memberID, after: request.cursor, limit: limit)
+        let device: DeviceRecord
+        var page: FeedPage
+        if let asked = request.allowance {
+            device = try live(try await storage.device(caller.deviceID), of: caller)
+            try await maintainAllowance(of: device, asked: asked, now: now)
+            page = try await storage.feed(member: device.memberID, after: request.cursor, limit: limit)
+        } else {
+            let read = try await storage.pullPage(
+                device: caller.deviceID, member: caller.memberID, after: request.cursor, limit: limit)
+            device = try live(read.device, of: caller)
+            page = read.page
+        }
         // A reset when the device was away longer than the feed promises to keep, when its cursor is before a
         // deletion the feed has forgotten, or when the cursor is not from this store at all.
         let away = device.lastPulledAt.map { $0 < now.adding(-configuration.feedRetention) } ?? false
@@ -553,8 +568,8 @@ public final class SyncService: Sendable {
         }
         let cursor = page.changes.last.map { Cursor(version: $0.version) } ?? (reset ? .start : request.cursor)
         metrics.changesPulled.increment(by: Int64(page.changes.count))
-        // The device record was read when this request was authenticated. A push of the same device that lands
-        // in between only makes the number lag, which keeps those mutations in the outbox one sync longer.
+        // The device record was read with the page (or before it, with an allowance). A push of the same device that
+        // lands in between only makes the number lag, which keeps those mutations in the outbox one sync longer.
         return StoredPullResponse(
             changes: page.changes, cursor: cursor, hasMore: page.hasMore, reset: reset,
             lastProcessedSequence: device.lastSequence,

@@ -22,8 +22,8 @@ struct LoyaltyBench: AsyncParsableCommand {
             Benchmarks: \(Benchmark.allCases.map(\.rawValue).joined(separator: ", ")). The sync and server rows \
             start the real loyalty-server (the executable beside this one: build it too, e.g. `swift build -c \
             release`) on a data directory filled beforehand, and generate load from this process. The PostgreSQL \
-            row needs a cluster (LOYALTY_BENCH_DATABASE_URL, or run it under scripts/with-postgres.sh) and \
-            pgbench; without them it prints a line saying it was skipped and why.
+            rows (the names ending in -postgres) need a cluster (LOYALTY_BENCH_DATABASE_URL, or run them under \
+            scripts/with-postgres.sh) and pgbench; without them each prints a line saying it was skipped and why.
             """,
         version: loyaltyVersion)
 
@@ -66,6 +66,8 @@ enum Benchmark: String, CaseIterable {
     case fanOut = "fan-out"
     case jobs
     case serverIngestPostgres = "server-ingest-postgres"
+    case fanOutPostgres = "fan-out-postgres"
+    case bootstrapPostgres = "bootstrap-postgres"
 
     func measure(in directory: URL, runs: Int, smoke: Bool) async throws -> BenchmarkResult {
         switch self {
@@ -87,14 +89,30 @@ enum Benchmark: String, CaseIterable {
                 in: directory, runs: runs, members: smoke ? 20 : 1_000, perMember: smoke ? 2 : 10,
                 lanes: smoke ? 4 : 64)
         case .jobs: try await jobs(in: directory, runs: runs, members: smoke ? 2_000 : 100_000)
-        case .serverIngestPostgres:
+        case .serverIngestPostgres, .fanOutPostgres, .bootstrapPostgres:
             if let missing = Self.postgresMissing {
                 BenchmarkResult.skipped(rawValue, because: missing)
             } else {
-                try await serverIngestPostgres(
-                    in: directory, runs: runs, devices: smoke ? 20 : 1_000, pushes: smoke ? 2 : 10,
-                    lanes: smoke ? 4 : 32, seconds: smoke ? 2 : 10)
+                try await measureOnPostgres(in: directory, runs: runs, smoke: smoke)
             }
+        }
+    }
+
+    /// The rows that need a PostgreSQL cluster, at the sizes of their SQLite counterparts.
+    private func measureOnPostgres(in directory: URL, runs: Int, smoke: Bool) async throws -> BenchmarkResult {
+        switch self {
+        case .fanOutPostgres:
+            try await fanOut(
+                in: directory, runs: runs, members: smoke ? 20 : 1_000, perMember: smoke ? 2 : 10,
+                lanes: smoke ? 4 : 64, on: .postgres)
+        case .bootstrapPostgres:
+            try await bootstrap(
+                in: directory, runs: runs, movements: smoke ? 2_000 : 100_000, offers: smoke ? 20 : 1_000,
+                on: .postgres)
+        default:
+            try await serverIngestPostgres(
+                in: directory, runs: runs, devices: smoke ? 20 : 1_000, pushes: smoke ? 2 : 10,
+                lanes: smoke ? 4 : 32, seconds: smoke ? 2 : 10)
         }
     }
 

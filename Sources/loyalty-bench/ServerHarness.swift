@@ -13,6 +13,32 @@ import Glibc
 #endif
 
 /// A server data directory filled in this process (not timed), then served by a real `loyalty-server` process.
+/// Where a row's server keeps its data: a data directory (SQLite, the default) or a new database on the cluster of
+/// the PostgreSQL rows.
+enum BenchBackend {
+    case sqlite
+    case postgres
+
+    /// Fills the store in this process, then starts a `loyalty-server` process on it.
+    func seededServer<T>(
+        _ directory: URL, _ body: (SeededServer) async throws -> T
+    ) async throws -> (T, ServerProcess) {
+        switch self {
+        case .sqlite:
+            let value = try await SeededServer.seed(directory, body)
+            return (value, try ServerProcess(data: directory))
+        case .postgres:
+            let database = try await StorageBackend.freshDatabase()
+            var logger = Logger(label: "loyalty-bench")
+            logger.logLevel = .warning
+            let storage = PostgresStorage(url: database, connections: 8, logger: logger)
+            storage.runInBackground()
+            let value = try await SeededServer.seed(postgres: storage, directory: directory, body)
+            return (value, try ServerProcess(data: directory, database: Benchmark.urlText(database)))
+        }
+    }
+}
+
 struct SeededServer {
     let directory: URL
     let service: SyncService

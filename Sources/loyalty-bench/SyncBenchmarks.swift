@@ -9,10 +9,12 @@ import LoyaltySync
 /// process on loopback on it, and measures against that process (docs/benchmarks.md).
 extension Benchmark {
     /// An empty device to usable, from a real server over loopback, against a bulk insert of the same rows.
-    func bootstrap(in directory: URL, runs: Int, movements: Int, offers: Int) async throws -> BenchmarkResult {
-        let data = directory.appendingPathComponent("bootstrap-server")
+    func bootstrap(
+        in directory: URL, runs: Int, movements: Int, offers: Int, on backend: BenchBackend = .sqlite
+    ) async throws -> BenchmarkResult {
+        let data = directory.appendingPathComponent("\(rawValue)-server")
         // A device for each run, added before the server process takes the directory.
-        let devices = try await SeededServer.seed(data) { seeded in
+        let (devices, server) = try await backend.seededServer(data) { seeded in
             let member = try await seeded.enroll(0)
             try await seeded.addMovements(movements, to: member.memberID)
             try await seeded.addOffers(offers)
@@ -24,7 +26,6 @@ extension Benchmark {
             }
             return devices
         }
-        let server = try ServerProcess(data: data)
         defer { server.stop() }
         var samples: [Sample] = []
         var rows = 0
@@ -35,7 +36,7 @@ extension Benchmark {
             var identity = devices[run]
             identity.serverURL = server.url
             let started = DispatchTime.now()
-            let store = try DeviceStore(path: directory.appendingPathComponent("bootstrap-\(run).sqlite").path)
+            let store = try DeviceStore(path: directory.appendingPathComponent("\(rawValue)-device-\(run).sqlite").path)
             try store.saveIdentity(identity)
             let transport = TimedTransport(HTTPSyncTransport(serverURL: URL(string: server.url)!))
             let engine = SyncEngine(store: store, transport: transport)
@@ -49,7 +50,7 @@ extension Benchmark {
             rows = report.pulled
             worstSeconds = max(worstSeconds, seconds)
             let baseline = try Self.bulkInsert(
-                rows: rows, path: directory.appendingPathComponent("bulk-\(run).sqlite").path)
+                rows: rows, path: directory.appendingPathComponent("\(rawValue)-bulk-\(run).sqlite").path)
             samples.append(Sample(latencies: [Double(rows) / seconds], baseline: [baseline]))
         }
         var result = BenchmarkResult(
@@ -203,12 +204,13 @@ extension Benchmark {
     /// `devices` devices (`perMember` to a member) each pull an unchanged cursor once, against the same number of
     /// requests for the server's static liveness answer.
     func fanOut(
-        in directory: URL, runs: Int, members: Int, perMember: Int, lanes laneCount: Int
+        in directory: URL, runs: Int, members: Int, perMember: Int, lanes laneCount: Int,
+        on backend: BenchBackend = .sqlite
     ) async throws
         -> BenchmarkResult
     {
-        let data = directory.appendingPathComponent("fanout-server")
-        let identities = try await SeededServer.seed(data) { seeded in
+        let data = directory.appendingPathComponent("\(rawValue)-server")
+        let (identities, server) = try await backend.seededServer(data) { seeded in
             var identities: [DeviceIdentity] = []
             for index in 0..<members {
                 let first = try await seeded.enroll(index)
@@ -221,7 +223,6 @@ extension Benchmark {
             }
             return identities
         }
-        let server = try ServerProcess(data: data)
         defer { server.stop() }
         // Each member's newest cursor, read once through the first device.
         struct Pull: Sendable {

@@ -145,9 +145,10 @@ import Testing
         #expect(try await harness.state(of: phone.memberID).consents.changes.isEmpty)
     }
 
-    /// A push's gate checks only the token's signature and expiry; its unit of work reads the device's row: a token
-    /// (validly signed) for a device that does not exist, or naming another member's device, applies nothing.
-    @Test func aPushWhoseTokenNamesNoDeviceOfItsMemberAppliesNothing() async throws {
+    /// A push's or a pull's gate checks only the token's signature and expiry; the work reads the device's row: a
+    /// token (validly signed) for a device that does not exist, or naming another member's device, applies and reads
+    /// nothing.
+    @Test func aSyncWhoseTokenNamesNoDeviceOfItsMemberAppliesAndReadsNothing() async throws {
         let harness = try await Harness.make()
         let (anna, _) = try await harness.enroll()
         let (_, jonasDevice) = try await harness.enroll()
@@ -169,6 +170,10 @@ import Testing
                 let refused = try await Call.make(client, .post, "/v1/sync/push", body: push, token: token.token)
                 #expect(refused.status == 401, "\(device)")
                 #expect(refused.errorMessage.contains("device is unknown"), "\(refused.errorMessage)")
+                let pull = #"{"deviceID": "\#(device)", "cursor": 0}"#
+                let unread = try await Call.make(client, .post, "/v1/sync/pull", body: pull, token: token.token)
+                #expect(unread.status == 401, "\(device)")
+                #expect(unread.errorMessage.contains("device is unknown"), "\(unread.errorMessage)")
             }
         }
         #expect(try await harness.state(of: anna.memberID).consents.changes.isEmpty)

@@ -10,7 +10,7 @@ internal import Prometheus
 enum RequestContext {
     /// The calling device, for device operations.
     @TaskLocal static var device: DeviceRecord?
-    /// The member and device of a push's access token (the push reads the device's row in its unit of work).
+    /// The member and device of a push's or a pull's access token (each reads the device's row with its own work).
     @TaskLocal static var credentials: Credentials?
 }
 
@@ -58,7 +58,7 @@ struct GateMiddleware: ServerMiddleware {
         // a large body.
         var device: DeviceRecord?
         var credentials: Credentials?
-        if operationID == "push" {
+        if operationID == "push" || operationID == "pull" {
             credentials = try service.verify(accessToken: try bearer(request, purpose: "a device access token"))
         } else if Self.deviceOperations.contains(operationID) {
             device = try await service.authenticate(accessToken: try bearer(request, purpose: "a device access token"))

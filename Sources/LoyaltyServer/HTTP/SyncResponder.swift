@@ -6,7 +6,7 @@ internal import OpenAPIRuntime
 internal import Prometheus
 
 /// Answers `POST /v1/sync/push` and `POST /v1/sync/pull` itself, after the gate has checked the protocol version,
-/// the body size and the device's token, in the forms the contract gives (docs/openapi.yaml). A push is read by
+/// the body size and the device's token's signature (each reads its device's row with its work), in the forms the contract gives (docs/openapi.yaml). A push is read by
 /// ``PushJSON`` (the generated types read what it gives up on, and name what is wrong) and answered by it; a pull is
 /// read by ``PullJSON`` in the same way, and its answer is written by ``PullJSON`` from the entities' stored bytes,
 /// without the generated types' decoding and re-encoding of every entity. Every other operation passes through.
@@ -27,16 +27,13 @@ struct SyncResponder: ServerMiddleware {
         let data = try await Data(collecting: body, upTo: .max)
         let answer: Data
         let started = ContinuousClock.now
+        guard let credentials = RequestContext.credentials else { throw APIFailure(.unauthorized, "no device token") }
         if operationID == "push" {
-            guard let credentials = RequestContext.credentials else {
-                throw APIFailure(.unauthorized, "no device token")
-            }
             answer = try PushJSON.encode(try await service.push(try PushJSON.decode(data), as: credentials))
             service.metrics.pushDuration.record(ContinuousClock.now - started)
         } else {
-            guard let device = RequestContext.device else { throw APIFailure(.unauthorized, "no device token") }
             let pull = try PullJSON.decodeRequest(data, defaultLimit: service.configuration.defaultPageSize)
-            answer = try PullJSON.encode(try await service.pullStored(pull, from: device))
+            answer = try PullJSON.encode(try await service.pullStored(pull, as: credentials))
             service.metrics.pullDuration.record(ContinuousClock.now - started)
         }
         var response = HTTPResponse(status: .ok)

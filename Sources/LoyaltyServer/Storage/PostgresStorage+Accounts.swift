@@ -312,25 +312,29 @@ extension PostgresStorage {
     static func devices(_ rows: PostgresRowSequence) async throws -> [DeviceRecord] {
         var devices: [DeviceRecord] = []
         for try await row in rows {
-            let (id, member, name, created, revoked, reason, sequence, acted, seen, pulled) = try row.decode(
-                (String, String, String, Int64, Int64?, String?, Int64, Int64?, Int64?, Int64?).self)
-            let columns = row.makeRandomAccess()
-            let refresh = try columns[10].decode(Data.self)
-            let previous = try columns[11].decode(Data?.self)
-            let rotated = try columns[12].decode(Int64?.self)
-            let superseded = try columns[13].decode(Data?.self)
-            let retries = try columns[14].decode(Int32.self)
-            let time = { (value: Int64?) in value.map { Timestamp(millisecondsSince1970: $0) } }
-            devices.append(
-                DeviceRecord(
-                    id: DeviceID(id), memberID: MemberID(member), name: name,
-                    createdAt: Timestamp(millisecondsSince1970: created), revokedAt: time(revoked),
-                    lastSequence: UInt64(sequence), lastActedAt: time(acted), lastSeenAt: time(seen),
-                    lastPulledAt: time(pulled), refreshHash: [UInt8](refresh),
-                    previousRefreshHash: previous.map { [UInt8]($0) }, rotatedAt: time(rotated),
-                    supersededRefreshHashes: ([UInt8](superseded ?? Data())).chunked(32),
-                    refreshRetries: Int(retries), revokedReason: reason.flatMap { RevocationReason(rawValue: $0) }))
+            if let device = try device(row.makeRandomAccess(), from: 0) { devices.append(device) }
         }
         return devices
+    }
+
+    /// The device in the columns ``deviceColumns`` names from `first` on, or nil where they are NULL (no device).
+    static func device(_ columns: PostgresRandomAccessRow, from first: Int) throws -> DeviceRecord? {
+        guard let id = try columns[first].decode(String?.self) else { return nil }
+        let time = { (index: Int) throws -> Timestamp? in
+            try columns[first + index].decode(Int64?.self).map { Timestamp(millisecondsSince1970: $0) }
+        }
+        return DeviceRecord(
+            id: DeviceID(id), memberID: MemberID(try columns[first + 1].decode(String.self)),
+            name: try columns[first + 2].decode(String.self),
+            createdAt: Timestamp(millisecondsSince1970: try columns[first + 3].decode(Int64.self)),
+            revokedAt: try time(4),
+            lastSequence: UInt64(try columns[first + 6].decode(Int64.self)), lastActedAt: try time(7),
+            lastSeenAt: try time(8), lastPulledAt: try time(9),
+            refreshHash: [UInt8](try columns[first + 10].decode(Data.self)),
+            previousRefreshHash: try columns[first + 11].decode(Data?.self).map { [UInt8]($0) },
+            rotatedAt: try time(12),
+            supersededRefreshHashes: [UInt8](try columns[first + 13].decode(Data?.self) ?? Data()).chunked(32),
+            refreshRetries: Int(try columns[first + 14].decode(Int32.self)),
+            revokedReason: try columns[first + 5].decode(String?.self).flatMap { RevocationReason(rawValue: $0) })
     }
 }

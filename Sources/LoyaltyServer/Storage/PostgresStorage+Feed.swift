@@ -5,33 +5,37 @@ internal import PostgresNIO
 // The feed a device pulls, and its compaction.
 extension PostgresStorage {
     public func feed(member: MemberID, after cursor: LoyaltyCore.Cursor, limit: Int) async throws -> FeedPage {
+        try await pullPage(device: nil, member: member, after: cursor, limit: limit).page
+    }
+
+    public func pullPage(
+        device: DeviceID?, member: MemberID, after cursor: LoyaltyCore.Cursor, limit: Int
+    ) async throws -> (device: DeviceRecord?, page: FeedPage) {
         // One statement, in a transaction of its own: it waits until no unit of work of this member and no catalogue
         // change is in flight, on any instance, and then reads (migration v2's function). Every version below the
         // newest visible one in this feed is then committed: a later writer takes a version from the sequence after
         // the locks were granted, so above all that this pull sees.
         try await leased { connection in
-            var heads: (horizon: Int64, latest: Int64)?
+            var heads: (horizon: Int64, latest: Int64, device: DeviceRecord?)?
             var changes: [StoredChange] = []
             var hasMore = false
             let page = FeedStatement(
-                member: member.rawValue, after: Int64(cursor.version), limit: limit, wait: !self.hooks.naiveFeed)
+                member: member.rawValue, device: device?.rawValue, after: Int64(cursor.version), limit: limit,
+                wait: !self.hooks.naiveFeed)
             for try await row in try await connection.execute(page, logger: self.logger) {
-                guard let kind = row.kind else {
-                    heads = (row.horizon ?? 0, row.version ?? 0)
-                    continue
+                switch row {
+                case .heads(let horizon, let latest, let device): heads = (horizon, latest, device)
+                case .change where changes.count == limit: hasMore = true
+                case .change(let change): changes.append(change)
+                case .unknown: continue
                 }
-                guard changes.count < limit else {
-                    hasMore = true
-                    continue
-                }
-                guard let kind = EntityKey.Kind(rawValue: kind), let id = row.id, let version = row.version else {
-                    continue
-                }
-                changes.append(StoredChange(version: UInt64(version), key: EntityKey(kind, id), body: row.body))
             }
             guard let heads else { throw LoyaltyError(.unusableStore, "the database has no feed heads") }
-            return FeedPage(
-                changes: changes, hasMore: hasMore, horizon: UInt64(heads.horizon), latest: UInt64(heads.latest))
+            return (
+                heads.device,
+                FeedPage(
+                    changes: changes, hasMore: hasMore, horizon: UInt64(heads.horizon), latest: UInt64(heads.latest))
+            )
         }
     }
 

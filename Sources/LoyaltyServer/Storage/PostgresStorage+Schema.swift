@@ -155,11 +155,18 @@ extension PostgresStorage {
                 // A page of a member's feed after a cursor, in one statement (and so one round trip, in a transaction
                 // of its own): the shared locks of the member and of the catalogue, when `p_wait` (a test turns them
                 // off), then, each statement with a snapshot taken after they were granted, a first row with the
-                // heads (f_kind NULL, f_version the newest version taken, f_horizon the compaction's horizon) and
-                // up to `p_limit` + 1 changes in version order.
+                // heads (f_kind NULL, f_version the newest version taken, f_horizon the compaction's horizon) and the
+                // row of the device `p_device` if it is the member's (NULLs if not), then up to `p_limit` + 1 changes
+                // in version order.
                 """
-                CREATE FUNCTION loyalty_feed(p_member text, p_after bigint, p_limit integer, p_wait boolean)
-                RETURNS TABLE (f_kind text, f_id text, f_version bigint, f_body bytea, f_horizon bigint)
+                CREATE FUNCTION loyalty_feed(
+                    p_member text, p_device text, p_after bigint, p_limit integer, p_wait boolean)
+                RETURNS TABLE (
+                    f_kind text, f_id text, f_version bigint, f_body bytea, f_horizon bigint, d_id text,
+                    d_member_id text, d_name text, d_created_at bigint, d_revoked_at bigint, d_revoked_reason text,
+                    d_last_sequence bigint, d_last_acted_at bigint, d_last_seen_at bigint, d_last_pulled_at bigint,
+                    d_refresh_hash bytea, d_previous_refresh_hash bytea, d_rotated_at bigint, d_superseded_refresh bytea,
+                    d_refresh_retries integer)
                 LANGUAGE plpgsql VOLATILE AS $$
                 BEGIN
                     IF p_wait THEN
@@ -167,8 +174,15 @@ extension PostgresStorage {
                             pg_advisory_xact_lock_shared(\(catalogueLock.space), \(catalogueLock.key));
                     END IF;
                     RETURN QUERY SELECT NULL::text, NULL::text, (SELECT s.last_value FROM feed_version s), NULL::bytea,
-                        (SELECT m.value FROM meta m WHERE m.key = 'horizon');
-                    RETURN QUERY SELECT c.kind, c.id, c.version, c.body, NULL::bigint FROM (
+                        (SELECT m.value FROM meta m WHERE m.key = 'horizon'),
+                        d.id, d.member_id, d.name, d.created_at, d.revoked_at, d.revoked_reason, d.last_sequence,
+                        d.last_acted_at, d.last_seen_at, d.last_pulled_at, d.refresh_hash, d.previous_refresh_hash,
+                        d.rotated_at, d.superseded_refresh, d.refresh_retries
+                    FROM (SELECT 1) AS one LEFT JOIN devices d ON d.member_id = p_member AND d.id = p_device;
+                    RETURN QUERY SELECT c.kind, c.id, c.version, c.body, NULL::bigint, NULL::text, NULL::text,
+                        NULL::text, NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint,
+                        NULL::bigint, NULL::bytea, NULL::bytea, NULL::bigint, NULL::bytea, NULL::integer
+                    FROM (
                         (SELECT e.kind, e.id, e.version, e.body FROM entities e
                          WHERE e.member_id = p_member AND e.version > p_after ORDER BY e.version LIMIT p_limit + 1)
                         UNION ALL

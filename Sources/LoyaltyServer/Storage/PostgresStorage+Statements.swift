@@ -8,6 +8,8 @@ internal import PostgresNIO
 extension PostgresStorage {
     /// Waits for the member's lock and holds it until the transaction ends.
     struct LockMember: PostgresPreparedStatement {
+        /// The statement's name on a connection (the default derives it from the type's name on every use).
+        static let name = "loyalty_lock_member"
         static let sql = "SELECT pg_advisory_xact_lock($1, hashtext($2))::text"
         typealias Row = ()
         let member: String
@@ -25,6 +27,7 @@ extension PostgresStorage {
     /// Waits for the member's lock (held until the transaction ends), then reads the newest versions of the member's
     /// entities and of the catalogue, and the device's row (NULLs if none): migration v2's function, one round trip.
     struct UnitHead: PostgresPreparedStatement {
+        static let name = "loyalty_unit_head"
         static let sql = "SELECT * FROM loyalty_unit_head($1, $2)"
         typealias Row = (StateCache.Versions, DeviceRecord?)
         let member: String
@@ -38,33 +41,17 @@ extension PostgresStorage {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Row {
-            let (member, catalogue, id, memberID, name, created, revoked, reason, sequence) = try row.decode(
-                (Int64, Int64, String?, String?, String?, Int64?, Int64?, String?, Int64?).self)
-            let versions = StateCache.Versions(member: member, catalogue: catalogue)
-            guard let id, let memberID, let name, let created, let sequence else { return (versions, nil) }
             let columns = row.makeRandomAccess()
-            let time = { (value: Int64?) in value.map { Timestamp(millisecondsSince1970: $0) } }
-            return (
-                versions,
-                DeviceRecord(
-                    id: DeviceID(id), memberID: MemberID(memberID), name: name,
-                    createdAt: Timestamp(millisecondsSince1970: created), revokedAt: time(revoked),
-                    lastSequence: UInt64(sequence), lastActedAt: time(try columns[9].decode(Int64?.self)),
-                    lastSeenAt: time(try columns[10].decode(Int64?.self)),
-                    lastPulledAt: time(try columns[11].decode(Int64?.self)),
-                    refreshHash: [UInt8](try columns[12].decode(Data.self)),
-                    previousRefreshHash: try columns[13].decode(Data?.self).map { [UInt8]($0) },
-                    rotatedAt: time(try columns[14].decode(Int64?.self)),
-                    supersededRefreshHashes: [UInt8](try columns[15].decode(Data?.self) ?? Data()).chunked(32),
-                    refreshRetries: Int(try columns[16].decode(Int32.self)),
-                    revokedReason: reason.flatMap { RevocationReason(rawValue: $0) })
-            )
+            let versions = StateCache.Versions(
+                member: try columns[0].decode(Int64.self), catalogue: try columns[1].decode(Int64.self))
+            return (versions, try PostgresStorage.device(columns, from: 2))
         }
     }
 
     /// A device's unit of work's writes: the member's entities (each with the next feed version, in order), the
     /// device's results and progress, and (if `recordsDue`) the member's job times; the newest version written.
     struct DeviceUnitWrites: PostgresPreparedStatement {
+        static let name = "loyalty_device_unit_writes"
         static let sql = """
             WITH e AS (
                 INSERT INTO entities (member_id, kind, id, version, body, updated_at)
@@ -116,18 +103,27 @@ extension PostgresStorage {
         func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
     }
 
-    /// A page of a member's feed (migration v2's function): a first row of heads, then the changes.
+    /// A page of a member's feed (migration v2's function): a first row of heads and the device's row (if one is
+    /// named and it is the member's), then the changes.
     struct FeedStatement: PostgresPreparedStatement {
-        static let sql = "SELECT * FROM loyalty_feed($1, $2, $3, $4)"
-        typealias Row = (kind: String?, id: String?, version: Int64?, body: Data?, horizon: Int64?)
+        static let name = "loyalty_feed_page"
+        static let sql = "SELECT * FROM loyalty_feed($1, $2, $3, $4, $5)"
+        enum Row {
+            case heads(horizon: Int64, latest: Int64, device: DeviceRecord?)
+            case change(StoredChange)
+            /// A kind this version does not know.
+            case unknown
+        }
         let member: String
+        let device: String?
         let after: Int64
         let limit: Int
         let wait: Bool
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 4)
+            var bindings = PostgresBindings(capacity: 5)
             bindings.append(member)
+            bindings.append(device)
             bindings.append(after)
             bindings.append(Int32(clamping: limit))
             bindings.append(wait)
@@ -135,8 +131,17 @@ extension PostgresStorage {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Row {
-            let (kind, id, version, body, horizon) = try row.decode((String?, String?, Int64?, Data?, Int64?).self)
-            return (kind, id, version, body, horizon)
+            let columns = row.makeRandomAccess()
+            guard let kind = try columns[0].decode(String?.self) else {
+                return .heads(
+                    horizon: try columns[4].decode(Int64.self), latest: try columns[2].decode(Int64.self),
+                    device: try PostgresStorage.device(columns, from: 5))
+            }
+            guard let known = EntityKey.Kind(rawValue: kind) else { return .unknown }
+            return .change(
+                StoredChange(
+                    version: UInt64(try columns[2].decode(Int64.self)),
+                    key: EntityKey(known, try columns[1].decode(String.self)), body: try columns[3].decode(Data?.self)))
         }
     }
 }

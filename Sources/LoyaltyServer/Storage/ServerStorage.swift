@@ -1,7 +1,7 @@
 public import LoyaltyCore
 
 /// Where the server keeps everything. The sync service talks only to this protocol; SQLite
-/// (``SQLiteStorage``) is the embedded default, and a PostgreSQL implementation can follow without changing it.
+/// (``SQLiteStorage``) is the embedded default, ``PostgresStorage`` the one several instances share.
 ///
 /// Member work is a unit of work: the storage loads what a request says it needs under the member's lock,
 /// runs the service's synchronous, pure body on it, then writes what the body recorded, all in one
@@ -32,6 +32,12 @@ public protocol ServerStorage: Sendable {
 
     /// A page of a member's change feed (the member's entities and the programme-wide ones) after `cursor`.
     func feed(member: MemberID, after cursor: Cursor, limit: Int) async throws -> FeedPage
+
+    /// The row of the member's device `device` (nil if it has none of that id) and a page of the member's feed: what
+    /// a pull reads, in one read where the backend can (the default reads one, then the other).
+    func pullPage(
+        device: DeviceID?, member: MemberID, after cursor: Cursor, limit: Int
+    ) async throws -> (device: DeviceRecord?, page: FeedPage)
 
     /// Creates an account, its first device and card, and the member's first entities, or fails with
     /// a ``LoyaltyError`` with code `duplicate` if the e-mail is taken.
@@ -360,5 +366,15 @@ public struct TransactionRecord: Sendable, Hashable {
         self.memberID = memberID
         self.lot = lot
         self.receiptCode = receiptCode
+    }
+}
+
+extension ServerStorage {
+    public func pullPage(
+        device: DeviceID?, member: MemberID, after cursor: Cursor, limit: Int
+    ) async throws -> (device: DeviceRecord?, page: FeedPage) {
+        var record: DeviceRecord?
+        if let device { record = try await self.device(device) }
+        return (record?.memberID == member ? record : nil, try await feed(member: member, after: cursor, limit: limit))
     }
 }
