@@ -40,6 +40,8 @@ let package = Package(
     targets: [
         // MARK: - Core
         .target(name: "LoyaltyCore"),
+        // The analysis' rules (figures, stages, the segment language): pure code over members' histories.
+        .target(name: "LoyaltyAnalysis", dependencies: ["LoyaltyCore"]),
 
         // MARK: - Adapters
         .target(
@@ -176,6 +178,7 @@ let package = Package(
             path: "Sources/LoyaltyTesting"
         ),
         .testTarget(name: "LoyaltyCoreTests", dependencies: ["LoyaltyCore"]),
+        .testTarget(name: "LoyaltyAnalysisTests", dependencies: ["LoyaltyAnalysis", "LoyaltyCore"]),
         .testTarget(
             name: "LoyaltyAPITests",
             dependencies: ["LoyaltyAPI", "LoyaltyCore"]

@@ -85,7 +85,7 @@ public enum RFC3339 {
         return Instant(seconds: seconds - offsetSeconds, nanoseconds: nanoseconds)
     }
 
-    private static func floorDivide(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
+    static func floorDivide(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
         let remainder = value % divisor
         return remainder < 0 ? (value / divisor - 1, remainder + divisor) : (value / divisor, remainder)
     }
@@ -109,7 +109,7 @@ public enum RFC3339 {
     }
 
     /// The date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
-    private static func civil(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    static func civil(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097

@@ -238,3 +238,18 @@ public struct CalendarDate: Hashable, Comparable, Sendable, Codable, CustomStrin
         }
     }
 }
+
+extension CalendarDate {
+    /// The UTC calendar date of a moment (a year outside 1...9999 is clamped to its first or last day).
+    public static func utc(_ time: Timestamp) -> CalendarDate {
+        let (days, _) = RFC3339.floorDivide(time.millisecondsSince1970, 86_400_000)
+        let (year, month, day) = RFC3339.civil(days: days)
+        return CalendarDate(year: Int(year), month: Int(month), day: Int(day))
+            ?? (year < 1 ? CalendarDate(year: 1, month: 1, day: 1)! : CalendarDate(year: 9999, month: 12, day: 31)!)
+    }
+
+    /// Whole years from this date to `other` (an age on `other`).
+    public func years(until other: CalendarDate) -> Int {
+        other.year - year - ((other.month, other.day) < (month, day) ? 1 : 0)
+    }
+}
