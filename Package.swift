@@ -56,6 +56,7 @@ let package = Package(
             name: "LoyaltyServer",
             dependencies: [
                 "LoyaltyCore",
+                "LoyaltyAnalysis",
                 "LoyaltyAPI",
                 "LoyaltySQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -165,7 +165,7 @@ public struct MemberFigures: Sendable, Hashable, Codable {
 
     /// Days without a purchase after which a member is at risk: 1.5 usual intervals (the median gap between
     /// purchases), at least `minimumAtRiskDays`, or `atRiskDays` with fewer than two purchases.
-    static func atRiskThreshold(_ purchases: [Timestamp], rules: AnalysisRules) -> Double {
+    public static func atRiskThreshold(_ purchases: [Timestamp], rules: AnalysisRules) -> Double {
         guard purchases.count >= 2 else { return Double(rules.atRiskDays) }
         let gaps = zip(purchases, purchases.dropFirst()).map { Double(days(from: $0, to: $1)) }.sorted()
         let middle = gaps.count / 2

@@ -20,7 +20,7 @@ public struct SegmentRule: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses and type-checks a rule.
     public init(_ text: String) throws(SegmentRuleError) {
-        guard text.utf8.count <= Self.maximumLength else {
+        guard text.count <= Self.maximumLength else {
             throw SegmentRuleError(column: Self.maximumLength + 1, "a rule is at most \(Self.maximumLength) characters")
         }
         var parser = Parser(tokens: try Lexer.tokens(of: text), end: text.count + 1)
@@ -30,7 +30,7 @@ public struct SegmentRule: Sendable, Hashable, CustomStringConvertible {
         self.expression = expression
     }
 
-    /// The longest rule accepted, in bytes.
+    /// The longest rule accepted, in characters.
     public static let maximumLength = 2_000
 
     public var description: String { text }

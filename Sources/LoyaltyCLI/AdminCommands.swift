@@ -93,7 +93,7 @@ struct Admin: AsyncParsableCommand {
         subcommands: [
             MemberCommand.self, OfferAdmin.self, RewardAdmin.self, ReceiptAdmin.self, Purchase.self, TillRedeem.self,
             Return.self,
-            CardAdmin.self, SurveyAdmin.self, JobCommand.self, ClockAdmin.self, DeviceAdmin.self,
+            CardAdmin.self, SurveyAdmin.self, SegmentAdmin.self, JobCommand.self, ClockAdmin.self, DeviceAdmin.self,
         ])
 
     struct MemberCommand: AsyncParsableCommand {
@@ -157,8 +157,18 @@ struct Admin: AsyncParsableCommand {
             @Argument(help: "The member id.") var id: String
 
             func run() async throws {
-                let member = try await admin.client().call {
+                let client = try admin.client()
+                let member = try await client.call {
                     try await $0.adminShowMember(path: .init(memberID: id)).ok.body.json
+                }
+                // The segment job's view of the member; none before its first run for them.
+                var analysis: Components.Schemas.MemberAnalysis?
+                do {
+                    analysis = try await client.call {
+                        try await $0.adminMemberAnalysis(path: .init(memberID: id)).ok.body.json
+                    }
+                } catch let error as LoyaltyError where error.code.rawValue == "not_found" {
+                    analysis = nil
                 }
                 admin.output.emit(
                     [
@@ -167,13 +177,48 @@ struct Admin: AsyncParsableCommand {
                         "owed": member.owed, "tier": member.tier, "lifetimeEarned": member.lifetimeEarned,
                         "cards": member.cards.map { ["number": $0.number, "status": $0.status.rawValue] },
                         "profile": member.profile.additionalProperties, "devices": member.devices.map(\.id),
+                        "analysis": analysis.map(Self.analysisJSON) as Any,
                     ],
                     text: """
                         Member \(member.id) (\(member.status.rawValue)), tier \(member.tier)
                         Points: \(member.available) available, \(member.pending) pending, \(member.owed) owed, \(member.lifetimeEarned) earned in all
                         Cards: \(member.cards.map { "\($0.number) \($0.status.rawValue)" }.joined(separator: ", "))
                         Devices: \(member.devices.map(\.id).joined(separator: ", "))
+                        \(analysis.map(Self.analysisText) ?? "Analysis: none yet (run `loyalty admin job segment`)")
                         """)
+            }
+
+            static func analysisJSON(_ analysis: Components.Schemas.MemberAnalysis) -> [String: Any] {
+                [
+                    "computedAt": analysis.computedAt.formatted(.iso8601), "stage": analysis.stage?.rawValue as Any,
+                    "excluded": analysis.excluded as Any,
+                    "figures": analysis.figures.map { figures in
+                        [
+                            "recencyDays": figures.recencyDays as Any, "frequency": figures.frequency,
+                            "monetary": figures.monetary, "predictedValue": figures.predictedValue,
+                            "pointsEarned": figures.pointsEarned, "pointsRedeemed": figures.pointsRedeemed,
+                            "pointsExpired": figures.pointsExpired, "pointsHeld": figures.pointsHeld,
+                            "daysSinceRedemption": figures.daysSinceRedemption as Any,
+                            "satisfaction": figures.satisfaction as Any, "ageBand": figures.ageBand as Any,
+                            "postcodeArea": figures.postcodeArea as Any,
+                        ] as [String: Any]
+                    } as Any,
+                    "segments": analysis.segments.map { ["name": $0.name, "because": $0.because] },
+                ]
+            }
+
+            static func analysisText(_ analysis: Components.Schemas.MemberAnalysis) -> String {
+                guard let figures = analysis.figures else {
+                    return "Analysis: \(analysis.excluded ?? "no figures")"
+                }
+                let recency = figures.recencyDays.map { "\($0) days since the last purchase" } ?? "no purchase yet"
+                var lines = [
+                    "Stage: \(analysis.stage?.rawValue ?? "-")",
+                    "Figures: \(recency); \(figures.frequency) purchases and \(figures.monetary) in 12 months; "
+                        + "predicted \(figures.predictedValue) in the next 12",
+                ]
+                lines += analysis.segments.map { "Segment \($0.name), because \($0.because.joined(separator: ", "))" }
+                return lines.joined(separator: "\n")
             }
         }
     }
@@ -410,25 +455,130 @@ struct Admin: AsyncParsableCommand {
         }
     }
 
+    struct SegmentAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "segment", abstract: "Define, list, show or drop rule-based segments.",
+            discussion: """
+                A rule reads members' figures, stage, consents, tier and survey answers (docs/analysis.md), e.g.
+                  loyalty admin segment define win-back --rule 'stage in (at-risk, lapsed) and monetary >= 200'
+                The segment job (`loyalty admin job segment`, also on the server's schedule) places members in it.
+                """,
+            subcommands: [Define.self, List.self, Show.self, Drop.self])
+
+        struct Define: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Define a segment by a rule.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The segment's name (letters, digits, '-', '_', '.', ':'); offers target it by name.")
+            var name: String
+            @Option(help: "The rule, in the segment language (docs/analysis.md).") var rule: String
+
+            func run() async throws {
+                let segment = try await admin.client().call {
+                    try await $0.adminDefineSegment(body: .json(.init(name: name, rule: rule))).created.body.json
+                }
+                admin.output.emit(
+                    ["name": segment.name, "rule": segment.rule],
+                    text: "Segment \(segment.name) defined; the segment job's next run places members in it.")
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "The segments, their sizes and changes.")
+            @OptionGroup var admin: AdminOptions
+
+            func run() async throws {
+                let segments = try await admin.client().call {
+                    try await $0.adminListSegments().ok.body.json.segments
+                }
+                admin.output.emit(
+                    [
+                        "segments": segments.map {
+                            [
+                                "name": $0.name, "rule": $0.rule, "size": $0.size as Any,
+                                "previousSize": $0.previousSize as Any,
+                            ]
+                        }
+                    ],
+                    text: segments.isEmpty
+                        ? "No segments yet: define one with `loyalty admin segment define`."
+                        : segments.map(Self.line).joined(separator: "\n"))
+            }
+
+            /// `name  12 members (+3)  rule`.
+            static func line(_ segment: Components.Schemas.Segment) -> String {
+                var size = segment.size.map { "\($0) members" } ?? "not run yet"
+                if let now = segment.size, let before = segment.previousSize {
+                    size += now >= before ? " (+\(now - before))" : " (\(now - before))"
+                }
+                return "\(pad(segment.name, 20)) \(pad(size, 24)) \(segment.rule)"
+            }
+        }
+
+        struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "One segment, its sizes over time, its members.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The segment's name.") var name: String
+            @Flag(help: "List its members too.") var members = false
+            @Option(help: "At most this many members (1 to 10000).") var limit = 1_000
+
+            func run() async throws {
+                let detail = try await admin.client().call {
+                    try await $0.adminShowSegment(
+                        path: .init(name: name), query: .init(members: members, limit: limit)
+                    ).ok.body.json
+                }
+                let sizes = detail.sizes.suffix(10).map { "\($0.at.formatted(.iso8601)) \($0.size)" }
+                admin.output.emit(
+                    [
+                        "name": detail.segment.name, "rule": detail.segment.rule, "size": detail.segment.size as Any,
+                        "sizes": detail.sizes.map { ["at": $0.at.formatted(.iso8601), "size": $0.size] },
+                        "members": detail.members as Any,
+                    ],
+                    text: (["Segment \(detail.segment.name): \(detail.segment.rule)"] + sizes
+                        + (detail.members.map { ["Members:"] + $0 } ?? [])).joined(separator: "\n"))
+            }
+        }
+
+        struct Drop: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Drop a segment.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The segment's name.") var name: String
+
+            func run() async throws {
+                try await admin.client().call { _ = try await $0.adminDropSegment(path: .init(name: name)).noContent }
+                admin.output.emit(
+                    ["dropped": name], text: "Segment \(name) dropped; the next run takes it off its members.")
+            }
+        }
+    }
+
     struct JobCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "job", abstract: "Run a job now: unlock or expire.")
+            commandName: "job", abstract: "Run a job now: unlock, expire or segment.",
+            discussion: """
+                unlock makes pending points spendable, expire expires what is due, segment recomputes members' \
+                figures, stages and rule-based segments (docs/analysis.md). Each also runs on the server's schedule.
+                """)
         @OptionGroup var admin: AdminOptions
-        @Argument(help: "unlock or expire") var job: String
+        @Argument(help: "unlock, expire or segment") var job: String
 
         func validate() throws {
-            guard ["unlock", "expire"].contains(job) else {
-                throw ValidationError("Please name the job: unlock or expire.")
+            guard Operations.AdminRunJob.Input.Path.JobPayload(rawValue: job) != nil else {
+                throw ValidationError("Please name the job: unlock, expire or segment.")
             }
         }
 
         func run() async throws {
             let result = try await admin.client().call {
-                try await $0.adminRunJob(path: .init(job: job == "unlock" ? .unlock : .expire)).ok.body.json
+                try await $0.adminRunJob(path: .init(job: .init(rawValue: job)!)).ok.body.json
             }
+            let what =
+                job == "segment"
+                ? "\(result.members) members changed, \(result.movements) entries into or exits from segments."
+                : "\(result.movements) movements for \(result.members) members."
             admin.output.emit(
                 ["job": result.job, "members": result.members, "movements": result.movements],
-                text: "Job \(result.job): \(result.movements) movements for \(result.members) members.")
+                text: "Job \(result.job): \(what)")
         }
     }
 

@@ -225,6 +225,7 @@ struct JobScheduler: Service {
                 do {
                     _ = try await service.run(.unlock)
                     _ = try await service.run(.expire)
+                    _ = try await service.run(.segment)
                     try await service.compactFeed()
                 } catch {
                     logger.error("scheduled jobs failed; they run again next time", metadata: ["error": "\(error)"])

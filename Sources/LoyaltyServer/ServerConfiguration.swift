@@ -1,3 +1,4 @@
+public import LoyaltyAnalysis
 public import LoyaltyCore
 
 /// The server's limits and policies.
@@ -8,6 +9,8 @@ public struct ServerConfiguration: Sendable {
     public var maxMutationsPerPush = 500
     /// Most changes in one pull page.
     public var maxPageSize = 2_000
+    /// The analysis' thresholds (stages) and factors (predicted value): docs/analysis.md.
+    public var analysisRules = AnalysisRules()
     /// Page size when the device does not say.
     public var defaultPageSize = 200
     /// How long a connection may send nothing (headers or body unfinished, or idle between requests) before it is

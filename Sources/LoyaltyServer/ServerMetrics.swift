@@ -27,6 +27,7 @@ public struct ServerMetrics: Sendable {
     /// How long each job's runs took.
     let unlockJobDuration: DurationHistogram
     let expireJobDuration: DurationHistogram
+    let segmentJobDuration: DurationHistogram
     let compactionDuration: DurationHistogram
     /// The name every metric of this instance carries (`instance_name`), to tell instances apart on one dashboard.
     public let instanceName: String
@@ -67,6 +68,7 @@ public struct ServerMetrics: Sendable {
         let jobs = "How long a run of a scheduled job took."
         unlockJobDuration = histogram("job_duration", jobs, [("job", "unlock")])
         expireJobDuration = histogram("job_duration", jobs, [("job", "expire")])
+        segmentJobDuration = histogram("job_duration", jobs, [("job", "segment")])
         compactionDuration = histogram("job_duration", jobs, [("job", "compaction")])
         let mutations = "Mutations pushed by devices, by how the server decided them."
         mutationsApplied = counter("mutations", mutations, [("status", "applied")])

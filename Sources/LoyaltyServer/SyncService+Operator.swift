@@ -29,17 +29,19 @@ public struct MemberOverview: Sendable {
 
 /// What a job run did.
 public struct JobReport: Sendable, Hashable {
-    /// The job's name (`unlock`, `expire`, `compact`).
+    /// The job's name (`unlock`, `expire`, `segment`).
     public var job: String
-    /// Members the job changed.
+    /// Members the job changed (for `segment`: whose figures or segments changed).
     public var members: Int
-    /// Ledger movements the job made.
+    /// Ledger movements the job made (for `segment`: members entering or leaving segments).
     public var movements: Int
 }
 
 /// The jobs that run on a schedule and on demand.
 public enum Job: String, Sendable, CaseIterable {
     case unlock, expire
+    /// The segment job (docs/analysis.md): figures, stages and rule-based segments.
+    case segment
 }
 
 extension SyncService {
@@ -378,6 +380,12 @@ extension SyncService {
     /// change of the programme's rules, say). Idempotent and safe while devices sync and while other instances run
     /// it: each member is one unit of work under the member's lock, which records when the job next has work.
     public func run(_ job: Job, everyMember: Bool = false) async throws -> JobReport {
+        if job == .segment {
+            let started = ContinuousClock.now
+            defer { metrics.segmentJobDuration.record(ContinuousClock.now - started) }
+            let report = try await runSegmentJob(everyMember: everyMember)
+            return JobReport(job: job.rawValue, members: report.analysed, movements: report.entered + report.left)
+        }
         var report = JobReport(job: job.rawValue, members: 0, movements: 0)
         var after: MemberID?
         let start = clock.now()

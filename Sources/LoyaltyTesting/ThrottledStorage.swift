@@ -92,6 +92,8 @@ public struct ThrottledStorage: ServerStorage {
     ) async throws {
         try await base.updatePassword(member: member, hash: hash, salt: salt, parameters: parameters)
     }
+    public var analysis: any AnalysisStore { base.analysis }
+
     public func memberIDs(after: MemberID?, limit: Int) async throws -> [MemberID] {
         try await base.memberIDs(after: after, limit: limit)
     }

@@ -267,9 +267,9 @@ final class Gate: Sendable {
 
 /// The schema stays distributable by member (docs/scaling.md).
 @Suite struct DistributableSchemaTests {
-    static let memberTables = ["accounts", "entities", "devices", "mutation_results"]
+    static let memberTables = ["accounts", "entities", "devices", "mutation_results", "member_analysis"]
     static let lookupTables = ["cards", "receipts", "transactions"]
-    static let referenceTables = ["catalogue", "meta", "signing_keys", "schema_migrations"]
+    static let referenceTables = ["catalogue", "meta", "signing_keys", "schema_migrations", "segments"]
 
     @Test(arguments: StorageBackend.postgresOnly)
     func everyMemberTableIsKeyedByTheMemberAndItsStatementsNameIt(backend: StorageBackend) async throws {
@@ -285,14 +285,17 @@ final class Gate: Sendable {
         // Every statement of the backend on a member's entities or results names the member, but the fan-outs.
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Sources/LoyaltyServer/Storage")
-        let fanOuts = ["WHERE body IS NULL AND updated_at <", "WHERE processed_at <", "FROM entities) + (SELECT count"]
+        let fanOuts = [
+            "WHERE body IS NULL AND updated_at <", "WHERE processed_at <", "FROM entities) + (SELECT count",
+            "SELECT greatest((SELECT coalesce(max(version), 0) FROM entities)",
+        ]
         var checked = 0
         for file in try FileManager.default.contentsOfDirectory(atPath: folder.path)
         where file.hasPrefix("PostgresStorage") {
             let source = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
             for statement in Self.sqlLiterals(in: source)
             where statement.range(
-                of: #"(FROM|INTO|UPDATE)\s+(entities|mutation_results)\b"#, options: .regularExpression)
+                of: #"(FROM|INTO|UPDATE)\s+(entities|mutation_results|member_analysis)\b"#, options: .regularExpression)
                 != nil
             {
                 checked += 1

@@ -246,7 +246,12 @@ struct APIHandler: APIProtocol {
     // MARK: Admin: jobs and clock
 
     func adminRunJob(_ input: Operations.AdminRunJob.Input) async throws -> Operations.AdminRunJob.Output {
-        let job: Job = input.path.job == .unlock ? .unlock : .expire
+        let job: Job =
+            switch input.path.job {
+            case .unlock: .unlock
+            case .expire: .expire
+            case .segment: .segment
+            }
         let report = try await service.run(job)
         return .ok(.init(body: .json(.init(job: report.job, members: report.members, movements: report.movements))))
     }

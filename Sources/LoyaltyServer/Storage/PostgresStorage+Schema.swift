@@ -193,6 +193,18 @@ extension PostgresStorage {
                 $$
                 """,
             ]),
+        Migration(
+            name: "v3: the segment job's analyses and the segments",
+            statements: [
+                """
+                CREATE TABLE member_analysis (
+                    member_id text PRIMARY KEY REFERENCES accounts (member_id),
+                    due_at bigint,
+                    body bytea NOT NULL)
+                """,
+                "CREATE INDEX member_analysis_due ON member_analysis (due_at) WHERE due_at IS NOT NULL",
+                "CREATE TABLE segments (name text PRIMARY KEY, body bytea NOT NULL)",
+            ]),
     ]
 
     public func migrate() async throws { try await applyMigrations() }

@@ -106,6 +106,17 @@ extension SQLiteStorage {
                     CREATE INDEX accounts_expire_due ON accounts(expire_due) WHERE expire_due IS NOT NULL;
                     """)
         }
+        migrator.registerMigration("v6: the segment job's analyses and the segments") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE member_analysis (
+                        member_id TEXT PRIMARY KEY NOT NULL REFERENCES accounts(member_id),
+                        due_at INTEGER,
+                        body BLOB NOT NULL);
+                    CREATE INDEX member_analysis_due ON member_analysis(due_at) WHERE due_at IS NOT NULL;
+                    CREATE TABLE segments (name TEXT PRIMARY KEY NOT NULL, body BLOB NOT NULL);
+                    """)
+        }
         try migrator.migrate(pool)
     }
 

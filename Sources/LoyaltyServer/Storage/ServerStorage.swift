@@ -25,6 +25,9 @@ public protocol ServerStorage: Sendable {
     /// Transactions that committed units of work on members, and the units they carried, since the store opened.
     var commitStatistics: CommitStatistics { get }
 
+    /// What the segment job computes and reads back.
+    var analysis: any AnalysisStore { get }
+
     /// Runs a unit of work on the programme-wide catalogue (programme, offers, rewards, surveys).
     func withCatalogue<T: Sendable>(
         now: Timestamp, _ body: @Sendable (inout CatalogueWork) throws -> T

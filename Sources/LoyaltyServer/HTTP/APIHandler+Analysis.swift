@@ -1,0 +1,88 @@
+internal import Foundation
+internal import LoyaltyAPI
+internal import LoyaltyAnalysis
+internal import LoyaltyCore
+
+// The admin API's segments and members' analyses (docs/analysis.md).
+extension APIHandler {
+    func adminListSegments(
+        _ input: Operations.AdminListSegments.Input
+    ) async throws
+        -> Operations.AdminListSegments.Output
+    {
+        .ok(.init(body: .json(.init(segments: try await service.segmentDefinitions().map(\.wire)))))
+    }
+
+    func adminDefineSegment(
+        _ input: Operations.AdminDefineSegment.Input
+    ) async throws
+        -> Operations.AdminDefineSegment.Output
+    {
+        guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
+        return .created(.init(body: .json(try await service.defineSegment(name: body.name, rule: body.rule).wire)))
+    }
+
+    func adminShowSegment(_ input: Operations.AdminShowSegment.Input) async throws -> Operations.AdminShowSegment.Output
+    {
+        let limit = input.query.limit ?? 1_000
+        guard (1...10_000).contains(limit) else { throw APIFailure(.unprocessable, "limit must be 1 to 10000") }
+        let definition = try await service.segmentDefinition(input.path.name)
+        var members: [String]?
+        if input.query.members ?? false {
+            members = try await service.segmentMembers(definition.name, after: nil, limit: limit).map(\.rawValue)
+        }
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        segment: definition.wire,
+                        sizes: definition.sizes.map { .init(at: $0.at.wire, size: $0.size) }, members: members))))
+    }
+
+    func adminDropSegment(_ input: Operations.AdminDropSegment.Input) async throws -> Operations.AdminDropSegment.Output
+    {
+        try await service.dropSegment(input.path.name)
+        return .noContent(.init())
+    }
+
+    func adminMemberAnalysis(
+        _ input: Operations.AdminMemberAnalysis.Input
+    ) async throws
+        -> Operations.AdminMemberAnalysis.Output
+    {
+        let member = MemberID(input.path.memberID)
+        guard let analysis = try await service.memberAnalysis(member) else {
+            _ = try await service.overview(of: member)  // 404 for a member that does not exist
+            throw APIFailure(.notFound, "member \(member) has not been analysed yet: run the segment job")
+        }
+        let figures = analysis.figures.map { figures in
+            Components.Schemas.MemberAnalysis.FiguresPayload(
+                recencyDays: figures.recencyDays, frequency: figures.frequency,
+                monetary: figures.monetary.description, predictedValue: figures.predictedValue.description,
+                pointsEarned: figures.pointsEarned, pointsRedeemed: figures.pointsRedeemed,
+                pointsExpired: figures.pointsExpired, pointsHeld: figures.pointsHeld,
+                daysSinceRedemption: figures.daysSinceRedemption, satisfaction: figures.satisfaction,
+                tier: figures.tier, age: figures.age, ageBand: figures.ageBand, postcodeArea: figures.postcodeArea)
+        }
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        memberID: member.rawValue, computedAt: analysis.computedAt.wire, excluded: analysis.excluded,
+                        stage: analysis.stage.flatMap { .init(rawValue: $0.rawValue) },
+                        stageSince: analysis.stageSince?.wire,
+                        stages: analysis.stages.map {
+                            .init(stage: .init(rawValue: $0.stage.rawValue)!, at: $0.at.wire)
+                        },
+                        figures: figures,
+                        segments: analysis.segments.sorted { $0.key < $1.key }.map {
+                            .init(name: $0.key, since: $0.value.wire, because: analysis.reasons[$0.key] ?? [])
+                        }))))
+    }
+}
+
+extension SegmentDefinition {
+    var wire: Components.Schemas.Segment {
+        .init(name: name, rule: rule, createdAt: createdAt.wire, size: size, previousSize: previousSize)
+    }
+}

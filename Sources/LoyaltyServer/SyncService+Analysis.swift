@@ -1,0 +1,289 @@
+public import Foundation
+internal import Logging
+public import LoyaltyAnalysis
+public import LoyaltyCore
+
+/// A segment as the operator defined it, with its size at the job's runs.
+public struct SegmentDefinition: Codable, Sendable, Hashable {
+    public var name: String
+    public var rule: String
+    public var createdAt: Timestamp
+    /// Members in the segment after the last run (nil before the first run since it was defined).
+    public var size: Int?
+    /// Its size at the run before (for "change since last run").
+    public var previousSize: Int?
+    /// Sizes over time, one per run that changed the segment or every run, newest last (at most 400).
+    public var sizes: [SegmentSize]
+
+    public struct SegmentSize: Codable, Sendable, Hashable {
+        public var at: Timestamp
+        public var size: Int
+    }
+}
+
+/// What the segment job stored for one member (docs/analysis.md, "What is kept").
+public struct MemberAnalysis: Codable, Sendable, Hashable {
+    /// When it was computed.
+    public var computedAt: Timestamp
+    /// The figures; nil while the member has not given the `profiling` consent.
+    public var figures: MemberFigures?
+    /// Why there are no figures or rule-based segments.
+    public var excluded: String?
+    /// The stage and when the member entered it; nil without figures.
+    public var stage: LifecycleStage?
+    public var stageSince: Timestamp?
+    /// Stage changes, oldest first (at most 50).
+    public var stages: [StageChange]
+    /// The rule-based segments the member is in, with when they entered.
+    public var segments: [String: Timestamp]
+    /// For each of those, the values its rule read (`monetary = 240`): why the member is in it.
+    public var reasons: [String: [String]] = [:]
+
+    public struct StageChange: Codable, Sendable, Hashable {
+        public var stage: LifecycleStage
+        public var at: Timestamp
+    }
+}
+
+/// What a run of the segment job did.
+public struct SegmentJobReport: Sendable, Hashable {
+    public var analysed = 0
+    public var entered = 0
+    public var left = 0
+    public var excluded = 0
+}
+
+extension SyncService {
+    /// The names a segment may have: as the offers' segment ids.
+    static func checkSegmentName(_ name: String) throws {
+        guard Identifier<Offer>(name).isWellFormed, name.count <= 64 else {
+            throw APIFailure(
+                .unprocessable, "a segment's name is 1 to 64 letters, digits, '-', '_', '.' or ':' (got \(name.quoted))"
+            )
+        }
+    }
+
+    /// Defines a rule-based segment; the rule is checked now (its error names the column) and applied by the next
+    /// run of the segment job.
+    public func defineSegment(name: String, rule text: String) async throws -> SegmentDefinition {
+        try Self.checkSegmentName(name)
+        do {
+            _ = try SegmentRule(text)
+        } catch {
+            throw APIFailure(.unprocessable, "rule: \(error)")
+        }
+        if try await storage.analysis.segments()[name] != nil {
+            throw APIFailure(.conflict, "segment \(name) exists: drop it first to change its rule")
+        }
+        let definition = SegmentDefinition(
+            name: name, rule: text, createdAt: clock.now(), size: nil, previousSize: nil, sizes: [])
+        try await storage.analysis.putSegment(name, body: try JSONEncoder().encode(definition))
+        logger.notice("segment defined", metadata: ["segment": "\(name)"])
+        return definition
+    }
+
+    public func segmentDefinitions() async throws -> [SegmentDefinition] {
+        try await storage.analysis.segments().values.map { try JSONDecoder().decode(SegmentDefinition.self, from: $0) }
+            .sorted { $0.name < $1.name }
+    }
+
+    public func segmentDefinition(_ name: String) async throws -> SegmentDefinition {
+        guard let body = try await storage.analysis.segments()[name] else {
+            throw APIFailure(.notFound, "there is no segment \(name)")
+        }
+        return try JSONDecoder().decode(SegmentDefinition.self, from: body)
+    }
+
+    /// Removes a segment; the next run takes it off its members (and their offers no longer reach them).
+    public func dropSegment(_ name: String) async throws {
+        guard try await storage.analysis.dropSegment(name) else {
+            throw APIFailure(.notFound, "there is no segment \(name)")
+        }
+        logger.notice("segment dropped", metadata: ["segment": "\(name)"])
+    }
+
+    /// A member's stored analysis, or nil before the job's first run for them.
+    public func memberAnalysis(_ member: MemberID) async throws -> MemberAnalysis? {
+        try await storage.analysis.analysis(of: member).map { try JSONDecoder().decode(MemberAnalysis.self, from: $0) }
+    }
+
+    /// Members in a segment, in id order, after `after`.
+    public func segmentMembers(_ name: String, after: MemberID?, limit: Int) async throws -> [MemberID] {
+        _ = try await segmentDefinition(name)
+        var found: [MemberID] = []
+        var cursor = after
+        while found.count < limit {
+            let page = try await storage.analysis.analyses(after: cursor, limit: 500)
+            guard let last = page.last else { break }
+            for (member, body) in page where found.count < limit {
+                if try JSONDecoder().decode(MemberAnalysis.self, from: body).segments[name] != nil {
+                    found.append(member)
+                }
+            }
+            cursor = last.0
+        }
+        return found
+    }
+
+    /// The segment job (docs/analysis.md): recomputes the figures, stage and rule-based segments of every member
+    /// with an event since the last run, and of those whose stage changes with time by now; every member with
+    /// `everyMember` (after a segment was defined or dropped, the scheduled run does this). Each member's computed
+    /// segments are written to the member (so offers that target them reach the member's devices through the
+    /// feed) in a unit of work under the member's lock; members without the `profiling` consent get no figures and
+    /// no rule-based segment. Idempotent: a second run with nothing new changes nothing.
+    public func runSegmentJob(everyMember: Bool = false) async throws -> SegmentJobReport {
+        let now = clock.now()
+        let store = storage.analysis
+        let through = try await store.newestVersion()
+        let since = try await store.lookedThrough()
+        var definitions = try await segmentDefinitions()
+        let rules = try definitions.map { try SegmentRule($0.rule) }
+        let timeDriven = rules.contains { !$0.attributes.isDisjoint(with: Self.dailyAttributes) }
+        var candidates = Set<MemberID>()
+        var after: MemberID?
+        // Every member when asked, or when the segments changed since the last run (a new rule applies to all).
+        let segmentsChanged = definitions.contains { $0.size == nil }
+        while true {
+            let page =
+                everyMember || segmentsChanged || since == 0
+                ? try await storage.memberIDs(after: after, limit: 1_000)
+                : try await store.membersChanged(since: since, after: after, limit: 1_000)
+            guard let last = page.last else { break }
+            candidates.formUnion(page)
+            after = last
+        }
+        after = nil
+        while true {
+            let page = try await store.analysesDue(by: now, after: after, limit: 1_000)
+            guard let last = page.last else { break }
+            candidates.formUnion(page)
+            after = last
+        }
+        var report = SegmentJobReport()
+        let ruled = Array(zip(definitions.map(\.name), rules))
+        var sizes = [String: Int](uniqueKeysWithValues: definitions.map { ($0.name, 0) })
+        let defined = Set(sizes.keys)
+        var changes: [String: Int] = [:]
+        var batch: [(MemberID, due: Timestamp?, body: Data)] = []
+        let analysisRules = configuration.analysisRules
+        for member in candidates.sorted(by: { $0.rawValue < $1.rawValue }) {
+            let previous = try await memberAnalysis(member)
+            let before = Set(previous.map { Array($0.segments.keys) } ?? [])
+            // One unit of work: the member's state read under its lock, the analysis (pure), the member's segments
+            // written if they changed.
+            let (analysis, due) = try await storage.withMember(MemberWorkRequest(memberID: member, now: now)) {
+                work in
+                let (analysis, due) = Self.analyse(
+                    work.state, previous: previous, segments: ruled, at: now,
+                    rules: analysisRules, daily: timeDriven)
+                // The segments the operator set by hand stay; the computed ones are this run's.
+                let manual = work.state.member.segments.subtracting(before).subtracting(defined)
+                work.write(work.state.setSegments(manual.union(analysis.segments.keys)))
+                return (analysis, due)
+            }
+            let current = Set(analysis.segments.keys)
+            for name in current.subtracting(before) { changes[name, default: 0] += 1 }
+            for name in before.subtracting(current) { changes[name, default: 0] -= 1 }
+            report.entered += current.subtracting(before).count
+            report.left += before.subtracting(current).count
+            if analysis.figures == nil { report.excluded += 1 }
+            if previous.map({ $0.figures != analysis.figures || $0.segments != analysis.segments }) ?? true {
+                report.analysed += 1
+            }
+            batch.append((member, due, try JSONEncoder().encode(analysis)))
+            if batch.count >= 200 {
+                try await store.save(batch, through: nil)
+                batch = []
+            }
+        }
+        try await store.save(batch, through: through)
+        // Sizes: recounted on a run over every member, moved by the entries and exits otherwise.
+        let recount = everyMember || segmentsChanged || since == 0
+        if recount {
+            after = nil
+            while true {
+                let page = try await store.analyses(after: after, limit: 1_000)
+                guard let last = page.last else { break }
+                for (_, body) in page {
+                    for name in try JSONDecoder().decode(MemberAnalysis.self, from: body).segments.keys
+                    where sizes[name] != nil {
+                        sizes[name, default: 0] += 1
+                    }
+                }
+                after = last.0
+            }
+        }
+        for index in definitions.indices {
+            let name = definitions[index].name
+            let size = recount ? sizes[name] ?? 0 : max(0, (definitions[index].size ?? 0) + (changes[name] ?? 0))
+            definitions[index].previousSize = definitions[index].size
+            definitions[index].size = size
+            definitions[index].sizes = Array((definitions[index].sizes + [.init(at: now, size: size)]).suffix(400))
+            // A segment dropped meanwhile stays dropped.
+            if try await store.segments()[name] != nil {
+                try await store.putSegment(name, body: try JSONEncoder().encode(definitions[index]))
+            }
+        }
+        logger.info(
+            "segment job",
+            metadata: [
+                "candidates": "\(candidates.count)", "changed": "\(report.analysed)", "entered": "\(report.entered)",
+                "left": "\(report.left)", "excluded": "\(report.excluded)",
+            ])
+        return report
+    }
+
+    /// Attributes whose values change with the passing of days alone: a rule reading one is evaluated daily.
+    static let dailyAttributes: Set<String> = [
+        "recency", "days_since_redemption", "age", "age_band", "frequency", "monetary", "value", "predicted_value",
+        "r", "f", "m",
+    ]
+
+    /// A member's analysis at `now` (pure): figures, stage, rule-based segments, and when it is next due.
+    static func analyse(
+        _ state: MemberState, previous: MemberAnalysis?, segments: [(String, SegmentRule)], at now: Timestamp,
+        rules: AnalysisRules, daily: Bool
+    ) -> (MemberAnalysis, due: Timestamp?) {
+        let history = MemberHistory(state, at: now)
+        var analysis = MemberAnalysis(
+            computedAt: now, figures: nil, excluded: nil, stage: nil, stageSince: nil, stages: previous?.stages ?? [],
+            segments: [:])
+        guard history.consents.contains(.profiling) else {
+            analysis.excluded =
+                "no profiling consent: no figures and no rule-based segment (GDPR Art. 21 and 22); only what running "
+                + "the programme needs (balance, tier) is kept"
+            return (analysis, nil)
+        }
+        let facts = MemberFacts(history, at: now, rules: rules)
+        let stage = facts.figures.stage
+        analysis.figures = facts.figures
+        analysis.stage = stage
+        if previous?.stage == stage, let since = previous?.stageSince {
+            analysis.stageSince = since
+        } else {
+            analysis.stageSince = now
+            analysis.stages = Array((analysis.stages + [.init(stage: stage, at: now)]).suffix(50))
+        }
+        for (name, rule) in segments where rule.matches(facts) {
+            analysis.segments[name] = previous?.segments[name] ?? now
+            analysis.reasons[name] = rule.explanation(for: facts)
+        }
+        return (analysis, daily ? now.adding(.days(1)) : nextStageChange(history, at: now, rules: rules))
+    }
+
+    /// When the member's stage next changes with time alone, with no new event (nil if never): the stage is constant
+    /// between the moments its thresholds pass, so the first of those at which it differs is the answer.
+    static func nextStageChange(_ history: MemberHistory, at now: Timestamp, rules: AnalysisRules) -> Timestamp? {
+        let stage = MemberFigures.stage(history, at: now, rules: rules)
+        let purchases = history.purchases.filter { $0.at <= now }.map(\.at)
+        let last = purchases.last ?? history.enrolledAt
+        let atRisk = Int64(MemberFigures.atRiskThreshold(purchases, rules: rules).rounded(.down)) + 1
+        let moments = [
+            history.enrolledAt.adding(.days(Int64(rules.newDays))), last.adding(.days(atRisk)),
+            last.adding(.days(Int64(rules.lapsedDays))), last.adding(.days(Int64(rules.wonBackDays))),
+        ]
+        return moments.filter { $0 > now }.sorted().first {
+            MemberFigures.stage(history, at: $0, rules: rules) != stage
+        }
+    }
+}

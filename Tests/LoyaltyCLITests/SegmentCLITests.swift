@@ -1,0 +1,71 @@
+import Foundation
+import LoyaltyTesting
+import Testing
+
+/// The operator's segments through the real `loyalty` binary against a real server: define (a bad rule refused with
+/// its column), run the job, see the member's figures and why they are in the segment, list, show, drop.
+@Suite struct SegmentCLITests {
+    let cli: CLI
+    let root: URL
+
+    init() throws {
+        cli = CLI(binary: try #require(CLI.locate(), "build the package first (swift build)"), environment: [:])
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("loyalty-segments-\(UUID().uuidString)")
+    }
+
+    @Test(arguments: StorageBackend.all)
+    func anOperatorDefinesASegmentAndSeesWhoIsInItAndWhy(backend: StorageBackend) async throws {
+        let cli = self.cli
+        let phone = root.appendingPathComponent("phone-\(backend)").path
+        try await withLiveServer(backend) { server, token in
+            let admin = ["--server", server.absoluteString, "--token", token]
+            func operator_(_ arguments: String...) async throws -> CLI.Run {
+                try await cli.run(["admin"] + arguments + admin)
+            }
+            let enrolled = try await cli(
+                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Anna Schmidt",
+                "--email", "segments-\(backend)@example.de", "--password", "correct horse")
+            let member = try #require(enrolled.json["member"] as? String)
+            #expect(try await cli("--device", phone, "consent", "set", "profiling", "granted").status == 0)
+            #expect(try await cli("--device", phone, "sync").status == 0)
+            for amount in ["120.00", "95.50"] {
+                let run = try await operator_("purchase", "--member", member, "--amount", amount)
+                #expect(run.status == 0, "\(run.stderr)")
+            }
+
+            let bad = try await operator_("segment", "define", "spenders", "--rule", "monetry >= 200")
+            #expect(bad.status != 0)
+            #expect(
+                bad.stderr.contains("at column 1: unknown attribute 'monetry' (did you mean monetary?)"),
+                "\(bad.stderr)")
+            let defined = try await operator_(
+                "segment", "define", "spenders", "--rule", "monetary >= 200 and consent(profiling)")
+            #expect(defined.status == 0, "\(defined.stderr)")
+            #expect(try await operator_("segment", "list").stdout.contains("not run yet"))
+
+            let job = try await operator_("job", "segment")
+            #expect(job.status == 0, "\(job.stderr)")
+            #expect(job.stdout.contains("1 entries into or exits from segments"), "\(job.stdout)")
+
+            let shown = try await operator_("member", "show", member)
+            #expect(shown.status == 0, "\(shown.stderr)")
+            #expect(shown.stdout.contains("Stage: new"), "\(shown.stdout)")
+            #expect(shown.stdout.contains("2 purchases and 215.50 in 12 months"), "\(shown.stdout)")
+            #expect(
+                shown.stdout.contains("Segment spenders, because monetary = 215.5, consent(profiling) = true"),
+                "\(shown.stdout)")
+
+            let list = try await operator_("segment", "list")
+            #expect(list.stdout.contains("spenders") && list.stdout.contains("1 members"), "\(list.stdout)")
+            let members = try await cli.run(["admin", "segment", "show", "spenders", "--members", "--json"] + admin)
+            #expect(members.json["members"] as? [String] == [member], "\(members.stdout)")
+
+            // The device sees its segment through the feed.
+            #expect(try await cli("--device", phone, "sync").status == 0)
+            let dropped = try await operator_("segment", "drop", "spenders")
+            #expect(dropped.status == 0, "\(dropped.stderr)")
+            let again = try await operator_("segment", "drop", "spenders")
+            #expect(again.status != 0 && again.stderr.contains("there is no segment spenders"), "\(again.stderr)")
+        }
+    }
+}
