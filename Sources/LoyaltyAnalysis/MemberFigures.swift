@@ -210,40 +210,61 @@ public struct RFMScore: Sendable, Hashable, Codable {
 }
 
 /// Quintile scores across a population (docs/analysis.md, "RFM"): a member's score on a measure is 1 + the number of
-/// whole fifths of the population that rank strictly below them, so equal values always get equal scores.
+/// whole fifths of the population that rank strictly below them, so equal values always get equal scores. The same
+/// scores come from four cut points of the population (``cutPoints(_:)``), which a run that sees only some members
+/// keeps from the last run that saw them all.
 public enum RFMScoring {
-    /// Scores for the members active (a purchase) in the 24 months before `now`; the others get none.
-    public static func scores(
-        _ figures: [MemberID: MemberFigures], histories: [MemberID: MemberHistory], at now: Timestamp
-    ) -> [MemberID: RFMScore] {
-        let cutoff = now.adding(.days(-730))
-        let active = figures.filter { member, _ in
-            histories[member]?.purchases.contains { $0.at > cutoff && $0.at <= now } ?? false
-        }
-        // Fewer days since the last purchase is better: rank on the negated recency.
-        let recency = quintiles(active.mapValues { -Double($0.recencyDays ?? Int.max / 2) })
-        let frequency = quintiles(active.mapValues { Double($0.frequency) })
-        let monetary = quintiles(active.mapValues { Double($0.monetary.minorUnits) })
-        var result: [MemberID: RFMScore] = [:]
-        for member in active.keys {
-            result[member] = RFMScore(
-                recency: recency[member] ?? 1, frequency: frequency[member] ?? 1, monetary: monetary[member] ?? 1)
-        }
-        return result
+    /// Members count in the population while they have a purchase in the last 24 months.
+    public static func isActive(_ figures: MemberFigures) -> Bool { (figures.recencyDays ?? .max) < 730 }
+
+    /// The cut points of the three measures over a population's figures (nil if nobody is active).
+    public static func cutPoints(_ population: [MemberFigures]) -> RFMCutPoints? {
+        let active = population.filter(isActive)
+        guard !active.isEmpty else { return nil }
+        return RFMCutPoints(
+            recency: cutPoints(of: active.map { recencyMeasure($0) }),
+            frequency: cutPoints(of: active.map { Double($0.frequency) }),
+            monetary: cutPoints(of: active.map { Double($0.monetary.minorUnits) }))
+    }
+
+    /// A member's scores by a population's cut points; nil for a member not active in 24 months.
+    public static func score(_ figures: MemberFigures, by cuts: RFMCutPoints) -> RFMScore? {
+        guard isActive(figures) else { return nil }
+        return RFMScore(
+            recency: score(recencyMeasure(figures), cuts: cuts.recency),
+            frequency: score(Double(figures.frequency), cuts: cuts.frequency),
+            monetary: score(Double(figures.monetary.minorUnits), cuts: cuts.monetary))
+    }
+
+    /// Scores for the members active (a purchase) in the 24 months before the figures' moment; the others get none.
+    public static func scores(_ figures: [MemberID: MemberFigures]) -> [MemberID: RFMScore] {
+        guard let cuts = cutPoints(Array(figures.values)) else { return [:] }
+        return figures.compactMapValues { score($0, by: cuts) }
     }
 
     /// 1 + ⌊5 × (how many values are strictly below) / count⌋, for each member.
     public static func quintiles(_ values: [MemberID: Double]) -> [MemberID: Int] {
-        let sorted = values.values.sorted()
-        return values.mapValues { value in
-            // The number of values strictly below: the first index holding `value`.
-            var low = 0
-            var high = sorted.count
-            while low < high {
-                let middle = (low + high) / 2
-                if sorted[middle] < value { low = middle + 1 } else { high = middle }
-            }
-            return 1 + (5 * low) / sorted.count
-        }
+        let cuts = cutPoints(of: Array(values.values))
+        return values.mapValues { score($0, cuts: cuts) }
     }
+
+    /// Fewer days since the last purchase is better: the measure ranked is the negated recency.
+    static func recencyMeasure(_ figures: MemberFigures) -> Double { -Double(figures.recencyDays ?? 0) }
+
+    /// c_s = the ⌈s·n/5⌉-th smallest value, s = 1...4: a value v has at least ⌈s·n/5⌉ values strictly below it
+    /// (so a score above s) exactly when v > c_s.
+    public static func cutPoints(of values: [Double]) -> [Double] {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return [] }
+        return (1...4).map { fifth in sorted[(fifth * sorted.count + 4) / 5 - 1] }
+    }
+
+    public static func score(_ value: Double, cuts: [Double]) -> Int { 1 + cuts.count { value > $0 } }
+}
+
+/// The four cut points of each RFM measure (recency negated), from the last run that saw every member.
+public struct RFMCutPoints: Sendable, Hashable, Codable {
+    public var recency: [Double]
+    public var frequency: [Double]
+    public var monetary: [Double]
 }

@@ -201,6 +201,9 @@ struct Admin: AsyncParsableCommand {
                             "daysSinceRedemption": figures.daysSinceRedemption as Any,
                             "satisfaction": figures.satisfaction as Any, "ageBand": figures.ageBand as Any,
                             "postcodeArea": figures.postcodeArea as Any,
+                            "rfm": figures.rfm.map {
+                                ["recency": $0.recency, "frequency": $0.frequency, "monetary": $0.monetary]
+                            } as Any,
                         ] as [String: Any]
                     } as Any,
                     "segments": analysis.segments.map { ["name": $0.name, "because": $0.because] },
@@ -217,6 +220,9 @@ struct Admin: AsyncParsableCommand {
                     "Figures: \(recency); \(figures.frequency) purchases and \(figures.monetary) in 12 months; "
                         + "predicted \(figures.predictedValue) in the next 12",
                 ]
+                if let rfm = figures.rfm {
+                    lines.append("RFM: \(rfm.recency)-\(rfm.frequency)-\(rfm.monetary)")
+                }
                 lines += analysis.segments.map { "Segment \($0.name), because \($0.because.joined(separator: ", "))" }
                 return lines.joined(separator: "\n")
             }

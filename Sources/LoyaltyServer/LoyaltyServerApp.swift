@@ -66,11 +66,17 @@ public enum LoyaltyServerApp {
     /// Opens the SQLite store in the data directory (creating the directory on first start) and prepares the sync
     /// service.
     public static func makeService(settings: ServerSettings, logger: Logger) async throws -> SyncService {
-        try PrivateFiles.createDirectory(at: settings.dataDirectory)
-        let storage = try SQLiteStorage(path: settings.dataDirectory.appendingPathComponent("loyalty.sqlite").path)
-        return try await makeService(
-            settings: settings, storage: storage, tokens: try TokenAuthority.load(in: settings.dataDirectory),
-            logger: logger)
+        let (storage, tokens) = try embeddedStore(in: settings.dataDirectory)
+        return try await makeService(settings: settings, storage: storage, tokens: tokens, logger: logger)
+    }
+
+    /// The SQLite store and the signing key in a data directory, created on first use.
+    public static func embeddedStore(in directory: URL) throws -> (SQLiteStorage, TokenAuthority) {
+        try PrivateFiles.createDirectory(at: directory)
+        return (
+            try SQLiteStorage(path: directory.appendingPathComponent("loyalty.sqlite").path),
+            try TokenAuthority.load(in: directory)
+        )
     }
 
     /// Prepares the sync service on a store (migrated, the programme installed if the store has none).

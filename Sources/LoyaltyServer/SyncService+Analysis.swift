@@ -83,9 +83,12 @@ extension SyncService {
     }
 
     public func segmentDefinitions() async throws -> [SegmentDefinition] {
-        try await storage.analysis.segments().values.map { try JSONDecoder().decode(SegmentDefinition.self, from: $0) }
-            .sorted { $0.name < $1.name }
+        try await storage.analysis.segments().filter { !$0.key.hasPrefix("#") }.values
+            .map { try JSONDecoder().decode(SegmentDefinition.self, from: $0) }.sorted { $0.name < $1.name }
     }
+
+    /// Where the RFM cut points of the last run over every member are kept (a key no segment's name can have).
+    static let cutPointsKey = "#rfm-cut-points"
 
     public func segmentDefinition(_ name: String) async throws -> SegmentDefinition {
         guard let body = try await storage.analysis.segments()[name] else {
@@ -143,9 +146,10 @@ extension SyncService {
         var after: MemberID?
         // Every member when asked, or when the segments changed since the last run (a new rule applies to all).
         let segmentsChanged = definitions.contains { $0.size == nil }
+        let full = everyMember || segmentsChanged || since == 0
         while true {
             let page =
-                everyMember || segmentsChanged || since == 0
+                full
                 ? try await storage.memberIDs(after: after, limit: 1_000)
                 : try await store.membersChanged(since: since, after: after, limit: 1_000)
             guard let last = page.last else { break }
@@ -159,6 +163,23 @@ extension SyncService {
             candidates.formUnion(page)
             after = last
         }
+        // RFM scores rank a member among all the active ones: a run over every member first finds the population's
+        // cut points; a run over some scores them by the last ones found.
+        var cuts = try await store.segments()[Self.cutPointsKey].map {
+            try JSONDecoder().decode(RFMCutPoints.self, from: $0)
+        }
+        if full {
+            var population: [MemberFigures] = []
+            for member in candidates {
+                let state = try await storage.withMember(MemberWorkRequest(memberID: member, now: now)) { $0.state }
+                let history = MemberHistory(state, at: now)
+                guard history.consents.contains(.profiling) else { continue }
+                population.append(MemberFigures(history, at: now, rules: configuration.analysisRules))
+            }
+            cuts = RFMScoring.cutPoints(population)
+            try await store.putSegment(Self.cutPointsKey, body: try JSONEncoder().encode(cuts))
+        }
+        let scoredBy = cuts
         var report = SegmentJobReport()
         let ruled = Array(zip(definitions.map(\.name), rules))
         var sizes = [String: Int](uniqueKeysWithValues: definitions.map { ($0.name, 0) })
@@ -175,7 +196,7 @@ extension SyncService {
                 work in
                 let (analysis, due) = Self.analyse(
                     work.state, previous: previous, segments: ruled, at: now,
-                    rules: analysisRules, daily: timeDriven)
+                    rules: analysisRules, cuts: scoredBy, daily: timeDriven)
                 // The segments the operator set by hand stay; the computed ones are this run's.
                 let manual = work.state.member.segments.subtracting(before).subtracting(defined)
                 work.write(work.state.setSegments(manual.union(analysis.segments.keys)))
@@ -198,7 +219,7 @@ extension SyncService {
         }
         try await store.save(batch, through: through)
         // Sizes: recounted on a run over every member, moved by the entries and exits otherwise.
-        let recount = everyMember || segmentsChanged || since == 0
+        let recount = full
         if recount {
             after = nil
             while true {
@@ -242,7 +263,7 @@ extension SyncService {
     /// A member's analysis at `now` (pure): figures, stage, rule-based segments, and when it is next due.
     static func analyse(
         _ state: MemberState, previous: MemberAnalysis?, segments: [(String, SegmentRule)], at now: Timestamp,
-        rules: AnalysisRules, daily: Bool
+        rules: AnalysisRules, cuts: RFMCutPoints?, daily: Bool
     ) -> (MemberAnalysis, due: Timestamp?) {
         let history = MemberHistory(state, at: now)
         var analysis = MemberAnalysis(
@@ -254,7 +275,8 @@ extension SyncService {
                 + "the programme needs (balance, tier) is kept"
             return (analysis, nil)
         }
-        let facts = MemberFacts(history, at: now, rules: rules)
+        var facts = MemberFacts(history, at: now, rules: rules)
+        facts.figures.rfm = cuts.flatMap { RFMScoring.score(facts.figures, by: $0) }
         let stage = facts.figures.stage
         analysis.figures = facts.figures
         analysis.stage = stage

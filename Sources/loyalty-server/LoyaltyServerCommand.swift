@@ -16,7 +16,7 @@ struct LoyaltyServerCommand: AsyncParsableCommand {
             gracefully on SIGTERM or SIGINT (requests in flight finish; nothing is half-written).
             """,
         version: loyaltyVersion,
-        subcommands: [Serve.self, Migrate.self, MigrateStore.self, RotateKey.self],
+        subcommands: [Serve.self, Migrate.self, MigrateStore.self, RotateKey.self, Generate.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -225,6 +225,58 @@ struct DatabaseOptions: ParsableArguments {
         } catch let error as LoyaltyError {
             throw ValidationError("Please check the database URL: \(error.message)")
         }
+    }
+}
+
+struct Generate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fill an empty store with a deterministic, plausible history, to analyse, test and measure.",
+        discussion: """
+            Members enrol over the period and buy at intervals and baskets of their own (more in December); some \
+            lapse and some of those come back; there are returns, redemptions at the till, a satisfaction survey, \
+            the profiling consent given by most and withdrawn by a few (docs/analysis.md, "Data to analyse"). \
+            Everything goes through the sync service on a clock moved day by day, ending now; the same seed gives \
+            the same programme. It prints its progress. The store must have no members yet.
+
+            Examples:
+              loyalty-server generate --members 10000 --months 24 --seed 7 --data ./generated
+              loyalty-server generate --members 1000 --database postgres://loyalty@127.0.0.1/loyalty
+            """)
+
+    @Option(help: "How many members (1 to 10,000,000).") var members = 1_000
+    @Option(help: "How many months of history (1 to 120; a month is 30 days).") var months = 24
+    @Option(help: "The seed: the same seed gives the same programme.") var seed: UInt64 = 1
+    @Option(help: "The data directory of the SQLite store (without --database).") var data = "loyalty-server-data"
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        guard (1...10_000_000).contains(members) else {
+            throw ValidationError("Please give --members from 1 to 10000000.")
+        }
+        guard (1...120).contains(months) else { throw ValidationError("Please give --months from 1 to 120.") }
+    }
+
+    func run() async throws {
+        var quiet = Logger(label: "loyalty-server")
+        quiet.logLevel = .warning
+        let logger = quiet
+        let generator = DataGenerator(members: members, months: months, seed: seed, end: Timestamp(Date()))
+        let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+        let report: DataGenerator.Report
+        if let url = try database.url() {
+            let storage = PostgresStorage(url: url, connections: 4, logger: logger)
+            report = try await storage.whileRunning {
+                try await storage.applyMigrations()
+                let service = try await DataGenerator.service(
+                    on: storage, tokens: try await storage.tokenAuthority(), seed: seed, logger: logger)
+                return try await generator.run(on: service, progress: progress)
+            }
+        } else {
+            let (storage, tokens) = try LoyaltyServerApp.embeddedStore(in: URL(fileURLWithPath: data))
+            let service = try await DataGenerator.service(on: storage, tokens: tokens, seed: seed, logger: logger)
+            report = try await generator.run(on: service, progress: progress)
+        }
+        print("generated \(report)")
     }
 }
 

@@ -104,18 +104,32 @@ import Testing
     }
 
     @Test func rfmScoresOnlyMembersActiveIn24Months() {
-        var histories: [MemberID: MemberHistory] = [:]
+        var figures: [MemberID: MemberFigures] = [:]
         for (index, last) in [-10.0, -100, -800].enumerated() {
-            var history = Self.member(purchases: [(last, 1_000 * Int64(index + 1))])
-            history.memberID = MemberID("m-\(index)")
-            histories[history.memberID] = history
+            figures[MemberID("m-\(index)")] = MemberFigures(
+                Self.member(purchases: [(last, 1_000 * Int64(index + 1))]), at: Self.at(0))
         }
-        let figures = histories.mapValues { MemberFigures($0, at: Self.at(0)) }
-        let scores = RFMScoring.scores(figures, histories: histories, at: Self.at(0))
+        let scores = RFMScoring.scores(figures)
         #expect(scores[MemberID("m-2")] == nil, "no purchase in 24 months")
         #expect(scores[MemberID("m-0")]?.recency == 3, "the most recent of two: one below it")
         #expect(scores[MemberID("m-1")]?.recency == 1)
         #expect(scores[MemberID("m-1")]?.monetary == 3)
+        #expect(scores[MemberID("m-0")]?.frequency == 1, "equal frequencies, equal scores")
+    }
+
+    /// The cut points give every member of the population the score of the rank definition, and place a newcomer
+    /// where it ranks.
+    @Test func cutPointsAgreeWithTheRankDefinition() {
+        var random = SeededRandom(seed: 23)
+        for size in [1, 2, 3, 5, 7, 10, 31, 100] {
+            let values = (0..<size).map { _ in Double(random.int(0..<12)) }
+            for value in values + [-1, 5.5, 20] {
+                let below = values.count { $0 < value }
+                #expect(
+                    RFMScoring.score(value, cuts: RFMScoring.cutPoints(of: values)) == min(5, 1 + (5 * below) / size),
+                    "\(value) among \(values)")
+            }
+        }
     }
 
     @Test func calendarDatesAndAges() {

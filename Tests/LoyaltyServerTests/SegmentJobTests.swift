@@ -77,6 +77,10 @@ import Testing
         #expect(bigAnalysis.figures?.monetary == Money(minorUnits: 27_000))
         #expect(bigAnalysis.stage == .new)
         #expect(bigAnalysis.segments["big-spenders"] != nil)
+        // RFM among the two active members with the profiling consent: 270.00 against 20.00.
+        #expect(bigAnalysis.figures?.rfm?.monetary == 3)
+        #expect(try await service.memberAnalysis(small)?.figures?.rfm?.monetary == 1)
+        #expect(bigAnalysis.reasons["big-spenders"] == ["monetary = 270", "frequency = 2"])
         let privateAnalysis = try #require(try await service.memberAnalysis(private_))
         #expect(privateAnalysis.figures == nil)
         #expect(privateAnalysis.excluded?.contains("profiling") == true)

@@ -62,7 +62,8 @@ extension APIHandler {
                 pointsEarned: figures.pointsEarned, pointsRedeemed: figures.pointsRedeemed,
                 pointsExpired: figures.pointsExpired, pointsHeld: figures.pointsHeld,
                 daysSinceRedemption: figures.daysSinceRedemption, satisfaction: figures.satisfaction,
-                tier: figures.tier, age: figures.age, ageBand: figures.ageBand, postcodeArea: figures.postcodeArea)
+                tier: figures.tier, age: figures.age, ageBand: figures.ageBand, postcodeArea: figures.postcodeArea,
+                rfm: figures.rfm.map { .init(recency: $0.recency, frequency: $0.frequency, monetary: $0.monetary) })
         }
         return .ok(
             .init(
