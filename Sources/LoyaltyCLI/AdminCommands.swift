@@ -98,8 +98,38 @@ struct Admin: AsyncParsableCommand {
 
     struct MemberCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "member", abstract: "List or show members; block or allow sign-in.",
-            subcommands: [List.self, Show.self, SignIn.self])
+            commandName: "member", abstract: "List or show members, their timelines; block or allow sign-in.",
+            subcommands: [List.self, Show.self, Timeline.self, SignIn.self])
+
+        struct Timeline: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "A member's events, newest first, with their channel (app, till, operator, ...) and place.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The member id.") var id: String
+            @Option(help: "How many events (1 to 1000).") var limit = 100
+
+            func run() async throws {
+                let events = try await admin.client().call {
+                    try await $0.adminMemberTimeline(path: .init(memberID: id), query: .init(limit: limit)).ok.body
+                        .json.events
+                }
+                admin.output.emit(
+                    [
+                        "events": events.map {
+                            [
+                                "at": $0.at.formatted(.iso8601), "kind": $0.kind, "channel": $0.channel.rawValue,
+                                "place": $0.place as Any, "points": $0.points as Any, "detail": $0.detail,
+                            ] as [String: Any]
+                        }
+                    ],
+                    text: events.map { event in
+                        let points = event.points.map { $0 > 0 ? "+\($0)" : "\($0)" } ?? ""
+                        let place = event.place.map { " @ \($0)" } ?? ""
+                        return "\(event.at.formatted(.iso8601)) \(pad(event.kind, 10)) \(pad(points, 7)) "
+                            + "\(event.channel.rawValue)\(place): \(event.detail)"
+                    }.joined(separator: "\n"))
+            }
+        }
 
         struct SignIn: AsyncParsableCommand {
             static let configuration = CommandConfiguration(

@@ -89,6 +89,8 @@ extension SyncService {
 
     /// Where the RFM cut points of the last run over every member are kept (a key no segment's name can have).
     static let cutPointsKey = "#rfm-cut-points"
+    /// Present when the next run must visit every member (a segment was dropped: its members must leave it).
+    static let fullRunKey = "#full-run-due"
 
     public func segmentDefinition(_ name: String) async throws -> SegmentDefinition {
         guard let body = try await storage.analysis.segments()[name] else {
@@ -102,6 +104,7 @@ extension SyncService {
         guard try await storage.analysis.dropSegment(name) else {
             throw APIFailure(.notFound, "there is no segment \(name)")
         }
+        try await storage.analysis.putSegment(Self.fullRunKey, body: Data("{}".utf8))
         logger.notice("segment dropped", metadata: ["segment": "\(name)"])
     }
 
@@ -145,7 +148,8 @@ extension SyncService {
         var candidates = Set<MemberID>()
         var after: MemberID?
         // Every member when asked, or when the segments changed since the last run (a new rule applies to all).
-        let segmentsChanged = definitions.contains { $0.size == nil }
+        let fullRunDue = try await store.segments()[Self.fullRunKey] != nil
+        let segmentsChanged = definitions.contains { $0.size == nil } || fullRunDue
         let full = everyMember || segmentsChanged || since == 0
         while true {
             let page =
@@ -177,7 +181,11 @@ extension SyncService {
                 population.append(MemberFigures(history, at: now, rules: configuration.analysisRules))
             }
             cuts = RFMScoring.cutPoints(population)
-            try await store.putSegment(Self.cutPointsKey, body: try JSONEncoder().encode(cuts))
+            if let cuts {
+                try await store.putSegment(Self.cutPointsKey, body: try JSONEncoder().encode(cuts))
+            } else {
+                _ = try await store.dropSegment(Self.cutPointsKey)
+            }
         }
         let scoredBy = cuts
         var report = SegmentJobReport()
@@ -218,6 +226,7 @@ extension SyncService {
             }
         }
         try await store.save(batch, through: through)
+        if fullRunDue { _ = try await store.dropSegment(Self.fullRunKey) }
         // Sizes: recounted on a run over every member, moved by the entries and exits otherwise.
         let recount = full
         if recount {
@@ -307,5 +316,31 @@ extension SyncService {
         return moments.filter { $0 > now }.sorted().first {
             MemberFigures.stage(history, at: $0, rules: rules) != stage
         }
+    }
+}
+
+extension SyncService {
+    /// A member's events, newest first, with their touchpoints (docs/analysis.md, "Touchpoints"): read from the
+    /// member's entities in the feed, the raw events; at most `limit`.
+    public func timeline(of member: MemberID, limit: Int) async throws -> [TimelineEvent] {
+        guard (1...1_000).contains(limit) else { throw APIFailure(.unprocessable, "limit must be 1 to 1000") }
+        _ = try await overview(of: member)  // 404 for a member that does not exist
+        var entities: [Entity] = []
+        var cursor = Cursor.start
+        while true {
+            let page = try await storage.feed(member: member, after: cursor, limit: 1_000)
+            for change in page.changes {
+                guard let body = change.body else { continue }
+                let entity = try Entity.decode(kind: change.key.kind, json: body)
+                if !entity.isProgrammeWide { entities.append(entity) }
+            }
+            guard page.hasMore, let last = page.changes.last else { break }
+            cursor = Cursor(version: last.version)
+        }
+        var shops: [String: String] = [:]
+        for case .receiptClaim(let claim) in entities {
+            if let (receipt, _) = try await storage.receipt(code: claim.code) { shops[claim.code] = receipt.shop }
+        }
+        return Array(Timeline.events(of: entities, shops: shops).prefix(limit))
     }
 }

@@ -246,7 +246,7 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "How many members (1 to 10,000,000).") var members = 1_000
     @Option(help: "How many months of history (1 to 120; a month is 30 days).") var months = 24
     @Option(help: "The seed: the same seed gives the same programme.") var seed: UInt64 = 1
-    @Option(help: "The data directory of the SQLite store (without --database).") var data = "loyalty-server-data"
+    @Option(help: "The data directory of the SQLite store (without --database).") var data = "./loyalty-server-data"
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {

@@ -33,6 +33,11 @@ import Testing
                 #expect(run.status == 0, "\(run.stderr)")
             }
 
+            let timeline = try await operator_("member", "timeline", member)
+            #expect(timeline.status == 0, "\(timeline.stderr)")
+            #expect(timeline.stdout.contains("till: purchase"), "\(timeline.stdout)")
+            #expect(timeline.stdout.contains("profiling granted"), "\(timeline.stdout)")
+
             let bad = try await operator_("segment", "define", "spenders", "--rule", "monetry >= 200")
             #expect(bad.status != 0)
             #expect(

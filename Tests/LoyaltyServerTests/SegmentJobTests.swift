@@ -114,12 +114,25 @@ import Testing
         _ = try await service.run(.segment)
         #expect(try await harness.state(of: big).member.segments == ["big-spenders", "vip-by-hand"])
 
-        // Dropping the segment takes it off its members at the next run (every member is visited).
+        // Dropping the segment takes it off its members at the next run, as the API runs it (it visits every member
+        // once after a drop).
         try await service.dropSegment("big-spenders")
         await #expect(throws: APIFailure.self) { try await service.dropSegment("big-spenders") }
-        _ = try await service.run(.segment, everyMember: true)
+        let afterDrop = try await service.run(.segment)
+        #expect(afterDrop.movements == 2, "both members left the dropped segment")
         #expect(try await harness.state(of: big).member.segments == ["vip-by-hand"])
         #expect(try await harness.state(of: small).member.segments.isEmpty)
+    }
+
+    /// A programme where nobody has bought yet has no RFM population: the job still runs, then and later.
+    @Test(arguments: StorageBackend.all)
+    func aRunWithNobodyActiveAndTheOneAfterItSucceed(backend: StorageBackend) async throws {
+        let harness = try await TestServer.make(backend)
+        var sequence: UInt64 = 0
+        let (member, _) = try await Self.member(harness, profiling: true, amounts: [], sequence: &sequence)
+        _ = try await harness.service.run(.segment)
+        _ = try await harness.service.run(.segment, everyMember: true)
+        #expect(try await harness.service.memberAnalysis(member)?.figures?.rfm == nil)
     }
 
     /// A stage changes with time alone: the member is due at the moment it does, and an incremental run finds them.

@@ -82,6 +82,25 @@ extension APIHandler {
     }
 }
 
+extension APIHandler {
+    func adminMemberTimeline(
+        _ input: Operations.AdminMemberTimeline.Input
+    ) async throws
+        -> Operations.AdminMemberTimeline.Output
+    {
+        let events = try await service.timeline(of: MemberID(input.path.memberID), limit: input.query.limit ?? 100)
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        events: events.map {
+                            .init(
+                                at: $0.at.wire, kind: $0.kind, channel: .init(rawValue: $0.channel.rawValue)!,
+                                place: $0.place, points: $0.points, detail: $0.detail)
+                        }))))
+    }
+}
+
 extension SegmentDefinition {
     var wire: Components.Schemas.Segment {
         .init(name: name, rule: rule, createdAt: createdAt.wire, size: size, previousSize: previousSize)
