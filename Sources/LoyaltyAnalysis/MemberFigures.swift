@@ -209,7 +209,7 @@ public struct RFMScore: Sendable, Hashable, Codable {
     public var monetary: Int
 }
 
-/// Quintile scores across a population (docs/analysis.md, "RFM"): a member's score on a measure is 1 + the number of
+/// Quintile scores across a population (docs/analysis.md, "Member figures"): a member's score on a measure is 1 + the number of
 /// whole fifths of the population that rank strictly below them, so equal values always get equal scores. The same
 /// scores come from four cut points of the population (``cutPoints(_:)``), which a run that sees only some members
 /// keeps from the last run that saw them all.

@@ -50,7 +50,7 @@ public struct SegmentRule: Sendable, Hashable, CustomStringConvertible {
         return lines
     }
 
-    /// Whether the rule reads anything the `profiling` consent gates (every figure except the tier does).
+    /// What the rule reads: its attributes, and its `consent(...)` and `answer(...)` operands as written.
     public var attributes: Set<String> {
         var names: Set<String> = []
         expression.visitOperands { names.insert($0.description) }

@@ -1,6 +1,6 @@
 public import LoyaltyCore
 
-/// Where an event came from (docs/analysis.md, "Touchpoints").
+/// Where an event came from (docs/analysis.md, "Touchpoints and the timeline").
 public enum Touchpoint: String, Sendable, Hashable, Codable, CaseIterable {
     /// The member's app, on one of the member's devices.
     case app

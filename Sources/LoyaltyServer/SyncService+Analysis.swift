@@ -21,7 +21,7 @@ public struct SegmentDefinition: Codable, Sendable, Hashable {
     }
 }
 
-/// What the segment job stored for one member (docs/analysis.md, "What is kept").
+/// What the segment job stored for one member (docs/analysis.md, "The segment job").
 public struct MemberAnalysis: Codable, Sendable, Hashable {
     /// When it was computed.
     public var computedAt: Timestamp
@@ -320,7 +320,7 @@ extension SyncService {
 }
 
 extension SyncService {
-    /// A member's events, newest first, with their touchpoints (docs/analysis.md, "Touchpoints"): read from the
+    /// A member's events, newest first, with their touchpoints (docs/analysis.md, "Touchpoints and the timeline"): read from the
     /// member's entities in the feed, the raw events; at most `limit`.
     public func timeline(of member: MemberID, limit: Int) async throws -> [TimelineEvent] {
         guard (1...1_000).contains(limit) else { throw APIFailure(.unprocessable, "limit must be 1 to 1000") }

@@ -3,7 +3,8 @@ import LoyaltyCore
 import Testing
 
 @Suite struct SegmentRuleTests {
-    /// A member at risk with 240.00 of revenue, who allows push messages and not profiling... profiling is not read.
+    /// A member at risk, 75 days since the last purchase, 6 purchases and 240.00 in 12 months, tier gold, who allows
+    /// push messages (and nothing else) and rated survey S-taste's q1 a 5.
     static func facts(
         stage: LifecycleStage = .atRisk, monetary: Int64 = 24_000, recency: Int? = 75,
         consents: Set<ConsentKind> = [.marketingPush], tier: String? = "gold",
