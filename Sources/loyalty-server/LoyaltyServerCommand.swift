@@ -235,8 +235,9 @@ struct Generate: AsyncParsableCommand {
             Members enrol over the period and buy at intervals and baskets of their own (more in December); some \
             lapse and some of those come back; there are returns, redemptions at the till, a satisfaction survey, \
             the profiling consent given by most and withdrawn by a few (docs/analysis.md, "Data to analyse"). \
-            Everything goes through the sync service on a clock moved day by day, ending now; the same seed gives \
-            the same programme. It prints its progress. The store must have no members yet.
+            Everything goes through the sync service on a clock moved day by day, ending at --end (default now); \
+            the same seed and end give the same programme. It prints its progress. The store must have no members \
+            yet.
 
             Examples:
               loyalty-server generate --members 10000 --months 24 --seed 7 --data ./generated
@@ -245,7 +246,8 @@ struct Generate: AsyncParsableCommand {
 
     @Option(help: "How many members (1 to 10,000,000).") var members = 1_000
     @Option(help: "How many months of history (1 to 120; a month is 30 days).") var months = 24
-    @Option(help: "The seed: the same seed gives the same programme.") var seed: UInt64 = 1
+    @Option(help: "The seed: the same seed (and end) gives the same programme.") var seed: UInt64 = 1
+    @Option(help: "The history's last day, e.g. 2026-12-01T10:00:00Z (default: now).") var end: String?
     @Option(help: "The data directory of the SQLite store (without --database).") var data = "./loyalty-server-data"
     @OptionGroup var database: DatabaseOptions
 
@@ -254,13 +256,17 @@ struct Generate: AsyncParsableCommand {
             throw ValidationError("Please give --members from 1 to 10000000.")
         }
         guard (1...120).contains(months) else { throw ValidationError("Please give --months from 1 to 120.") }
+        if let end, Timestamp.parse(end) == nil {
+            throw ValidationError("Please give --end as a date and time, e.g. 2026-12-01T10:00:00Z.")
+        }
     }
 
     func run() async throws {
         var quiet = Logger(label: "loyalty-server")
         quiet.logLevel = .warning
         let logger = quiet
-        let generator = DataGenerator(members: members, months: months, seed: seed, end: Timestamp(Date()))
+        let generator = DataGenerator(
+            members: members, months: months, seed: seed, end: end.flatMap(Timestamp.parse) ?? Timestamp(Date()))
         let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
         let report: DataGenerator.Report
         if let url = try database.url() {
