@@ -209,10 +209,10 @@ public struct RFMScore: Sendable, Hashable, Codable {
     public var monetary: Int
 }
 
-/// Quintile scores across a population (docs/analysis.md, "Member figures"): a member's score on a measure is 1 + the number of
-/// whole fifths of the population that rank strictly below them, so equal values always get equal scores. The same
-/// scores come from four cut points of the population (``cutPoints(_:)``), which a run that sees only some members
-/// keeps from the last run that saw them all.
+/// Quintile scores across a population (docs/analysis.md, "Member figures"): a member's score on a measure is 1 +
+/// the number of whole fifths of the population that rank strictly below them, so equal values always get equal
+/// scores. The same scores come from four cut points of the population (``cutPoints(_:)``), which a run that sees
+/// only some members keeps from the last run that saw them all.
 public enum RFMScoring {
     /// Members count in the population while they have a purchase in the last 24 months.
     public static func isActive(_ figures: MemberFigures) -> Bool { (figures.recencyDays ?? .max) < 730 }

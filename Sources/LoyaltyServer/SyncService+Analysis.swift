@@ -320,8 +320,8 @@ extension SyncService {
 }
 
 extension SyncService {
-    /// A member's events, newest first, with their touchpoints (docs/analysis.md, "Touchpoints and the timeline"): read from the
-    /// member's entities in the feed, the raw events; at most `limit`.
+    /// A member's events, newest first, with their touchpoints (docs/analysis.md, "Touchpoints and the timeline"):
+    /// read from the member's entities in the feed, the raw events; at most `limit`.
     public func timeline(of member: MemberID, limit: Int) async throws -> [TimelineEvent] {
         guard (1...1_000).contains(limit) else { throw APIFailure(.unprocessable, "limit must be 1 to 1000") }
         _ = try await overview(of: member)  // 404 for a member that does not exist

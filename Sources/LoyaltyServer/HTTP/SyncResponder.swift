@@ -6,7 +6,8 @@ internal import OpenAPIRuntime
 internal import Prometheus
 
 /// Answers `POST /v1/sync/push` and `POST /v1/sync/pull` itself, after the gate has checked the protocol version,
-/// the body size and the device's token's signature (each reads its device's row with its work), in the forms the contract gives (docs/openapi.yaml). A push is read by
+/// the body size and the access token's signature and expiry (each reads its device's row with its own work), in the
+/// forms the contract gives (docs/openapi.yaml). A push is read by
 /// ``PushJSON`` (the generated types read what it gives up on, and name what is wrong) and answered by it; a pull is
 /// read by ``PullJSON`` in the same way, and its answer is written by ``PullJSON`` from the entities' stored bytes,
 /// without the generated types' decoding and re-encoding of every entity. Every other operation passes through.
@@ -18,6 +19,7 @@ struct SyncResponder: ServerMiddleware {
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         guard operationID == "pull" || operationID == "push" else { return try await next(request, body, metadata) }
+        guard let credentials = RequestContext.credentials else { throw APIFailure(.unauthorized, "no device token") }
         guard request.headerFields[.contentType].map({ $0.lowercased().hasPrefix("application/json") }) ?? false,
             let body
         else {
@@ -27,7 +29,6 @@ struct SyncResponder: ServerMiddleware {
         let data = try await Data(collecting: body, upTo: .max)
         let answer: Data
         let started = ContinuousClock.now
-        guard let credentials = RequestContext.credentials else { throw APIFailure(.unauthorized, "no device token") }
         if operationID == "push" {
             answer = try PushJSON.encode(try await service.push(try PushJSON.decode(data), as: credentials))
             service.metrics.pushDuration.record(ContinuousClock.now - started)
