@@ -243,16 +243,15 @@ extension SyncService {
                 after = last.0
             }
         }
-        for index in definitions.indices {
+        // A segment dropped meanwhile stays dropped (the definitions are read again once, not per segment).
+        let stillDefined = Set(try await store.segments().keys)
+        for index in definitions.indices where stillDefined.contains(definitions[index].name) {
             let name = definitions[index].name
             let size = recount ? sizes[name] ?? 0 : max(0, (definitions[index].size ?? 0) + (changes[name] ?? 0))
             definitions[index].previousSize = definitions[index].size
             definitions[index].size = size
             definitions[index].sizes = Array((definitions[index].sizes + [.init(at: now, size: size)]).suffix(400))
-            // A segment dropped meanwhile stays dropped.
-            if try await store.segments()[name] != nil {
-                try await store.putSegment(name, body: try JSONEncoder().encode(definitions[index]))
-            }
+            try await store.putSegment(name, body: try JSONEncoder().encode(definitions[index]))
         }
         logger.info(
             "segment job",
