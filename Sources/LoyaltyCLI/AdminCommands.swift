@@ -93,7 +93,8 @@ struct Admin: AsyncParsableCommand {
         subcommands: [
             MemberCommand.self, OfferAdmin.self, RewardAdmin.self, ReceiptAdmin.self, Purchase.self, TillRedeem.self,
             Return.self,
-            CardAdmin.self, SurveyAdmin.self, SegmentAdmin.self, JobCommand.self, ClockAdmin.self, DeviceAdmin.self,
+            CardAdmin.self, SurveyAdmin.self, SegmentAdmin.self, ReportAdmin.self, JobCommand.self, ClockAdmin.self,
+            DeviceAdmin.self,
         ])
 
     struct MemberCommand: AsyncParsableCommand {

@@ -30,12 +30,16 @@ public struct Program: Hashable, Sendable, Codable {
     public var tiers: TierRules
     /// How points are reserved for devices (``AllowancePolicy/standard`` when the JSON names none).
     public var allowances: AllowancePolicy
+    /// What one point is worth to the programme, in the currency's minor units (1: a point is worth a cent; 1 when
+    /// the JSON names none): the programme report's liability in money is points × this.
+    public var pointValue: Int
 
     /// Creates a programme from its rules.
     public init(
         id: String, name: String, currency: String, timeZone: String, pointsPerCurrencyUnit: Int,
         minimumRedemption: Int, pendingDays: Int, expiry: ExpiryPolicy, receiptClaimDays: Int,
-        offlineGrace: TimeSpan, expiringSoonDays: Int, tiers: TierRules, allowances: AllowancePolicy = .standard
+        offlineGrace: TimeSpan, expiringSoonDays: Int, tiers: TierRules, allowances: AllowancePolicy = .standard,
+        pointValue: Int = 1
     ) {
         self.id = id
         self.name = name
@@ -50,11 +54,12 @@ public struct Program: Hashable, Sendable, Codable {
         self.expiringSoonDays = expiringSoonDays
         self.tiers = tiers
         self.allowances = allowances
+        self.pointValue = pointValue
     }
 
     private enum CodingKeys: String, CodingKey {
         case id, name, currency, timeZone, pointsPerCurrencyUnit, minimumRedemption, pendingDays, expiry
-        case receiptClaimDays, offlineGrace, expiringSoonDays, tiers, allowances
+        case receiptClaimDays, offlineGrace, expiringSoonDays, tiers, allowances, pointValue
     }
 
     public init(from decoder: any Decoder) throws {
@@ -71,7 +76,8 @@ public struct Program: Hashable, Sendable, Codable {
             offlineGrace: try container.decode(TimeSpan.self, forKey: .offlineGrace),
             expiringSoonDays: try container.decode(Int.self, forKey: .expiringSoonDays),
             tiers: try container.decode(TierRules.self, forKey: .tiers),
-            allowances: try container.decodeIfPresent(AllowancePolicy.self, forKey: .allowances) ?? .standard)
+            allowances: try container.decodeIfPresent(AllowancePolicy.self, forKey: .allowances) ?? .standard,
+            pointValue: try container.decodeIfPresent(Int.self, forKey: .pointValue) ?? 1)
     }
 
     /// Decodes a programme from JSON and validates it.
@@ -98,6 +104,7 @@ public struct Program: Hashable, Sendable, Codable {
         try require(currency.count == 3 && currency.allSatisfy(\.isUppercase), "currency must be an ISO 4217 code")
         try require(TimeZone(identifier: timeZone) != nil, "timeZone '\(timeZone)' is not an IANA time zone")
         try require((1...1000).contains(pointsPerCurrencyUnit), "pointsPerCurrencyUnit must be 1...1000")
+        try require((1...10_000).contains(pointValue), "pointValue must be 1...10000 (minor units a point is worth)")
         try require(minimumRedemption >= 0, "minimumRedemption must not be negative")
         try require((0...365).contains(pendingDays), "pendingDays must be 0...365")
         try require((1...3650).contains(receiptClaimDays), "receiptClaimDays must be 1...3650")

@@ -242,11 +242,32 @@ public struct CalendarDate: Hashable, Comparable, Sendable, Codable, CustomStrin
 extension CalendarDate {
     /// The UTC calendar date of a moment (a year outside 1...9999 is clamped to its first or last day).
     public static func utc(_ time: Timestamp) -> CalendarDate {
-        let (days, _) = RFC3339.floorDivide(time.millisecondsSince1970, 86_400_000)
-        let (year, month, day) = RFC3339.civil(days: days)
-        return CalendarDate(year: Int(year), month: Int(month), day: Int(day))
+        CalendarDate(dayNumber: RFC3339.floorDivide(time.millisecondsSince1970, 86_400_000).0)
+    }
+
+    /// Days since 1970-01-01 (negative before): consecutive days have consecutive numbers.
+    public var dayNumber: Int64 { RFC3339.days(year: Int64(year), month: Int64(month), day: Int64(day)) }
+
+    /// The date of a day number (clamped to the years 1...9999).
+    public init(dayNumber: Int64) {
+        let (year, month, day) = RFC3339.civil(days: dayNumber)
+        self =
+            CalendarDate(year: Int(year), month: Int(month), day: Int(day))
             ?? (year < 1 ? CalendarDate(year: 1, month: 1, day: 1)! : CalendarDate(year: 9999, month: 12, day: 31)!)
     }
+
+    /// The date `days` later (earlier when negative).
+    public func adding(days: Int64) -> CalendarDate { CalendarDate(dayNumber: dayNumber + days) }
+
+    /// The Monday of this date's week (weeks run Monday to Sunday, as ISO 8601's).
+    public var weekStart: CalendarDate {
+        // 1970-01-01 was a Thursday: day number 0 is weekday 3 counted from Monday.
+        let (_, weekday) = RFC3339.floorDivide(dayNumber + 3, 7)
+        return adding(days: -weekday)
+    }
+
+    /// The first day of this date's month.
+    public var monthStart: CalendarDate { CalendarDate(year: year, month: month, day: 1)! }
 
     /// Whole years from this date to `other` (an age on `other`).
     public func years(until other: CalendarDate) -> Int {

@@ -1,3 +1,4 @@
+internal import LoyaltyAnalysis
 public import Prometheus
 
 /// The server's metrics, kept in a Prometheus registry that `/metrics` renders.
@@ -29,6 +30,13 @@ public struct ServerMetrics: Sendable {
     let expireJobDuration: DurationHistogram
     let segmentJobDuration: DurationHistogram
     let compactionDuration: DurationHistogram
+    /// The programme's headline figures, set after each run of the segment job (docs/analysis.md, "Programme KPIs").
+    let programmeMembers: Gauge
+    let programmeActive: [Int: Gauge]
+    let programmeLiabilityPoints: Gauge
+    let programmeLiabilityMinorUnits: Gauge
+    let programmeRedemptionRate: Gauge
+    let programmeBreakageRate: Gauge
     /// The name every metric of this instance carries (`instance_name`), to tell instances apart on one dashboard.
     public let instanceName: String
 
@@ -45,10 +53,10 @@ public struct ServerMetrics: Sendable {
                     namespace: "loyalty", metricName: name, unitName: "total", helpText: help),
                 labels: labels + [instance])
         }
-        func gauge(_ name: String, _ help: String) -> Gauge {
+        func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
             registry.makeGauge(
                 descriptor: MetricNameDescriptor(namespace: "loyalty", metricName: name, unitName: "", helpText: help),
-                labels: [instance])
+                labels: labels + [instance])
         }
         // From a millisecond to ten seconds: a push on SQLite is a few ms, one waiting on a busy database much more.
         let buckets: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000].map {
@@ -86,6 +94,34 @@ public struct ServerMetrics: Sendable {
         allowancePointsGranted = counter("allowance_points_granted", "Points granted to devices as allowances.")
         memberCommits = gauge("store_member_commits", "Commits of units of work on members (SQLite group commits).")
         memberUnitsCommitted = gauge("store_member_units_committed", "Units of work on members committed.")
+        programmeMembers = gauge("programme_members", "Members enrolled (at the segment job's last run).")
+        programmeActive = Dictionary(
+            uniqueKeysWithValues: [30, 90, 365].map {
+                (
+                    $0,
+                    gauge("programme_active_members", "Members with a purchase in the last days.", [("days", "\($0)")])
+                )
+            })
+        programmeLiabilityPoints = gauge(
+            "programme_liability_points", "Points the members hold (available and pending, net of owed).")
+        programmeLiabilityMinorUnits = gauge(
+            "programme_liability_minor_units", "The liability in the currency's minor units (points × point value).")
+        programmeRedemptionRate = gauge(
+            "programme_redemption_rate", "Points redeemed ÷ points issued over the last twelve months.")
+        programmeBreakageRate = gauge(
+            "programme_breakage_rate", "Points expired ÷ points issued over the last twelve months.")
+    }
+
+    /// Takes the programme report's headline (the twelve months to today).
+    func record(_ headline: ProgrammeReport.Headline) {
+        programmeMembers.set(headline.members)
+        programmeActive[30]?.set(headline.active30)
+        programmeActive[90]?.set(headline.active90)
+        programmeActive[365]?.set(headline.active365)
+        programmeLiabilityPoints.set(headline.liabilityPoints)
+        programmeLiabilityMinorUnits.set(headline.liabilityMinorUnits)
+        programmeRedemptionRate.set(headline.redemptionRate ?? 0)
+        programmeBreakageRate.set(headline.breakageRate ?? 0)
     }
 
     /// Takes the store's figures (read when `/metrics` is asked for).

@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 internal import Logging
 public import LoyaltyAnalysis
 public import LoyaltyCore
@@ -38,6 +38,10 @@ public struct MemberAnalysis: Codable, Sendable, Hashable {
     public var segments: [String: Timestamp]
     /// For each of those, the values its rule read (`monetary = 240`): why the member is in it.
     public var reasons: [String: [String]] = [:]
+    /// The member's tier at this run (kept for every member: running the programme needs it), and the changes of
+    /// tier the job saw, oldest first (at most 50; nil in an analysis stored before they were kept).
+    public var tier: String?
+    public var tierChanges: [TierChange]?
 
     public struct StageChange: Codable, Sendable, Hashable {
         public var stage: LifecycleStage
@@ -193,22 +197,28 @@ extension SyncService {
         var sizes = [String: Int](uniqueKeysWithValues: definitions.map { ($0.name, 0) })
         let defined = Set(sizes.keys)
         var changes: [String: Int] = [:]
-        var batch: [(MemberID, due: Timestamp?, body: Data)] = []
+        var batch: [AnalysisRow] = []
         let analysisRules = configuration.analysisRules
         for member in candidates.sorted(by: { $0.rawValue < $1.rawValue }) {
             let previous = try await memberAnalysis(member)
             let before = Set(previous.map { Array($0.segments.keys) } ?? [])
+            // Movements written after this read have a version the next run looks at.
+            let entries = try await ledgerEntries(of: member)
             // One unit of work: the member's state read under its lock, the analysis (pure), the member's segments
             // written if they changed.
-            let (analysis, due) = try await storage.withMember(MemberWorkRequest(memberID: member, now: now)) {
-                work in
+            let (analysis, due, contribution) = try await storage.withMember(
+                MemberWorkRequest(memberID: member, now: now)
+            ) { work in
                 let (analysis, due) = Self.analyse(
                     work.state, previous: previous, segments: ruled, at: now,
                     rules: analysisRules, cuts: scoredBy, daily: timeDriven)
                 // The segments the operator set by hand stay; the computed ones are this run's.
                 let manual = work.state.member.segments.subtracting(before).subtracting(defined)
                 work.write(work.state.setSegments(manual.union(analysis.segments.keys)))
-                return (analysis, due)
+                let contribution = Self.contribution(
+                    work.state, entries: entries, tierChanges: analysis.tierChanges ?? [], at: now, rules: analysisRules
+                )
+                return (analysis, due, contribution)
             }
             let current = Set(analysis.segments.keys)
             for name in current.subtracting(before) { changes[name, default: 0] += 1 }
@@ -219,7 +229,9 @@ extension SyncService {
             if previous.map({ $0.figures != analysis.figures || $0.segments != analysis.segments }) ?? true {
                 report.analysed += 1
             }
-            batch.append((member, due, try JSONEncoder().encode(analysis)))
+            batch.append(
+                AnalysisRow(
+                    member: member, due: due, body: try JSONEncoder().encode(analysis), contribution: contribution))
             if batch.count >= 200 {
                 try await store.save(batch, through: nil)
                 batch = []
@@ -276,7 +288,11 @@ extension SyncService {
         let history = MemberHistory(state, at: now)
         var analysis = MemberAnalysis(
             computedAt: now, figures: nil, excluded: nil, stage: nil, stageSince: nil, stages: previous?.stages ?? [],
-            segments: [:])
+            segments: [:], tier: history.tier, tierChanges: previous?.tierChanges ?? [])
+        if let previous, let changes = previous.tierChanges, previous.tier != history.tier {
+            analysis.tierChanges = Array(
+                (changes + [TierChange(from: previous.tier, to: history.tier, at: now)]).suffix(50))
+        }
         guard history.consents.contains(.profiling) else {
             analysis.excluded =
                 "no profiling consent: no figures and no rule-based segment (GDPR Art. 21 and 22); only what running "
@@ -298,23 +314,46 @@ extension SyncService {
             analysis.segments[name] = previous?.segments[name] ?? now
             analysis.reasons[name] = rule.explanation(for: facts)
         }
-        return (analysis, daily ? now.adding(.days(1)) : nextStageChange(history, at: now, rules: rules))
+        return (analysis, daily ? now.adding(.days(1)) : MemberFigures.nextStageChange(history, at: now, rules: rules))
     }
 
-    /// When the member's stage next changes with time alone, with no new event (nil if never): the stage is constant
-    /// between the moments its thresholds pass, so the first of those at which it differs is the answer.
-    static func nextStageChange(_ history: MemberHistory, at now: Timestamp, rules: AnalysisRules) -> Timestamp? {
-        let stage = MemberFigures.stage(history, at: now, rules: rules)
-        let purchases = history.purchases.filter { $0.at <= now }.map(\.at)
-        let last = purchases.last ?? history.enrolledAt
-        let atRisk = Int64(MemberFigures.atRiskThreshold(purchases, rules: rules).rounded(.down)) + 1
-        let moments = [
-            history.enrolledAt.adding(.days(Int64(rules.newDays))), last.adding(.days(atRisk)),
-            last.adding(.days(Int64(rules.lapsedDays))), last.adding(.days(Int64(rules.wonBackDays))),
-        ]
-        return moments.filter { $0 > now }.sorted().first {
-            MemberFigures.stage(history, at: $0, rules: rules) != stage
+    /// What a member adds to the programme's sums at `now` (pure; docs/analysis.md, "Programme KPIs").
+    static func contribution(
+        _ state: MemberState, entries: [LedgerEntry], tierChanges: [TierChange], at now: Timestamp,
+        rules: AnalysisRules
+    ) -> ProgrammeFigures {
+        let history = MemberHistory(state, at: now)
+        let reserved = state.allowances.values.filter { $0.status == .held }.reduce(0) {
+            $0 + max(0, $1.points - $1.used - $1.cut)
         }
+        let input = MemberContributionInput(
+            history: history, entries: entries, reserved: reserved, owed: state.ledger.owed,
+            tierChanges: tierChanges, profiled: history.consents.contains(.profiling))
+        return ProgrammeFigures.contribution(of: input, at: now, rules: rules, zone: state.program.zone)
+    }
+
+    /// A member's ledger movements, read from the feed (the raw events).
+    func ledgerEntries(of member: MemberID) async throws -> [LedgerEntry] {
+        try await memberEntities(of: member, kinds: [.ledgerEntry]).compactMap {
+            if case .ledgerEntry(let entry) = $0 { entry } else { nil }
+        }
+    }
+
+    /// A member's own entities (not the programme-wide ones) of the given kinds, or of every kind, from the feed.
+    func memberEntities(of member: MemberID, kinds: Set<EntityKey.Kind>? = nil) async throws -> [Entity] {
+        var entities: [Entity] = []
+        var cursor = Cursor.start
+        while true {
+            let page = try await storage.feed(member: member, after: cursor, limit: 1_000)
+            for change in page.changes where kinds?.contains(change.key.kind) ?? true {
+                guard let body = change.body else { continue }
+                let entity = try Entity.decode(kind: change.key.kind, json: body)
+                if !entity.isProgrammeWide { entities.append(entity) }
+            }
+            guard page.hasMore, let last = page.changes.last else { break }
+            cursor = Cursor(version: last.version)
+        }
+        return entities
     }
 }
 
@@ -324,18 +363,7 @@ extension SyncService {
     public func timeline(of member: MemberID, limit: Int) async throws -> [TimelineEvent] {
         guard (1...1_000).contains(limit) else { throw APIFailure(.unprocessable, "limit must be 1 to 1000") }
         _ = try await overview(of: member)  // 404 for a member that does not exist
-        var entities: [Entity] = []
-        var cursor = Cursor.start
-        while true {
-            let page = try await storage.feed(member: member, after: cursor, limit: 1_000)
-            for change in page.changes {
-                guard let body = change.body else { continue }
-                let entity = try Entity.decode(kind: change.key.kind, json: body)
-                if !entity.isProgrammeWide { entities.append(entity) }
-            }
-            guard page.hasMore, let last = page.changes.last else { break }
-            cursor = Cursor(version: last.version)
-        }
+        let entities = try await memberEntities(of: member)
         var shops: [String: String] = [:]
         for case .receiptClaim(let claim) in entities {
             if let (receipt, _) = try await storage.receipt(code: claim.code) { shops[claim.code] = receipt.shop }

@@ -384,6 +384,7 @@ extension SyncService {
             let started = ContinuousClock.now
             defer { metrics.segmentJobDuration.record(ContinuousClock.now - started) }
             let report = try await runSegmentJob(everyMember: everyMember)
+            try await recordProgrammeGauges()
             return JobReport(job: job.rawValue, members: report.analysed, movements: report.entered + report.left)
         }
         var report = JobReport(job: job.rawValue, members: 0, movements: 0)

@@ -73,4 +73,50 @@ import Testing
             #expect(again.status != 0 && again.stderr.contains("there is no segment spenders"), "\(again.stderr)")
         }
     }
+
+    /// The programme report through the CLI: text, CSV and JSON, each with the purchase just made; bad ranges and
+    /// periods refused with a message naming the problem.
+    @Test func anOperatorReadsTheProgrammeReport() async throws {
+        let cli = self.cli
+        let phone = root.appendingPathComponent("phone-report").path
+        try await withLiveServer(.sqlite) { server, token in
+            let admin = ["--server", server.absoluteString, "--token", token]
+            func operator_(_ arguments: String...) async throws -> CLI.Run {
+                try await cli.run(["admin"] + arguments + admin)
+            }
+            let enrolled = try await cli(
+                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Ben Meyer",
+                "--email", "report@example.de", "--password", "correct horse")
+            let member = try #require(enrolled.json["member"] as? String)
+            #expect(try await operator_("purchase", "--member", member, "--amount", "64.90").status == 0)
+            #expect(try await operator_("job", "segment").status == 0)
+
+            let text = try await operator_("report", "programme")
+            #expect(text.status == 0, "\(text.stderr)")
+            #expect(text.stdout.contains("Members          1 (0 with profiling consent)"), "\(text.stdout)")
+            #expect(text.stdout.contains("Liability        64 points = 0.64 EUR"), "\(text.stdout)")
+
+            let csv = try await operator_("report", "programme", "--by", "week", "--csv")
+            #expect(csv.status == 0, "\(csv.stderr)")
+            let rows = csv.stdout.split(separator: "\n").map {
+                $0.split(separator: ",", omittingEmptySubsequences: false)
+            }
+            #expect(rows.first?.prefix(3) == ["start", "end", "enrolments"], "\(csv.stdout)")
+            #expect(rows.count >= 50, "a year of weeks and the header: \(rows.count)")
+            let last = try #require(rows.last)
+            #expect(last[7] == "64.90" && last[8] == "64", "this week's revenue and points: \(last)")
+
+            let json = try await operator_("report", "programme", "--json", "--recompute")
+            #expect(json.status == 0, "\(json.stderr)")
+            #expect(json.json["source"] as? String == "raw events")
+            #expect((json.json["headline"] as? [String: Any])?["liabilityPoints"] as? Int == 64, "\(json.stdout)")
+
+            let backwards = try await operator_("report", "programme", "--from", "2026-05-01", "--to", "2026-04-01")
+            #expect(backwards.status != 0 && backwards.stderr.contains("is after to"), "\(backwards.stderr)")
+            let daily = try await operator_("report", "programme", "--by", "day")
+            #expect(daily.status != 0 && daily.stderr.contains("--by must be week or month"), "\(daily.stderr)")
+            let badDate = try await operator_("report", "programme", "--from", "1 May")
+            #expect(badDate.status != 0 && badDate.stderr.contains("--from must be a date"), "\(badDate.stderr)")
+        }
+    }
 }

@@ -269,7 +269,9 @@ final class Gate: Sendable {
 @Suite struct DistributableSchemaTests {
     static let memberTables = ["accounts", "entities", "devices", "mutation_results", "member_analysis"]
     static let lookupTables = ["cards", "receipts", "transactions"]
-    static let referenceTables = ["catalogue", "meta", "signing_keys", "schema_migrations", "segments"]
+    static let referenceTables = [
+        "catalogue", "meta", "signing_keys", "schema_migrations", "segments", "programme_figures",
+    ]
 
     @Test(arguments: StorageBackend.postgresOnly)
     func everyMemberTableIsKeyedByTheMemberAndItsStatementsNameIt(backend: StorageBackend) async throws {

@@ -106,3 +106,27 @@ extension SegmentDefinition {
         .init(name: name, rule: rule, createdAt: createdAt.wire, size: size, previousSize: previousSize)
     }
 }
+
+extension APIHandler {
+    func adminProgrammeReport(
+        _ input: Operations.AdminProgrammeReport.Input
+    ) async throws
+        -> Operations.AdminProgrammeReport.Output
+    {
+        func date(_ text: String?, _ name: String) throws -> CalendarDate? {
+            guard let text else { return nil }
+            guard let date = CalendarDate(text) else {
+                throw APIFailure(.unprocessable, "\(name) must be a date YYYY-MM-DD (got \(text.quoted))")
+            }
+            return date
+        }
+        let report = try await service.programmeReport(
+            from: try date(input.query.from, "from"), to: try date(input.query.to, "to"),
+            by: input.query.by.flatMap { ProgrammeReport.Granularity(rawValue: $0.rawValue) } ?? .month,
+            recompute: input.query.recompute ?? false)
+        // The report's Codable form is the contract's schema (a test holds every field to it).
+        let body = try JSONDecoder().decode(
+            Components.Schemas.ProgrammeReport.self, from: try JSONEncoder().encode(report))
+        return .ok(.init(body: .json(body)))
+    }
+}

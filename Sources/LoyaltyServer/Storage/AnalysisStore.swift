@@ -1,4 +1,5 @@
 public import Foundation
+public import LoyaltyAnalysis
 public import LoyaltyCore
 
 /// Where the segment job keeps what it computed (docs/analysis.md, "The segment job"): each member's analysis, the
@@ -16,9 +17,13 @@ public protocol AnalysisStore: Sendable {
     func analysis(of member: MemberID) async throws -> Data?
     /// Stored analyses after `after`, in member order.
     func analyses(after: MemberID?, limit: Int) async throws -> [(MemberID, Data)]
-    /// Writes analyses, each with the time it is next due (nil: only a new event changes it), and the version the
-    /// run looked through, in one transaction.
-    func save(_ analyses: [(MemberID, due: Timestamp?, body: Data)], through version: Int64?) async throws
+    /// Writes analyses, each with the time it is next due (nil: only a new event changes it) and its contribution
+    /// to the programme's sums, and the version the run looked through, in one transaction. The sums move by the
+    /// difference between each member's new contribution and the one stored before, read in that transaction
+    /// (saves are serialised), so that a contribution counts exactly once whoever saves and however often.
+    func save(_ analyses: [AnalysisRow], through version: Int64?) async throws
+    /// The programme's sums (docs/analysis.md, "Programme KPIs").
+    func programmeFigures() async throws -> ProgrammeFigures
     /// The version the last run looked through (0 before the first).
     func lookedThrough() async throws -> Int64
     /// The segments' definitions, by name.
@@ -27,4 +32,42 @@ public protocol AnalysisStore: Sendable {
     func putSegment(_ name: String, body: Data) async throws
     /// Removes a segment's definition; false if there was none.
     func dropSegment(_ name: String) async throws -> Bool
+}
+
+/// One member's analysis as the segment job writes it.
+public struct AnalysisRow: Sendable {
+    public var member: MemberID
+    /// When the analysis changes with time alone (nil: only a new event changes it).
+    public var due: Timestamp?
+    /// The ``MemberAnalysis`` as JSON.
+    public var body: Data
+    /// What the member adds to the programme's sums.
+    public var contribution: ProgrammeFigures
+
+    public init(member: MemberID, due: Timestamp?, body: Data, contribution: ProgrammeFigures) {
+        self.member = member
+        self.due = due
+        self.body = body
+        self.contribution = contribution
+    }
+}
+
+extension ProgrammeFigures {
+    /// The change to the sums when `rows` replace the contributions stored before (`stored`, by member).
+    static func change(_ rows: [AnalysisRow], stored: [MemberID: Data]) throws -> ProgrammeFigures {
+        var change = ProgrammeFigures()
+        let decoder = JSONDecoder()
+        for row in rows {
+            change.add(row.contribution)
+            if let old = stored[row.member] {
+                change.add(try decoder.decode(ProgrammeFigures.self, from: old), times: -1)
+            }
+        }
+        return change
+    }
+
+    /// The sums as rows of (period, measure, value).
+    var rows: [(period: String, measure: String, value: Int64)] {
+        values.flatMap { period, measures in measures.map { (period, $0.key, $0.value) } }
+    }
 }

@@ -1,4 +1,5 @@
 internal import Foundation
+internal import LoyaltyAnalysis
 public import LoyaltyCore
 internal import NIOCore
 internal import PostgresNIO
@@ -71,25 +72,67 @@ struct PostgresAnalysisStore: AnalysisStore {
         }
     }
 
-    func save(_ analyses: [(MemberID, due: Timestamp?, body: Data)], through version: Int64?) async throws {
+    /// The advisory lock that serialises the segment job's saves (and so the programme's sums' changes).
+    static let saveLock = (space: Int32(0x4C4F_5944), key: Int32(0))
+
+    func save(_ analyses: [AnalysisRow], through version: Int64?) async throws {
         try await storage.transaction { connection in
+            let logger = storage.logger
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(\(Self.saveLock.space), \(Self.saveLock.key))", logger: logger)
             if !analyses.isEmpty {
+                let members = analyses.map(\.member.rawValue)
+                var stored: [MemberID: Data] = [:]
+                for try await (id, contribution) in try await connection.query(
+                    """
+                    SELECT member_id, contribution FROM member_analysis
+                    WHERE member_id = ANY(\(members)::text[]) AND contribution IS NOT NULL
+                    """, logger: logger
+                ).decode((String, Data).self) {
+                    stored[MemberID(id)] = contribution
+                }
+                let change = try ProgrammeFigures.change(analyses, stored: stored).rows
+                if !change.isEmpty {
+                    try await connection.query(
+                        """
+                        INSERT INTO programme_figures (period, measure, value)
+                        SELECT * FROM unnest(\(change.map(\.period))::text[], \(change.map(\.measure))::text[],
+                            \(change.map(\.value))::bigint[])
+                        ON CONFLICT (period, measure) DO UPDATE SET value = programme_figures.value + excluded.value
+                        """, logger: logger)
+                }
+                let encoder = JSONEncoder()
+                let contributions = try analyses.map { ByteBuffer(bytes: Array(try encoder.encode($0.contribution))) }
                 try await connection.query(
                     """
-                    INSERT INTO member_analysis (member_id, due_at, body)
-                    SELECT m, nullif(d, -1), b
-                    FROM unnest(\(analyses.map(\.0.rawValue))::text[], \(analyses.map { $0.due?.millisecondsSince1970 ?? -1 })::bigint[],
-                        \(analyses.map { ByteBuffer(bytes: Array($0.body)) })::bytea[]) AS t(m, d, b)
-                    ON CONFLICT (member_id) DO UPDATE SET due_at = excluded.due_at, body = excluded.body
-                    """, logger: storage.logger)
+                    INSERT INTO member_analysis (member_id, due_at, body, contribution)
+                    SELECT m, nullif(d, -1), b, c
+                    FROM unnest(\(members)::text[], \(analyses.map { $0.due?.millisecondsSince1970 ?? -1 })::bigint[],
+                        \(analyses.map { ByteBuffer(bytes: Array($0.body)) })::bytea[], \(contributions)::bytea[])
+                        AS t(m, d, b, c)
+                    ON CONFLICT (member_id) DO UPDATE
+                    SET due_at = excluded.due_at, body = excluded.body, contribution = excluded.contribution
+                    """, logger: logger)
             }
             if let version {
                 try await connection.query(
                     """
                     INSERT INTO meta (key, value) VALUES ('analysis_version', \(version))
                     ON CONFLICT (key) DO UPDATE SET value = excluded.value
-                    """, logger: storage.logger)
+                    """, logger: logger)
             }
+        }
+    }
+
+    func programmeFigures() async throws -> ProgrammeFigures {
+        try await storage.leased { connection in
+            var figures = ProgrammeFigures()
+            for try await (period, measure, value) in try await connection.query(
+                "SELECT period, measure, value FROM programme_figures", logger: storage.logger
+            ).decode((String, String, Int64).self) {
+                figures[period, measure] = value
+            }
+            return figures
         }
     }
 

@@ -205,6 +205,17 @@ extension PostgresStorage {
                 "CREATE INDEX member_analysis_due ON member_analysis (due_at) WHERE due_at IS NOT NULL",
                 "CREATE TABLE segments (name text PRIMARY KEY, body bytea NOT NULL)",
             ]),
+        Migration(
+            name: "v4: the programme's sums and each member's contribution to them",
+            statements: [
+                "ALTER TABLE member_analysis ADD COLUMN contribution bytea",
+                """
+                CREATE TABLE programme_figures (
+                    period text NOT NULL, measure text NOT NULL, value bigint NOT NULL, PRIMARY KEY (period, measure))
+                """,
+                // The members analysed before have no contribution yet: the next run of the segment job visits all.
+                "INSERT INTO segments (name, body) VALUES ('#full-run-due', '{}'::bytea) ON CONFLICT DO NOTHING",
+            ]),
     ]
 
     public func migrate() async throws { try await applyMigrations() }

@@ -1,5 +1,6 @@
 internal import Foundation
 internal import GRDB
+internal import LoyaltyAnalysis
 public import LoyaltyCore
 
 extension SQLiteStorage {
@@ -53,20 +54,49 @@ struct SQLiteAnalysisStore: AnalysisStore {
         }
     }
 
-    func save(_ analyses: [(MemberID, due: Timestamp?, body: Data)], through version: Int64?) async throws {
+    func save(_ analyses: [AnalysisRow], through version: Int64?) async throws {
         try await pool.write { db in
-            for (member, due, body) in analyses {
+            var stored: [MemberID: Data] = [:]
+            for row in analyses {
+                stored[row.member] = try Data.fetchOne(
+                    db, sql: "SELECT contribution FROM member_analysis WHERE member_id = ?",
+                    arguments: [row.member.rawValue])
+            }
+            for (period, measure, value) in try ProgrammeFigures.change(analyses, stored: stored).rows {
                 try db.execute(
                     sql: """
-                        INSERT INTO member_analysis (member_id, due_at, body) VALUES (?, ?, ?)
-                        ON CONFLICT (member_id) DO UPDATE SET due_at = excluded.due_at, body = excluded.body
-                        """, arguments: [member.rawValue, due?.millisecondsSince1970, body])
+                        INSERT INTO programme_figures (period, measure, value) VALUES (?, ?, ?)
+                        ON CONFLICT (period, measure) DO UPDATE SET value = value + excluded.value
+                        """, arguments: [period, measure, value])
+            }
+            let encoder = JSONEncoder()
+            for row in analyses {
+                try db.execute(
+                    sql: """
+                        INSERT INTO member_analysis (member_id, due_at, body, contribution) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (member_id) DO UPDATE
+                        SET due_at = excluded.due_at, body = excluded.body, contribution = excluded.contribution
+                        """,
+                    arguments: [
+                        row.member.rawValue, row.due?.millisecondsSince1970, row.body,
+                        try encoder.encode(row.contribution),
+                    ])
             }
             if let version {
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('analysis_version', ?)", arguments: [version]
                 )
             }
+        }
+    }
+
+    func programmeFigures() async throws -> ProgrammeFigures {
+        try await pool.read { db in
+            var figures = ProgrammeFigures()
+            for row in try Row.fetchAll(db, sql: "SELECT period, measure, value FROM programme_figures") {
+                figures[row["period"], row["measure"]] = row["value"]
+            }
+            return figures
         }
     }
 

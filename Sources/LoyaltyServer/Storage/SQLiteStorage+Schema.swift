@@ -117,6 +117,17 @@ extension SQLiteStorage {
                     CREATE TABLE segments (name TEXT PRIMARY KEY NOT NULL, body BLOB NOT NULL);
                     """)
         }
+        migrator.registerMigration("v7: the programme's sums and each member's contribution to them") { db in
+            // The members analysed before have no contribution yet: the next run of the segment job visits all.
+            try db.execute(
+                sql: """
+                    ALTER TABLE member_analysis ADD COLUMN contribution BLOB;
+                    CREATE TABLE programme_figures (
+                        period TEXT NOT NULL, measure TEXT NOT NULL, value INTEGER NOT NULL,
+                        PRIMARY KEY (period, measure)) WITHOUT ROWID;
+                    INSERT OR IGNORE INTO segments (name, body) VALUES ('#full-run-due', X'7B7D');
+                    """)
+        }
         try migrator.migrate(pool)
     }
 
