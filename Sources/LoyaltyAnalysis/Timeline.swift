@@ -30,10 +30,24 @@ public struct TimelineEvent: Sendable, Hashable {
     public var detail: String
 }
 
+/// Where a till transaction happened, as the till said: its shop and the basket's categories.
+public struct TillPlace: Sendable, Hashable {
+    public var shop: String?
+    public var categories: [String]
+
+    public init(shop: String?, categories: [String]) {
+        self.shop = shop
+        self.categories = categories
+    }
+}
+
 /// A member's events from the member's entities (the feed's raw events), newest first.
 public enum Timeline {
-    /// `shops` gives the shop of each receipt code the member claimed.
-    public static func events(of entities: [Entity], shops: [String: String] = [:]) -> [TimelineEvent] {
+    /// `shops` gives the shop of each receipt code the member claimed; `tills` the shop and categories of each till
+    /// transaction (purchase, redemption or return) by its id.
+    public static func events(
+        of entities: [Entity], shops: [String: String] = [:], tills: [String: TillPlace] = [:]
+    ) -> [TimelineEvent] {
         var events: [TimelineEvent] = []
         for entity in entities {
             switch entity {
@@ -43,7 +57,11 @@ public enum Timeline {
                         at: member.createdAt, kind: "enrolment", channel: .app, place: nil, points: nil,
                         detail: "enrolled"))
             case .ledgerEntry(let entry):
-                let (channel, place, detail) = source(of: entry, shops: shops)
+                var (channel, place, detail) = source(of: entry, shops: shops)
+                if channel == .till, let transaction = tillTransaction(of: entry), let till = tills[transaction] {
+                    place = till.shop
+                    if !till.categories.isEmpty { detail += " (\(till.categories.joined(separator: ", ")))" }
+                }
                 events.append(
                     TimelineEvent(
                         at: entry.at, kind: entry.kind.rawValue, channel: channel, place: place,
@@ -71,6 +89,16 @@ public enum Timeline {
         switch source {
         case .device(let device): (.app, device.rawValue)
         case .operator: (.operator, nil)
+        }
+    }
+
+    /// The till transaction a ledger entry came from (`earn:purchase:T-1`, `till:T-2`, `reversal:RT-1`), if any.
+    public static func tillTransaction(of entry: LedgerEntry) -> String? {
+        let parts = entry.id.rawValue.split(separator: ":", maxSplits: 2).map(String.init)
+        switch (parts.first, parts.count) {
+        case ("earn", 3) where parts[1] == "purchase": return parts[2]
+        case ("till", 2...), ("reversal", 2...): return parts.dropFirst().joined(separator: ":")
+        default: return nil
         }
     }
 

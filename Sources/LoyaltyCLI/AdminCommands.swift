@@ -366,17 +366,24 @@ struct Admin: AsyncParsableCommand {
         @Option(help: "Or the member id.") var member: String?
         @Option(help: "The amount, e.g. 42.50.") var amount: String
         @Option(help: "The receipt printed for it.") var receipt: String?
+        @Option(help: "The till's transaction id (generated if absent); a transaction is credited once.")
+        var transaction: String?
+        @OptionGroup var place: TillPlaceOptions
 
         func validate() throws {
             guard (card == nil) != (member == nil) else {
                 throw ValidationError("Please give exactly one of --card or --member.")
             }
+            try place.validate()
         }
 
         func run() async throws {
             let created = try await admin.client().call {
                 try await $0.adminRecordPurchase(
-                    body: .json(.init(amount: amount, cardNumber: card, memberID: member, receiptCode: receipt))
+                    body: .json(
+                        .init(
+                            amount: amount, cardNumber: card, memberID: member, receiptCode: receipt,
+                            transactionID: transaction, shop: place.shop, categories: place.list))
                 ).created.body.json
             }
             admin.output.emit(
@@ -393,6 +400,7 @@ struct Admin: AsyncParsableCommand {
         @Option(help: "The card number scanned.") var card: String?
         @Option(help: "Or the member id.") var member: String?
         @Option(help: "Points to spend.") var points: Int
+        @Option(help: "The shop the till is in (shown in the member's timeline).") var shop: String?
 
         func validate() throws {
             guard (card == nil) != (member == nil) else {
@@ -405,8 +413,9 @@ struct Admin: AsyncParsableCommand {
 
         func run() async throws {
             let created = try await admin.client().call {
-                try await $0.adminRedeemAtTill(body: .json(.init(points: points, cardNumber: card, memberID: member)))
-                    .created.body.json
+                try await $0.adminRedeemAtTill(
+                    body: .json(.init(points: points, cardNumber: card, memberID: member, shop: shop))
+                ).created.body.json
             }
             admin.output.emit(
                 createdJSON(created),
@@ -419,13 +428,26 @@ struct Admin: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The till records a return: the purchase's points are revoked pro rata.")
         @OptionGroup var admin: AdminOptions
-        @Option(help: "The purchase's receipt code.") var receipt: String
+        @Option(help: "The purchase's receipt code.") var receipt: String?
+        @Option(help: "Or the purchase's transaction id.") var transaction: String?
         @Option(help: "The amount returned, e.g. 20.00.") var amount: String
+        @OptionGroup var place: TillPlaceOptions
+
+        func validate() throws {
+            guard (receipt == nil) != (transaction == nil) else {
+                throw ValidationError("Please give exactly one of --receipt or --transaction.")
+            }
+            try place.validate()
+        }
 
         func run() async throws {
             let created = try await admin.client().call {
-                try await $0.adminRecordReturn(body: .json(.init(amount: amount, receiptCode: receipt))).created.body
-                    .json
+                try await $0.adminRecordReturn(
+                    body: .json(
+                        .init(
+                            amount: amount, receiptCode: receipt, transactionID: transaction, shop: place.shop,
+                            categories: place.list))
+                ).created.body.json
             }
             admin.output.emit(
                 createdJSON(created), text: "Return \(created.id): \(created.points ?? 0) points revoked.")
@@ -675,6 +697,22 @@ struct Admin: AsyncParsableCommand {
                 }
                 admin.output.emit(["revoked": id], text: "Device \(id) revoked.")
             }
+        }
+    }
+}
+
+/// Where a till transaction happens: its shop and the basket's categories.
+struct TillPlaceOptions: ParsableArguments {
+    @Option(help: "The shop the till is in (shown in the member's timeline).") var shop: String?
+    @Option(help: "The basket's categories, comma-separated, e.g. food,drugstore (lower-case letters, digits, '-').")
+    var category: String?
+
+    /// The categories as a list; nil without --category.
+    var list: [String]? { category.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } }
+
+    func validate() throws {
+        for category in list ?? [] where category.isEmpty {
+            throw ValidationError("--category has an empty category: give e.g. food,drugstore.")
         }
     }
 }

@@ -368,6 +368,13 @@ extension SyncService {
         for case .receiptClaim(let claim) in entities {
             if let (receipt, _) = try await storage.receipt(code: claim.code) { shops[claim.code] = receipt.shop }
         }
-        return Array(Timeline.events(of: entities, shops: shops).prefix(limit))
+        var tills: [String: TillPlace] = [:]
+        for case .ledgerEntry(let entry) in entities {
+            guard let id = Timeline.tillTransaction(of: entry), tills[id] == nil,
+                let record = try await storage.transaction(TransactionID(id))
+            else { continue }
+            tills[id] = TillPlace(shop: record.shop, categories: record.categories)
+        }
+        return Array(Timeline.events(of: entities, shops: shops, tills: tills).prefix(limit))
     }
 }

@@ -88,12 +88,13 @@ extension SyncService {
 
     // MARK: Till
 
-    /// The till credits a purchase to a card (as scanned) or a member.
+    /// The till credits a purchase to a card (as scanned) or a member, in a shop, with the basket's categories.
     public func recordPurchase(
         amount text: String, card cardText: String?, member memberText: String?, receiptCode: String?,
-        transaction transactionText: String?
+        transaction transactionText: String?, shop: String? = nil, categories: [String] = []
     ) async throws -> OperatorReceipt {
         let amount = try Self.money(text, field: "amount")
+        try Self.checkTillPlace(shop: shop, categories: categories)
         let (memberID, card) = try await tillCustomer(card: cardText, member: memberText)
         let transaction = try await newTransaction(transactionText)
         if let receiptCode {
@@ -108,7 +109,7 @@ extension SyncService {
                 }
             } else {
                 try await storage.insertReceipt(
-                    Receipt(code: receiptCode, amount: amount, shop: "till", purchasedAt: clock.now()))
+                    Receipt(code: receiptCode, amount: amount, shop: shop ?? "till", purchasedAt: clock.now()))
             }
         }
         let scanned = card
@@ -119,7 +120,7 @@ extension SyncService {
             work.record(
                 TransactionRecord(
                     id: transaction, kind: .purchase, memberID: work.state.member.id, lot: lotID,
-                    receiptCode: receiptCode))
+                    receiptCode: receiptCode, shop: shop, categories: categories))
             return work.state.ledger.lots[lotID]?.amount ?? 0
         }
         logger.info(
@@ -130,20 +131,47 @@ extension SyncService {
     /// The till pays with points (a card scanned, or a member): never with points reserved for the member's
     /// devices.
     public func redeemAtTill(
-        points: Int, card cardText: String?, member memberText: String?, transaction transactionText: String?
+        points: Int, card cardText: String?, member memberText: String?, transaction transactionText: String?,
+        shop: String? = nil
     ) async throws -> OperatorReceipt {
+        try Self.checkTillPlace(shop: shop, categories: [])
         let (memberID, card) = try await tillCustomer(card: cardText, member: memberText)
         let transaction = try await newTransaction(transactionText)
         try await operate(on: memberID) { work in
             work.write(try work.state.redeemAtTill(transaction, points: points, card: card, at: work.now))
             work.record(
                 TransactionRecord(
-                    id: transaction, kind: .redemption, memberID: work.state.member.id, lot: nil, receiptCode: nil))
+                    id: transaction, kind: .redemption, memberID: work.state.member.id, lot: nil, receiptCode: nil,
+                    shop: shop))
         }
         logger.info(
             "till redemption",
             metadata: ["member": "\(memberID)", "transaction": "\(transaction)", "points": "\(points)"])
         return OperatorReceipt(id: transaction.rawValue, memberID: memberID, points: -points)
+    }
+
+    /// A till's shop (1 to 64 characters, no control characters) and basket categories (at most 10 different, each
+    /// 1 to 32 lower-case letters, digits or '-'), as docs/openapi.yaml states them.
+    static func checkTillPlace(shop: String?, categories: [String]) throws {
+        if let shop {
+            guard (1...64).contains(shop.unicodeScalars.count),
+                !shop.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            else {
+                throw APIFailure(.unprocessable, "shop must be 1 to 64 characters without control characters")
+            }
+        }
+        guard categories.count <= 10, Set(categories).count == categories.count else {
+            throw APIFailure(.unprocessable, "categories: at most 10, each once")
+        }
+        for category in categories {
+            guard (1...32).contains(category.utf8.count),
+                category.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D })
+            else {
+                throw APIFailure(
+                    .unprocessable,
+                    "category \(category.quoted) must be 1 to 32 lower-case letters, digits or '-' (e.g. food)")
+            }
+        }
     }
 
     /// The member a till names, by the card scanned or by id, and the card if one was scanned.
@@ -183,9 +211,11 @@ extension SyncService {
 
     /// The till records a return of (part of) a purchase, named by its receipt or its transaction.
     public func recordReturn(
-        amount text: String, receiptCode: String?, transaction transactionText: String?, returnID: String?
+        amount text: String, receiptCode: String?, transaction transactionText: String?, returnID: String?,
+        shop: String? = nil, categories: [String] = []
     ) async throws -> OperatorReceipt {
         let amount = try Self.money(text, field: "amount")
+        try Self.checkTillPlace(shop: shop, categories: categories)
         let memberID: MemberID
         let lot: LotID
         switch (receiptCode, transactionText) {
@@ -213,7 +243,7 @@ extension SyncService {
             work.record(
                 TransactionRecord(
                     id: returnTransaction, kind: .return, memberID: work.state.member.id, lot: lot,
-                    receiptCode: receiptCode))
+                    receiptCode: receiptCode, shop: shop, categories: categories))
             return changes.reduce(0) { sum, entity in
                 if case .ledgerEntry(let entry) = entity { return sum - entry.points }
                 return sum
@@ -229,6 +259,7 @@ extension SyncService {
         amount text: String, code: String?, shop: String?, purchasedAt: Timestamp?
     ) async throws -> OperatorReceipt {
         let amount = try Self.money(text, field: "amount")
+        try Self.checkTillPlace(shop: shop, categories: [])
         let code = code ?? makeRandomID("R-")
         guard Receipt.isWellFormedCode(code) else {
             throw APIFailure(

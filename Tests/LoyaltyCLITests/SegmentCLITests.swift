@@ -29,13 +29,21 @@ import Testing
             #expect(try await cli("--device", phone, "consent", "set", "profiling", "granted").status == 0)
             #expect(try await cli("--device", phone, "sync").status == 0)
             for amount in ["120.00", "95.50"] {
-                let run = try await operator_("purchase", "--member", member, "--amount", amount)
+                let run = try await operator_(
+                    "purchase", "--member", member, "--amount", amount, "--shop", "Berlin Mitte", "--category",
+                    "food,drugstore")
                 #expect(run.status == 0, "\(run.stderr)")
             }
+            let badCategory = try await operator_(
+                "purchase", "--member", member, "--amount", "5.00", "--category", "Food")
+            #expect(
+                badCategory.status != 0 && badCategory.stderr.contains("category 'Food' must be"),
+                "\(badCategory.stderr)")
 
             let timeline = try await operator_("member", "timeline", member)
             #expect(timeline.status == 0, "\(timeline.stderr)")
-            #expect(timeline.stdout.contains("till: purchase"), "\(timeline.stdout)")
+            #expect(timeline.stdout.contains("till @ Berlin Mitte: purchase T-"), "\(timeline.stdout)")
+            #expect(timeline.stdout.contains("(food, drugstore)"), "\(timeline.stdout)")
             #expect(timeline.stdout.contains("profiling granted"), "\(timeline.stdout)")
 
             let bad = try await operator_("segment", "define", "spenders", "--rule", "monetry >= 200")

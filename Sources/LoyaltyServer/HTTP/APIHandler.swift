@@ -220,7 +220,7 @@ struct APIHandler: APIProtocol {
         guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
         let receipt = try await service.recordPurchase(
             amount: body.amount, card: body.cardNumber, member: body.memberID, receiptCode: body.receiptCode,
-            transaction: body.transactionID)
+            transaction: body.transactionID, shop: body.shop, categories: body.categories ?? [])
         return .created(.init(body: .json(receipt.wire)))
     }
 
@@ -229,7 +229,8 @@ struct APIHandler: APIProtocol {
     ) async throws -> Operations.AdminRedeemAtTill.Output {
         guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
         let receipt = try await service.redeemAtTill(
-            points: body.points, card: body.cardNumber, member: body.memberID, transaction: body.transactionID)
+            points: body.points, card: body.cardNumber, member: body.memberID, transaction: body.transactionID,
+            shop: body.shop)
         return .created(.init(body: .json(receipt.wire)))
     }
 
@@ -238,8 +239,9 @@ struct APIHandler: APIProtocol {
     ) async throws -> Operations.AdminRecordReturn.Output {
         guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
         let receipt = try await service.recordReturn(
-            amount: body.amount, receiptCode: body.receiptCode, transaction: body.transactionID, returnID: body.returnID
-        )
+            amount: body.amount, receiptCode: body.receiptCode, transaction: body.transactionID,
+            returnID: body.returnID,
+            shop: body.shop, categories: body.categories ?? [])
         return .created(.init(body: .json(receipt.wire)))
     }
 

@@ -251,13 +251,17 @@ extension PostgresStorage {
 
     public func transaction(_ id: TransactionID) async throws -> TransactionRecord? {
         try await leased { connection in
-            for try await (id, kind, member, lot, code) in try await connection.query(
-                "SELECT id, kind, member_id, lot_id, receipt_code FROM transactions WHERE id = \(id.rawValue)",
+            for try await (id, kind, member, lot, code, shop, categories) in try await connection.query(
+                """
+                SELECT id, kind, member_id, lot_id, receipt_code, shop, categories FROM transactions
+                WHERE id = \(id.rawValue)
+                """,
                 logger: self.logger
-            ).decode((String, String, String, String?, String?).self) {
+            ).decode((String, String, String, String?, String?, String?, String?).self) {
                 return TransactionRecord(
                     id: TransactionID(id), kind: TransactionRecord.Kind(rawValue: kind) ?? .purchase,
-                    memberID: MemberID(member), lot: lot.map { LotID($0) }, receiptCode: code)
+                    memberID: MemberID(member), lot: lot.map { LotID($0) }, receiptCode: code, shop: shop,
+                    categories: TransactionRecord.categories(categories))
             }
             return nil
         }

@@ -313,9 +313,10 @@ extension PostgresStorage {
             try await Self.unique("transaction \(transaction.id)") {
                 try await connection.query(
                     """
-                    INSERT INTO transactions (id, kind, member_id, lot_id, receipt_code)
+                    INSERT INTO transactions (id, kind, member_id, lot_id, receipt_code, shop, categories)
                     VALUES (\(transaction.id.rawValue), \(transaction.kind.rawValue),
-                        \(transaction.memberID.rawValue), \(transaction.lot?.rawValue), \(transaction.receiptCode))
+                        \(transaction.memberID.rawValue), \(transaction.lot?.rawValue), \(transaction.receiptCode),
+                        \(transaction.shop), \(transaction.categoryList))
                     """, logger: logger)
             }
             if let code = transaction.receiptCode, transaction.kind == .purchase {

@@ -216,6 +216,11 @@ extension PostgresStorage {
                 // The members analysed before have no contribution yet: the next run of the segment job visits all.
                 "INSERT INTO segments (name, body) VALUES ('#full-run-due', '{}'::bytea) ON CONFLICT DO NOTHING",
             ]),
+        Migration(
+            name: "v5: the till's shop and basket categories",
+            statements: [
+                "ALTER TABLE transactions ADD COLUMN shop text", "ALTER TABLE transactions ADD COLUMN categories text",
+            ]),
     ]
 
     public func migrate() async throws { try await applyMigrations() }

@@ -209,10 +209,13 @@ extension SQLiteStorage {
         for transaction in work.transactionWrites {
             try mapConstraint("transaction \(transaction.id)") {
                 try db.execute(
-                    sql: "INSERT INTO transactions (id, kind, member_id, lot_id, receipt_code) VALUES (?, ?, ?, ?, ?)",
+                    sql: """
+                        INSERT INTO transactions (id, kind, member_id, lot_id, receipt_code, shop, categories)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
                     arguments: [
                         transaction.id.rawValue, transaction.kind.rawValue, transaction.memberID.rawValue,
-                        transaction.lot?.rawValue, transaction.receiptCode,
+                        transaction.lot?.rawValue, transaction.receiptCode, transaction.shop, transaction.categoryList,
                     ])
             }
             if let code = transaction.receiptCode, transaction.kind == .purchase {

@@ -34,7 +34,8 @@ extension SQLiteStorage {
                 TransactionRecord(
                     id: TransactionID(row["id"]), kind: TransactionRecord.Kind(rawValue: row["kind"]) ?? .purchase,
                     memberID: MemberID(row["member_id"]), lot: (row["lot_id"] as String?).map { LotID($0) },
-                    receiptCode: row["receipt_code"])
+                    receiptCode: row["receipt_code"], shop: row["shop"],
+                    categories: TransactionRecord.categories(row["categories"]))
             }
         }
     }

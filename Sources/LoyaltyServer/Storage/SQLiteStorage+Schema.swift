@@ -128,6 +128,13 @@ extension SQLiteStorage {
                     INSERT OR IGNORE INTO segments (name, body) VALUES ('#full-run-due', X'7B7D');
                     """)
         }
+        migrator.registerMigration("v8: the till's shop and basket categories") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE transactions ADD COLUMN shop TEXT;
+                    ALTER TABLE transactions ADD COLUMN categories TEXT;
+                    """)
+        }
         try migrator.migrate(pool)
     }
 

@@ -361,14 +361,30 @@ public struct TransactionRecord: Sendable, Hashable {
     public var lot: LotID?
     /// The receipt the transaction is on, if any.
     public var receiptCode: String?
+    /// The shop the till is in, and the basket's categories (a purchase's or a return's), where the till said.
+    public var shop: String?
+    public var categories: [String]
 
     /// Creates a transaction record.
-    public init(id: TransactionID, kind: Kind, memberID: MemberID, lot: LotID?, receiptCode: String?) {
+    public init(
+        id: TransactionID, kind: Kind, memberID: MemberID, lot: LotID?, receiptCode: String?, shop: String? = nil,
+        categories: [String] = []
+    ) {
         self.id = id
         self.kind = kind
         self.memberID = memberID
         self.lot = lot
         self.receiptCode = receiptCode
+        self.shop = shop
+        self.categories = categories
+    }
+
+    /// The categories as stored: comma-separated, nil for none.
+    var categoryList: String? { categories.isEmpty ? nil : categories.joined(separator: ",") }
+
+    /// The categories from their stored form.
+    static func categories(_ stored: String?) -> [String] {
+        stored.map { $0.split(separator: ",").map(String.init) } ?? []
     }
 }
 

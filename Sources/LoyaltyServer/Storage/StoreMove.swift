@@ -170,9 +170,10 @@ public enum StoreMove {
             targetCount: "SELECT count(*) FROM transactions"
         ) { row in
             """
-            INSERT INTO transactions (id, kind, member_id, lot_id, receipt_code)
+            INSERT INTO transactions (id, kind, member_id, lot_id, receipt_code, shop, categories)
             VALUES (\(row["id"] as String), \(row["kind"] as String), \(row["member_id"] as String),
-                \(row["lot_id"] as String?), \(row["receipt_code"] as String?))
+                \(row["lot_id"] as String?), \(row["receipt_code"] as String?), \(row["shop"] as String?),
+                \(row["categories"] as String?))
             """
         },
     ]
