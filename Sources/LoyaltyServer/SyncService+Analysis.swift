@@ -178,11 +178,22 @@ extension SyncService {
         }
         if full {
             var population: [MemberFigures] = []
-            for member in candidates {
-                let state = try await storage.withMember(MemberWorkRequest(memberID: member, now: now)) { $0.state }
-                let history = MemberHistory(state, at: now)
-                guard history.consents.contains(.profiling) else { continue }
-                population.append(MemberFigures(history, at: now, rules: configuration.analysisRules))
+            let all = Array(candidates)
+            let rules = configuration.analysisRules
+            for chunk in stride(from: 0, to: all.count, by: 32).map({ all[$0..<min($0 + 32, all.count)] }) {
+                try await withThrowingTaskGroup(of: MemberFigures?.self) { group in
+                    for member in chunk {
+                        group.addTask {
+                            let state = try await self.storage.withMember(
+                                MemberWorkRequest(memberID: member, now: now)
+                            ) { $0.state }
+                            let history = MemberHistory(state, at: now)
+                            guard history.consents.contains(.profiling) else { return nil }
+                            return MemberFigures(history, at: now, rules: rules)
+                        }
+                    }
+                    for try await figures in group { if let figures { population.append(figures) } }
+                }
             }
             cuts = RFMScoring.cutPoints(population)
             if let cuts {
@@ -198,40 +209,31 @@ extension SyncService {
         let defined = Set(sizes.keys)
         var changes: [String: Int] = [:]
         var batch: [AnalysisRow] = []
-        let analysisRules = configuration.analysisRules
-        for member in candidates.sorted(by: { $0.rawValue < $1.rawValue }) {
-            let previous = try await memberAnalysis(member)
-            let before = Set(previous.map { Array($0.segments.keys) } ?? [])
-            // Movements written after this read have a version the next run looks at.
-            let entries = try await ledgerEntries(of: member)
-            // One unit of work: the member's state read under its lock, the analysis (pure), the member's segments
-            // written if they changed.
-            let (analysis, due, contribution) = try await storage.withMember(
-                MemberWorkRequest(memberID: member, now: now)
-            ) { work in
-                let (analysis, due) = Self.analyse(
-                    work.state, previous: previous, segments: ruled, at: now,
-                    rules: analysisRules, cuts: scoredBy, daily: timeDriven)
-                // The segments the operator set by hand stay; the computed ones are this run's.
-                let manual = work.state.member.segments.subtracting(before).subtracting(defined)
-                work.write(work.state.setSegments(manual.union(analysis.segments.keys)))
-                let contribution = Self.contribution(
-                    work.state, entries: entries, tierChanges: analysis.tierChanges ?? [], at: now, rules: analysisRules
-                )
-                return (analysis, due, contribution)
+        let ordered = candidates.sorted { $0.rawValue < $1.rawValue }
+        // Members a chunk at a time, the chunk's members at once (each its own unit of work under its own lock):
+        // most of a member's time is waiting on its reads, which overlap.
+        for chunk in stride(from: 0, to: ordered.count, by: 32).map({ ordered[$0..<min($0 + 32, ordered.count)] }) {
+            let done = try await withThrowingTaskGroup(of: MemberOutcome.self) { group in
+                for member in chunk {
+                    group.addTask {
+                        try await self.analyseMember(
+                            member, now: now, segments: ruled, defined: defined, cuts: scoredBy, daily: timeDriven)
+                    }
+                }
+                var done: [MemberOutcome] = []
+                for try await outcome in group { done.append(outcome) }
+                return done
             }
-            let current = Set(analysis.segments.keys)
-            for name in current.subtracting(before) { changes[name, default: 0] += 1 }
-            for name in before.subtracting(current) { changes[name, default: 0] -= 1 }
-            report.entered += current.subtracting(before).count
-            report.left += before.subtracting(current).count
-            if analysis.figures == nil { report.excluded += 1 }
-            if previous.map({ $0.figures != analysis.figures || $0.segments != analysis.segments }) ?? true {
-                report.analysed += 1
+            for outcome in done {
+                let (before, current) = (outcome.before, Set(outcome.analysis.segments.keys))
+                for name in current.subtracting(before) { changes[name, default: 0] += 1 }
+                for name in before.subtracting(current) { changes[name, default: 0] -= 1 }
+                report.entered += current.subtracting(before).count
+                report.left += before.subtracting(current).count
+                if outcome.analysis.figures == nil { report.excluded += 1 }
+                if outcome.changed { report.analysed += 1 }
+                batch.append(outcome.row)
             }
-            batch.append(
-                AnalysisRow(
-                    member: member, due: due, body: try JSONEncoder().encode(analysis), contribution: contribution))
             if batch.count >= 200 {
                 try await store.save(batch, through: nil)
                 batch = []
@@ -272,6 +274,47 @@ extension SyncService {
                 "left": "\(report.left)", "excluded": "\(report.excluded)",
             ])
         return report
+    }
+
+    /// What the job found for one member.
+    struct MemberOutcome: Sendable {
+        var row: AnalysisRow
+        var analysis: MemberAnalysis
+        /// The rule-based segments the member was in before.
+        var before: Set<String>
+        /// Whether the figures or segments changed.
+        var changed: Bool
+    }
+
+    /// One member's analysis: the previous one and the ledger movements read, then one unit of work (the member's
+    /// state read under its lock, the analysis, which is pure, the member's segments written if they changed).
+    func analyseMember(
+        _ member: MemberID, now: Timestamp, segments ruled: [(String, SegmentRule)], defined: Set<String>,
+        cuts: RFMCutPoints?, daily: Bool
+    ) async throws -> MemberOutcome {
+        let analysisRules = configuration.analysisRules
+        let previous = try await memberAnalysis(member)
+        let before = Set(previous.map { Array($0.segments.keys) } ?? [])
+        // Movements written after this read have a version the next run looks at.
+        let entries = try await ledgerEntries(of: member)
+        let (analysis, due, contribution) = try await storage.withMember(
+            MemberWorkRequest(memberID: member, now: now)
+        ) { work in
+            let (analysis, due) = Self.analyse(
+                work.state, previous: previous, segments: ruled, at: now, rules: analysisRules, cuts: cuts,
+                daily: daily)
+            // The segments the operator set by hand stay; the computed ones are this run's.
+            let manual = work.state.member.segments.subtracting(before).subtracting(defined)
+            work.write(work.state.setSegments(manual.union(analysis.segments.keys)))
+            let contribution = Self.contribution(
+                work.state, entries: entries, tierChanges: analysis.tierChanges ?? [], at: now, rules: analysisRules)
+            return (analysis, due, contribution)
+        }
+        return MemberOutcome(
+            row: AnalysisRow(
+                member: member, due: due, body: try JSONEncoder().encode(analysis), contribution: contribution),
+            analysis: analysis, before: before,
+            changed: previous.map { $0.figures != analysis.figures || $0.segments != analysis.segments } ?? true)
     }
 
     /// Attributes whose values change with the passing of days alone: a rule reading one is evaluated daily.
@@ -332,20 +375,23 @@ extension SyncService {
         return ProgrammeFigures.contribution(of: input, at: now, rules: rules, zone: state.program.zone)
     }
 
-    /// A member's ledger movements, read from the feed (the raw events).
+    /// A member's ledger movements (the raw events).
     func ledgerEntries(of member: MemberID) async throws -> [LedgerEntry] {
-        try await memberEntities(of: member, kinds: [.ledgerEntry]).compactMap {
-            if case .ledgerEntry(let entry) = $0 { entry } else { nil }
+        try await storage.analysis.ledgerEntryBodies(of: member).map {
+            guard case .ledgerEntry(let entry) = try Entity.decode(kind: .ledgerEntry, json: $0) else {
+                throw LoyaltyError("corrupt_entity", "a ledger movement of member \(member) is not one")
+            }
+            return entry
         }
     }
 
-    /// A member's own entities (not the programme-wide ones) of the given kinds, or of every kind, from the feed.
-    func memberEntities(of member: MemberID, kinds: Set<EntityKey.Kind>? = nil) async throws -> [Entity] {
+    /// A member's own entities (not the programme-wide ones), from the feed.
+    func memberEntities(of member: MemberID) async throws -> [Entity] {
         var entities: [Entity] = []
         var cursor = Cursor.start
         while true {
             let page = try await storage.feed(member: member, after: cursor, limit: 1_000)
-            for change in page.changes where kinds?.contains(change.key.kind) ?? true {
+            for change in page.changes {
                 guard let body = change.body else { continue }
                 let entity = try Entity.decode(kind: change.key.kind, json: body)
                 if !entity.isProgrammeWide { entities.append(entity) }

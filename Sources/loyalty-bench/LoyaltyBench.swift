@@ -31,9 +31,14 @@ struct LoyaltyBench: AsyncParsableCommand {
     @Option(help: "Runs per benchmark; the figure is the median of the runs' p50s.") var runs = 5
     @Flag(help: "Each benchmark once, at a small size: checks they run and print valid JSON, nothing more.")
     var smoke = false
+    @Option(help: "Members of the generated store of the segment-job and report rows (24 months of history).")
+    var analysisMembers = 20_000
 
     func validate() throws {
         guard (1...100).contains(runs) else { throw ValidationError("Please give --runs from 1 to 100.") }
+        guard (100...10_000_000).contains(analysisMembers) else {
+            throw ValidationError("Please give --analysis-members from 100 to 10000000.")
+        }
         for name in names where Benchmark(rawValue: name) == nil {
             throw ValidationError(
                 "Unknown benchmark '\(name)'; built: \(Benchmark.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -50,7 +55,8 @@ struct LoyaltyBench: AsyncParsableCommand {
         FileHandle.standardError.write(
             Data("benchmark          figure                baseline              ratio  bar\n".utf8))
         for benchmark in chosen {
-            let result = try await benchmark.measure(in: directory, runs: runs, smoke: smoke)
+            let result = try await benchmark.measure(
+                in: directory, runs: runs, smoke: smoke, analysisMembers: smoke ? 300 : analysisMembers)
             print(result.json)
             FileHandle.standardError.write(Data(result.row.utf8))
         }
@@ -68,8 +74,10 @@ enum Benchmark: String, CaseIterable {
     case serverIngestPostgres = "server-ingest-postgres"
     case fanOutPostgres = "fan-out-postgres"
     case bootstrapPostgres = "bootstrap-postgres"
+    case segmentJob = "segment-job"
+    case report
 
-    func measure(in directory: URL, runs: Int, smoke: Bool) async throws -> BenchmarkResult {
+    func measure(in directory: URL, runs: Int, smoke: Bool, analysisMembers: Int) async throws -> BenchmarkResult {
         switch self {
         case .localMutation: try localMutation(in: directory, runs: runs, count: smoke ? 200 : 10_000)
         case .screenRead:
@@ -89,6 +97,8 @@ enum Benchmark: String, CaseIterable {
                 in: directory, runs: runs, members: smoke ? 20 : 1_000, perMember: smoke ? 2 : 10,
                 lanes: smoke ? 4 : 64)
         case .jobs: try await jobs(in: directory, runs: runs, members: smoke ? 2_000 : 100_000)
+        case .segmentJob: try await measureSegmentJob(in: directory, runs: runs, members: analysisMembers)
+        case .report: try await measureReport(in: directory, runs: runs, members: analysisMembers)
         case .serverIngestPostgres, .fanOutPostgres, .bootstrapPostgres:
             if let missing = Self.postgresMissing {
                 BenchmarkResult.skipped(rawValue, because: missing)

@@ -98,6 +98,21 @@ import Testing
         #expect(sums == ProgrammeFigures(["D2026-01-01": ["earn": 60], "all": ["members": 4]]), "zeros vanish")
     }
 
+    @Test func theStoredFormRoundTripsAndIsTheSameForTheSameFigures() throws {
+        let figures = ProgrammeFigures.contribution(
+            of: Self.input(profiled: true), at: Self.at(0), rules: AnalysisRules(), zone: Self.utc)
+        #expect(ProgrammeFigures(storedForm: figures.storedForm) == figures)
+        var rebuilt = ProgrammeFigures()
+        for (period, measures) in figures.values.sorted(by: { $0.key > $1.key }) {
+            for (measure, value) in measures { rebuilt[period, measure] = value }
+        }
+        #expect(rebuilt.storedForm == figures.storedForm, "the bytes do not depend on the order of insertion")
+        #expect(ProgrammeFigures(storedForm: Data("D2026-01-01 earn twelve".utf8)) == nil)
+        #expect(ProgrammeFigures(storedForm: Data()) == ProgrammeFigures())
+        let negative = ProgrammeFigures(["D2026-01-01": ["spend": -30]])
+        #expect(ProgrammeFigures(storedForm: negative.storedForm) == negative)
+    }
+
     @Test func theReportReadsTheSums() throws {
         let sums = ProgrammeFigures([
             // Before the range: counted in the liability and the members, not in the range's flows.

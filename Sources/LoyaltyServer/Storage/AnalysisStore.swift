@@ -22,6 +22,9 @@ public protocol AnalysisStore: Sendable {
     /// difference between each member's new contribution and the one stored before, read in that transaction
     /// (saves are serialised), so that a contribution counts exactly once whoever saves and however often.
     func save(_ analyses: [AnalysisRow], through version: Int64?) async throws
+    /// The bodies of a member's ledger movements (by the primary key's member and kind: none of the member's other
+    /// entities is read).
+    func ledgerEntryBodies(of member: MemberID) async throws -> [Data]
     /// The programme's sums (docs/analysis.md, "Programme KPIs").
     func programmeFigures() async throws -> ProgrammeFigures
     /// The version the last run looked through (0 before the first).
@@ -41,26 +44,34 @@ public struct AnalysisRow: Sendable {
     public var due: Timestamp?
     /// The ``MemberAnalysis`` as JSON.
     public var body: Data
-    /// What the member adds to the programme's sums.
+    /// What the member adds to the programme's sums, and its stored form.
     public var contribution: ProgrammeFigures
+    public var storedContribution: Data
 
     public init(member: MemberID, due: Timestamp?, body: Data, contribution: ProgrammeFigures) {
         self.member = member
         self.due = due
         self.body = body
         self.contribution = contribution
+        self.storedContribution = contribution.storedForm
     }
 }
 
 extension ProgrammeFigures {
-    /// The change to the sums when `rows` replace the contributions stored before (`stored`, by member).
+    /// The change to the sums when `rows` replace the contributions stored before (`stored`, by member, in their
+    /// stored form); a member whose contribution is byte for byte the one stored changes nothing and is not decoded.
     static func change(_ rows: [AnalysisRow], stored: [MemberID: Data]) throws -> ProgrammeFigures {
         var change = ProgrammeFigures()
-        let decoder = JSONDecoder()
         for row in rows {
+            let old = stored[row.member]
+            guard old != row.storedContribution else { continue }
             change.add(row.contribution)
-            if let old = stored[row.member] {
-                change.add(try decoder.decode(ProgrammeFigures.self, from: old), times: -1)
+            if let old {
+                guard let figures = ProgrammeFigures(storedForm: old) else {
+                    throw LoyaltyError(
+                        "corrupt_contribution", "member \(row.member)'s stored contribution is unreadable")
+                }
+                change.add(figures, times: -1)
             }
         }
         return change

@@ -101,8 +101,7 @@ struct PostgresAnalysisStore: AnalysisStore {
                         ON CONFLICT (period, measure) DO UPDATE SET value = programme_figures.value + excluded.value
                         """, logger: logger)
                 }
-                let encoder = JSONEncoder()
-                let contributions = try analyses.map { ByteBuffer(bytes: Array(try encoder.encode($0.contribution))) }
+                let contributions = analyses.map { ByteBuffer(bytes: Array($0.storedContribution)) }
                 try await connection.query(
                     """
                     INSERT INTO member_analysis (member_id, due_at, body, contribution)
@@ -121,6 +120,21 @@ struct PostgresAnalysisStore: AnalysisStore {
                     ON CONFLICT (key) DO UPDATE SET value = excluded.value
                     """, logger: logger)
             }
+        }
+    }
+
+    func ledgerEntryBodies(of member: MemberID) async throws -> [Data] {
+        try await storage.leased { connection in
+            var bodies: [Data] = []
+            for try await body in try await connection.query(
+                """
+                SELECT body FROM entities
+                WHERE member_id = \(member.rawValue) AND kind = 'ledgerEntry' AND body IS NOT NULL
+                """, logger: storage.logger
+            ).decode(Data.self) {
+                bodies.append(body)
+            }
+            return bodies
         }
     }
 

@@ -69,7 +69,6 @@ struct SQLiteAnalysisStore: AnalysisStore {
                         ON CONFLICT (period, measure) DO UPDATE SET value = value + excluded.value
                         """, arguments: [period, measure, value])
             }
-            let encoder = JSONEncoder()
             for row in analyses {
                 try db.execute(
                     sql: """
@@ -79,7 +78,7 @@ struct SQLiteAnalysisStore: AnalysisStore {
                         """,
                     arguments: [
                         row.member.rawValue, row.due?.millisecondsSince1970, row.body,
-                        try encoder.encode(row.contribution),
+                        row.storedContribution,
                     ])
             }
             if let version {
@@ -87,6 +86,15 @@ struct SQLiteAnalysisStore: AnalysisStore {
                     sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('analysis_version', ?)", arguments: [version]
                 )
             }
+        }
+    }
+
+    func ledgerEntryBodies(of member: MemberID) async throws -> [Data] {
+        try await pool.read { db in
+            try Data.fetchAll(
+                db,
+                sql: "SELECT body FROM entities WHERE scope = ? AND kind = 'ledgerEntry' AND body IS NOT NULL",
+                arguments: [member.rawValue])
         }
     }
 
