@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 public import Logging
 public import LoyaltyCore
 internal import Synchronization
@@ -6,11 +6,11 @@ internal import Synchronization
 /// Fills an empty store with a deterministic, plausible history of a programme (docs/analysis.md, "Data to
 /// analyse"): members enrolling over the period, each buying at an interval and a basket of their own with a
 /// seasonal lift in December, some lapsing and some of those coming back, returns, redemptions at the till, a
-/// satisfaction survey answered by some, the profiling consent given by most and withdrawn by a few. Everything goes
-/// through the sync service, as the till and the apps would, on a test clock moved day by day; ids come from the
-/// seed, so the same seed gives the same programme. Each member's history is one unit of work on the member (the
-/// operations of the till and the mutations of the app applied in order, each at its own time), so a store of
-/// 10,000 members takes seconds, not the minutes one unit per event took.
+/// satisfaction survey answered by some, the profiling consent given by most and withdrawn by a few. Members enrol
+/// through the sync service on a test clock; then each member's history is one unit of work on the member (the
+/// operations of the till and the mutations of the app applied in order by the server's rules, each at its own
+/// time), so that a store of 10,000 members takes seconds rather than the minutes one unit per event took. Ids come
+/// from the seed, so the same seed gives the same programme.
 public struct DataGenerator: Sendable {
     public var members: Int
     public var months: Int
@@ -109,7 +109,7 @@ public struct DataGenerator: Sendable {
                 id: Self.surveyID, title: "How satisfied are you with us?",
                 questions: [.init(id: "q1", text: "Your rating", kind: .rating(maximum: 5), isRequired: true)],
                 points: 20))
-        var habits: [Habit] = (0..<members).map { _ in
+        let habits: [Habit] = (0..<members).map { _ in
             let enrolDay = random.int(0..<days)
             let interval = 5 + Double(random.int(0..<56)) * (random.int(0..<4) == 0 ? 1.8 : 1)
             let lapses = random.int(0..<5) == 0
