@@ -43,6 +43,14 @@ while True:
 offers = [change for change in changes if str(change.kind.value) == "offer"]
 assert offers, "the feed carries the programme's offers"
 offer_id = offers[0].id
+# Every entity is typed: the generated class of its kind (`lot` -> LotEntity), with its fields as attributes.
+for change in changes:
+    if change.deleted:
+        continue
+    kind = str(change.kind.value)
+    expected = kind[0].upper() + kind[1:] + "Entity"
+    assert type(change.entity).__name__ == expected, f"a {kind} came as {type(change.entity).__name__}"
+assert all(isinstance(change.entity.title, str) for change in offers), "an offer's title is a typed field"
 
 answer = push.sync(
     client=device,

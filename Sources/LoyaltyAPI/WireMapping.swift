@@ -193,20 +193,75 @@ extension PullRequest {
 }
 
 // The pull answer through the generated types. Over HTTP both sides use `PullJSON` instead (it keeps the stored
-// bytes); these stay as the reference it is held to (`PullJSONTests`, `LiveTests`).
+// bytes); these stay as the reference it is held to (`PullJSONTests`, `LiveTests`), and hold every entity to the
+// contract's schema of its kind (`EntitySchemaTests`).
 extension Change {
-    /// The wire form: kind, id, and the entity's JSON state.
+    /// The wire form: kind, id, and the entity's state as the contract's type of its kind.
     public func wire() throws -> Components.Schemas.Change {
         let key = self.key
         let kind = Components.Schemas.Change.KindPayload(rawValue: key.kind.rawValue)!
         switch operation {
         case .upsert(let entity):
-            let container = try JSONDecoder().decode(OpenAPIObjectContainer.self, from: entity.payloadJSON())
             return .init(
                 version: Int64(version), kind: kind, id: key.id, deleted: false,
-                entity: .init(additionalProperties: container))
+                entity: try Self.wireEntity(kind: key.kind, json: entity.payloadJSON()))
         case .delete:
             return .init(version: Int64(version), kind: kind, id: key.id, deleted: true)
+        }
+    }
+
+    /// An entity's JSON state decoded strictly as the contract's type of its kind: a field the schema does not
+    /// name, a required one missing or one of another type fails.
+    public static func wireEntity(kind: EntityKey.Kind, json: Data) throws -> Components.Schemas.Change.EntityPayload {
+        let decoder = JSONDecoder()
+        return switch kind {
+        case .member: .MemberEntity(try decoder.decode(Components.Schemas.MemberEntity.self, from: json))
+        case .card: .CardEntity(try decoder.decode(Components.Schemas.CardEntity.self, from: json))
+        case .lot: .LotEntity(try decoder.decode(Components.Schemas.LotEntity.self, from: json))
+        case .ledgerEntry: .LedgerEntryEntity(try decoder.decode(Components.Schemas.LedgerEntryEntity.self, from: json))
+        case .account: .AccountEntity(try decoder.decode(Components.Schemas.AccountEntity.self, from: json))
+        case .tier: .TierEntity(try decoder.decode(Components.Schemas.TierEntity.self, from: json))
+        case .offer: .OfferEntity(try decoder.decode(Components.Schemas.OfferEntity.self, from: json))
+        case .memberOffer: .MemberOfferEntity(try decoder.decode(Components.Schemas.MemberOfferEntity.self, from: json))
+        case .reward: .RewardEntity(try decoder.decode(Components.Schemas.RewardEntity.self, from: json))
+        case .voucher: .VoucherEntity(try decoder.decode(Components.Schemas.VoucherEntity.self, from: json))
+        case .survey: .SurveyEntity(try decoder.decode(Components.Schemas.SurveyEntity.self, from: json))
+        case .surveyResponse:
+            .SurveyResponseEntity(try decoder.decode(Components.Schemas.SurveyResponseEntity.self, from: json))
+        case .receiptClaim:
+            .ReceiptClaimEntity(try decoder.decode(Components.Schemas.ReceiptClaimEntity.self, from: json))
+        case .profileField:
+            .ProfileFieldEntity(try decoder.decode(Components.Schemas.ProfileFieldEntity.self, from: json))
+        case .consentChange:
+            .ConsentChangeEntity(try decoder.decode(Components.Schemas.ConsentChangeEntity.self, from: json))
+        case .conflict: .ConflictEntity(try decoder.decode(Components.Schemas.ConflictEntity.self, from: json))
+        case .program: .ProgramEntity(try decoder.decode(Components.Schemas.ProgramEntity.self, from: json))
+        case .allowance: .AllowanceEntity(try decoder.decode(Components.Schemas.AllowanceEntity.self, from: json))
+        }
+    }
+
+    /// The kind and JSON state of an entity in the contract's types.
+    public static func json(of payload: Components.Schemas.Change.EntityPayload) throws -> (EntityKey.Kind, Data) {
+        let encoder = JSONEncoder()
+        return switch payload {
+        case .MemberEntity(let value): (.member, try encoder.encode(value))
+        case .CardEntity(let value): (.card, try encoder.encode(value))
+        case .LotEntity(let value): (.lot, try encoder.encode(value))
+        case .LedgerEntryEntity(let value): (.ledgerEntry, try encoder.encode(value))
+        case .AccountEntity(let value): (.account, try encoder.encode(value))
+        case .TierEntity(let value): (.tier, try encoder.encode(value))
+        case .OfferEntity(let value): (.offer, try encoder.encode(value))
+        case .MemberOfferEntity(let value): (.memberOffer, try encoder.encode(value))
+        case .RewardEntity(let value): (.reward, try encoder.encode(value))
+        case .VoucherEntity(let value): (.voucher, try encoder.encode(value))
+        case .SurveyEntity(let value): (.survey, try encoder.encode(value))
+        case .SurveyResponseEntity(let value): (.surveyResponse, try encoder.encode(value))
+        case .ReceiptClaimEntity(let value): (.receiptClaim, try encoder.encode(value))
+        case .ProfileFieldEntity(let value): (.profileField, try encoder.encode(value))
+        case .ConsentChangeEntity(let value): (.consentChange, try encoder.encode(value))
+        case .ConflictEntity(let value): (.conflict, try encoder.encode(value))
+        case .ProgramEntity(let value): (.program, try encoder.encode(value))
+        case .AllowanceEntity(let value): (.allowance, try encoder.encode(value))
         }
     }
 
@@ -220,8 +275,10 @@ extension Change {
             return
         }
         guard let payload = wire.entity else { throw LoyaltyError(.malformed, "change \(wire.version) has no entity") }
-        let json = try JSONEncoder().encode(payload.additionalProperties)
-        self.init(version: UInt64(wire.version), operation: .upsert(try Entity.decode(kind: kind, json: json)))
+        let (stated, json) = try Self.json(of: payload)
+        // A payload decoded without its kind may have matched another kind's schema; the change's kind decides.
+        let entity = stated == kind ? json : try Self.json(of: Self.wireEntity(kind: kind, json: json)).1
+        self.init(version: UInt64(wire.version), operation: .upsert(try Entity.decode(kind: kind, json: entity)))
     }
 }
 

@@ -22,6 +22,16 @@ import Testing
         let (_, tablet) = try await harness.login(session, email: email)
         let member = session.memberID
         try await harness.give(2_000, to: member)
+        // Points spent and then returned: the member owes some (the account entity).
+        _ = try await service.recordPurchase(
+            amount: "500.00", card: nil, member: member.rawValue, receiptCode: nil, transaction: "T-spent")
+        try harness.clock.advance(by: .days(15))
+        _ = try await service.run(.unlock)
+        _ = try await service.redeemAtTill(points: 2_400, card: nil, member: member.rawValue, transaction: "T-till")
+        _ = try await service.recordReturn(
+            amount: "500.00", receiptCode: nil, transaction: "T-spent", returnID: "RT-spent")
+        // More points: what is owed is settled from them, and there is enough for a reward and an allowance.
+        try await harness.give(2_000, to: member)
         _ = try await service.recordPurchase(
             amount: "1500.00", card: nil, member: member.rawValue, receiptCode: nil, transaction: "T-big")
         _ = try await service.recordReturn(
@@ -41,13 +51,16 @@ import Testing
                         phone, 5,
                         .answerSurvey(SurveyID("store-visit"), answers: ["rating": "4", "store": "Hamburg"])),
                     harness.envelope(phone, 6, .setConsent(.marketingPush, granted: true)),
-                    harness.envelope(phone, 7, .setProfileField(.address, value: "Domplatz 1, 50667 Köln", basedOn: base)),
+                    harness.envelope(
+                        phone, 7, .setProfileField(.address, value: "Domplatz 1, 50667 Köln", basedOn: base)),
                 ]), from: phone)
         // The tablet edits the same field from what it saw before: one of the two loses, and a conflict is kept.
         _ = try await service.push(
             PushRequest(
                 deviceID: tablet.id,
-                mutations: [harness.envelope(tablet, 1, .setProfileField(.address, value: "Markt 1, 53111 Bonn", basedOn: base))]),
+                mutations: [
+                    harness.envelope(tablet, 1, .setProfileField(.address, value: "Markt 1, 53111 Bonn", basedOn: base))
+                ]),
             from: tablet)
         let device = try #require(try await service.storage.device(phone.id))
         var changes: [Change] = []
@@ -73,8 +86,33 @@ import Testing
             let kind = change.key.kind
             seen.insert(kind)
             let json = try entity.payloadJSON()
-            print("KIND \(kind.rawValue): \(String(decoding: json, as: UTF8.self))")
+            // JSON → the contract's type (strictly) → JSON → the same entity, and the same JSON object.
+            let wire = try Change.wireEntity(kind: kind, json: json)
+            let (stated, back) = try Change.json(of: wire)
+            #expect(stated == kind)
+            #expect(try Entity.decode(kind: kind, json: back) == entity, "\(kind) does not come back the same")
+            let original = try JSONSerialization.jsonObject(with: json) as? NSDictionary
+            let returned = try JSONSerialization.jsonObject(with: back) as? NSDictionary
+            #expect(original == returned, "\(kind): \(String(decoding: json, as: UTF8.self))")
+            // And through the change's wire form, as a generated client reads it.
+            #expect(try Change(wire: change.wire()) == change)
         }
-        #expect(seen == Set(EntityKey.Kind.allCases), "kinds never written: \(Set(EntityKey.Kind.allCases).subtracting(seen))")
+        #expect(
+            seen == Set(EntityKey.Kind.allCases),
+            "kinds never written: \(Set(EntityKey.Kind.allCases).subtracting(seen))")
+    }
+
+    /// The schemas are strict: what the server does not write is refused.
+    @Test func aFieldTheSchemaDoesNotNameOrAMissingOneIsRefused() throws {
+        let tier = #"{"tierID":"gold","since":1797980455486,"qualifyingPoints":3412}"#
+        #expect(throws: Never.self) { try Change.wireEntity(kind: .tier, json: Data(tier.utf8)) }
+        let extra = #"{"tierID":"gold","since":1797980455486,"qualifyingPoints":3412,"colour":"gold"}"#
+        #expect(throws: (any Error).self) { try Change.wireEntity(kind: .tier, json: Data(extra.utf8)) }
+        let missing = #"{"tierID":"gold","since":1797980455486}"#
+        #expect(throws: (any Error).self) { try Change.wireEntity(kind: .tier, json: Data(missing.utf8)) }
+        let wrongType = #"{"tierID":"gold","since":"yesterday","qualifyingPoints":3412}"#
+        #expect(throws: (any Error).self) { try Change.wireEntity(kind: .tier, json: Data(wrongType.utf8)) }
+        let unknownStatus = #"{"id":"m-1","status":"sleeping","segments":[],"createdAt":1}"#
+        #expect(throws: (any Error).self) { try Change.wireEntity(kind: .member, json: Data(unknownStatus.utf8)) }
     }
 }
