@@ -26,3 +26,16 @@ public struct RFC3339DateTranscoder: DateTranscoder {
         return Date(timeIntervalSince1970: Double(instant.seconds) + Double(instant.nanoseconds) / 1e9)
     }
 }
+
+extension Components.Schemas.MemberExport {
+    /// The export as the document a member keeps: JSON with sorted keys, indented, times in RFC 3339.
+    public func document() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(try RFC3339DateTranscoder().encode(date))
+        }
+        return try encoder.encode(self)
+    }
+}

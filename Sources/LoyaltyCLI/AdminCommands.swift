@@ -100,7 +100,24 @@ struct Admin: AsyncParsableCommand {
     struct MemberCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "member", abstract: "List or show members, their timelines; block or allow sign-in.",
-            subcommands: [List.self, Show.self, Timeline.self, SignIn.self])
+            subcommands: [List.self, Show.self, Timeline.self, Export.self, SignIn.self])
+
+        struct Export: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Everything the programme holds about a member, for a request at the service desk.",
+                discussion: "The same document as `loyalty privacy export` (docs/privacy.md).")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The member's id.") var id: String
+            @Option(help: "Write the document to this file (created, owner-only; an existing file is kept).")
+            var out: String?
+
+            func run() async throws {
+                let export = try await admin.client().call {
+                    try await $0.adminExportMember(path: .init(memberID: id)).ok.body.json
+                }
+                try deliverExport(try export.document(), to: out, output: admin.output)
+            }
+        }
 
         struct Timeline: AsyncParsableCommand {
             static let configuration = CommandConfiguration(

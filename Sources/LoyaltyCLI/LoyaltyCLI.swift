@@ -32,7 +32,7 @@ public struct LoyaltyCLI: AsyncParsableCommand {
             CardCommand.self, Balance.self, History.self, Offers.self, OfferCommand.self, Rewards.self,
             RewardCommand.self,
             Vouchers.self, ReceiptCommand.self, Surveys.self, SurveyCommand.self, ProfileCommand.self, Consents.self,
-            ConsentCommand.self, Notices.self, Devices.self, DeviceCommand.self, Admin.self,
+            ConsentCommand.self, Notices.self, Devices.self, DeviceCommand.self, Privacy.self, Admin.self,
         ])
 
     /// The command, before ArgumentParser fills in its options.

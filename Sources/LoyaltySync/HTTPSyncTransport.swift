@@ -136,6 +136,13 @@ public struct HTTPSyncTransport: SyncTransport {
         }
     }
 
+    public func exportData(accessToken: String) async throws(TransportError) -> Data {
+        try await call(token: accessToken) {
+            try await client.exportMyData(headers: .init(loyaltyProtocol: loyaltyProtocolVersion)).ok.body.json
+                .document()
+        }
+    }
+
     public func signOutEverywhere(accessToken: String) async throws(TransportError) {
         try await call(token: accessToken) {
             _ = try await client.signOutEverywhere(headers: .init(loyaltyProtocol: loyaltyProtocolVersion)).noContent

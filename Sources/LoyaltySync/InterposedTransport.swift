@@ -1,3 +1,4 @@
+public import Foundation
 public import LoyaltyCore
 
 /// A transport with hooks around every call: where a simulated network goes (switched off, failing, losing
@@ -89,6 +90,12 @@ public struct InterposedTransport: SyncTransport {
     public func changePassword(current: String, new: String, accessToken: String) async throws(TransportError) {
         try await around(.devices) { () async throws(TransportError) in
             try await base.changePassword(current: current, new: new, accessToken: accessToken)
+        }
+    }
+
+    public func exportData(accessToken: String) async throws(TransportError) -> Data {
+        try await around(.revoke) { () async throws(TransportError) in
+            try await base.exportData(accessToken: accessToken)
         }
     }
 

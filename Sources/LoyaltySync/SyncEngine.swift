@@ -345,6 +345,11 @@ public actor SyncEngine {
         try await withRefresh { token in try await self.transport.devices(accessToken: token) }
     }
 
+    /// Everything the programme holds about the member, as the export's JSON document (needs the network).
+    public func exportData() async throws -> Data {
+        try await withRefresh { token in try await self.transport.exportData(accessToken: token) }
+    }
+
     /// Revokes one of the member's devices.
     public func revoke(_ device: DeviceID) async throws {
         try await withRefresh { token in try await self.transport.revoke(device: device, accessToken: token) }

@@ -1,3 +1,4 @@
+public import Foundation
 public import LoyaltyCore
 
 /// What a device needs from the server. The engine depends only on this; ``HTTPSyncTransport`` is the real one
@@ -29,12 +30,19 @@ public protocol SyncTransport: Sendable {
     func changePassword(current: String, new: String, accessToken: String) async throws(TransportError)
     /// Signs every device of the member out, this one included.
     func signOutEverywhere(accessToken: String) async throws(TransportError)
+    /// Everything the programme holds about the member, as the export's JSON document (docs/privacy.md).
+    func exportData(accessToken: String) async throws(TransportError) -> Data
 }
 
 extension SyncTransport {
     /// A transport without accounts (a simulated network) refuses: only the HTTP transport changes passwords.
     public func changePassword(current: String, new: String, accessToken: String) async throws(TransportError) {
         throw .refused(status: 501, code: "not_supported", message: "this transport does not change passwords")
+    }
+
+    /// A transport without accounts refuses.
+    public func exportData(accessToken: String) async throws(TransportError) -> Data {
+        throw .refused(status: 501, code: "not_supported", message: "this transport does not export member data")
     }
 
     /// A transport without accounts refuses.

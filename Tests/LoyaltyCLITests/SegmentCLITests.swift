@@ -127,4 +127,46 @@ import Testing
             #expect(badDate.status != 0 && badDate.stderr.contains("--from must be a date"), "\(badDate.stderr)")
         }
     }
+
+    /// The member's copy of their data through the CLI, from the device and from the service desk: the same
+    /// document, in an owner-only file that is never overwritten.
+    @Test func aMemberAndTheServiceDeskExportTheMembersData() async throws {
+        let cli = self.cli
+        let phone = root.appendingPathComponent("phone-export").path
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let file = root.appendingPathComponent("my-data.json").path
+        try await withLiveServer(.sqlite) { server, token in
+            let admin = ["--server", server.absoluteString, "--token", token]
+            let enrolled = try await cli(
+                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Clara Vogel",
+                "--email", "export@example.de", "--password", "correct horse")
+            let member = try #require(enrolled.json["member"] as? String)
+            #expect(
+                try await cli.run(["admin", "purchase", "--member", member, "--amount", "30.00"] + admin).status == 0)
+            #expect(try await cli("--device", phone, "consent", "set", "marketing-email", "granted").status == 0)
+            #expect(try await cli("--device", phone, "sync").status == 0)
+
+            let exported = try await cli("--device", phone, "privacy", "export", "--out", file)
+            #expect(exported.status == 0, "\(exported.stderr)")
+            #expect(exported.stdout.contains("1 consent decision, 1 device"), "\(exported.stdout)")
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            let document = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+            #expect(document["format"] as? String == "loyalty-member-export" && document["version"] as? Int == 1)
+            #expect((document["account"] as? [String: Any])?["email"] as? String == "export@example.de")
+            #expect((document["movements"] as? [Any])?.count == 1, "the purchase's movement")
+
+            let again = try await cli("--device", phone, "privacy", "export", "--out", file)
+            #expect(again.status != 0 && again.stderr.contains("an existing file is kept"), "\(again.stderr)")
+
+            let desk = try await cli.run(["admin", "member", "export", member] + admin)
+            #expect(desk.status == 0, "\(desk.stderr)")
+            let printed = try #require(try JSONSerialization.jsonObject(with: Data(desk.stdout.utf8)) as? [String: Any])
+            #expect((printed["member"] as? [String: Any])?["id"] as? String == member)
+            #expect((printed["lots"] as? [Any])?.count == (document["lots"] as? [Any])?.count)
+            let nobody = try await cli.run(["admin", "member", "export", "m-nobody"] + admin)
+            #expect(nobody.status != 0, "\(nobody.stdout)")
+        }
+    }
 }

@@ -14,7 +14,10 @@ import Testing
 /// contract cannot drift from the Codable types the server writes.
 @Suite struct EntitySchemaTests {
     /// Every change of the feed a member's device pulls after doing everything.
-    static func everything() async throws -> [Change] {
+    static func everything() async throws -> [Change] { try await everythingDone().changes }
+
+    /// A member who did everything, on a server, with the first device's session and the feed it pulls.
+    static func everythingDone() async throws -> (harness: Harness, session: Session, changes: [Change]) {
         let harness = try await Harness.make()
         let service = harness.service
         let email = "everything@example.de"
@@ -75,7 +78,7 @@ import Testing
             guard page.hasMore else { break }
             cursor = page.cursor
         }
-        return changes
+        return (harness, session, changes)
     }
 
     @Test func everyEntityOfEveryKindIsItsKindsSchemaBothWays() async throws {

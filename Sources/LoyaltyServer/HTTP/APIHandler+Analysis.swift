@@ -55,7 +55,14 @@ extension APIHandler {
             _ = try await service.overview(of: member)  // 404 for a member that does not exist
             throw APIFailure(.notFound, "member \(member) has not been analysed yet: run the segment job")
         }
-        let figures = analysis.figures.map { figures in
+        return .ok(.init(body: .json(analysis.wire(of: member))))
+    }
+}
+
+extension MemberAnalysis {
+    /// The contract's form.
+    func wire(of member: MemberID) -> Components.Schemas.MemberAnalysis {
+        let figures = self.figures.map { figures in
             Components.Schemas.MemberAnalysis.FiguresPayload(
                 recencyDays: figures.recencyDays, frequency: figures.frequency,
                 monetary: figures.monetary.description, predictedValue: figures.predictedValue.description,
@@ -65,20 +72,14 @@ extension APIHandler {
                 tier: figures.tier, age: figures.age, ageBand: figures.ageBand, postcodeArea: figures.postcodeArea,
                 rfm: figures.rfm.map { .init(recency: $0.recency, frequency: $0.frequency, monetary: $0.monetary) })
         }
-        return .ok(
-            .init(
-                body: .json(
-                    .init(
-                        memberID: member.rawValue, computedAt: analysis.computedAt.wire, excluded: analysis.excluded,
-                        stage: analysis.stage.flatMap { .init(rawValue: $0.rawValue) },
-                        stageSince: analysis.stageSince?.wire,
-                        stages: analysis.stages.map {
-                            .init(stage: .init(rawValue: $0.stage.rawValue)!, at: $0.at.wire)
-                        },
-                        figures: figures,
-                        segments: analysis.segments.sorted { $0.key < $1.key }.map {
-                            .init(name: $0.key, since: $0.value.wire, because: analysis.reasons[$0.key] ?? [])
-                        }))))
+        return .init(
+            memberID: member.rawValue, computedAt: computedAt.wire, excluded: excluded,
+            stage: stage.flatMap { .init(rawValue: $0.rawValue) }, stageSince: stageSince?.wire,
+            stages: stages.map { .init(stage: .init(rawValue: $0.stage.rawValue)!, at: $0.at.wire) },
+            figures: figures,
+            segments: segments.sorted { $0.key < $1.key }.map {
+                .init(name: $0.key, since: $0.value.wire, because: reasons[$0.key] ?? [])
+            })
     }
 }
 

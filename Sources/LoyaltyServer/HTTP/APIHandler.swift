@@ -9,7 +9,7 @@ struct APIHandler: APIProtocol {
     let service: SyncService
     let metrics: ServerMetrics
 
-    private var device: DeviceRecord {
+    var device: DeviceRecord {
         get throws {
             guard let device = RequestContext.device else { throw APIFailure(.unauthorized, "no device token") }
             return device

@@ -23,10 +23,10 @@ struct GateMiddleware: ServerMiddleware {
 
     static let protocolOperations: Set<String> = [
         "enroll", "login", "refresh", "changePassword", "signOutEverywhere", "listDevices", "revokeDevice", "push",
-        "pull",
+        "pull", "exportMyData",
     ]
     static let deviceOperations: Set<String> = [
-        "changePassword", "signOutEverywhere", "listDevices", "revokeDevice", "push", "pull",
+        "changePassword", "signOutEverywhere", "listDevices", "revokeDevice", "push", "pull", "exportMyData",
     ]
     /// Operations limited per client address (``SignInLimits``).
     static let signInOperations: Set<String> = ["enroll", "login", "refresh", "changePassword"]

@@ -1,0 +1,68 @@
+internal import ArgumentParser
+internal import Foundation
+internal import LoyaltyAPI
+internal import LoyaltyCore
+internal import LoyaltySync
+
+/// The member's data rights (docs/privacy.md).
+struct Privacy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "privacy", abstract: "The member's data rights: a copy of everything the programme holds.",
+        subcommands: [Export.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Everything the programme holds about the member, as one JSON document (needs the network).",
+            discussion: """
+                The document's format and version are in docs/privacy.md: profile, consent history, cards, points \
+                (lots and movements), vouchers, receipts, survey answers, devices and the analysis. Without --out \
+                it is printed. The file is readable by its owner only.
+                Example: loyalty privacy export --out my-data.json
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Write the document to this file (created; an existing file is not overwritten).")
+        var out: String?
+
+        func run() async throws {
+            let document: Data
+            do {
+                document = try await global.context().engine().exportData()
+            } catch let error as LoyaltyError {
+                throw error
+            } catch {
+                throw LoyaltyError("failed", "the export is not available: \(error)", cause: error)
+            }
+            try deliverExport(document, to: out, output: global.output)
+        }
+    }
+}
+
+/// Writes an export to a new owner-only file, or prints it; says what it holds.
+func deliverExport(_ document: Data, to path: String?, output: Output) throws {
+    guard let path else {
+        FileHandle.standardOutput.write(document + Data("\n".utf8))
+        return
+    }
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard descriptor >= 0 else {
+        throw LoyaltyError(
+            "cannot_write", "cannot create \(path): \(String(cString: strerror(errno))) (an existing file is kept)")
+    }
+    defer { close(descriptor) }
+    let written = document.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    guard written == document.count else {
+        unlink(path)
+        throw LoyaltyError("cannot_write", "cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+    let counts = (try? JSONSerialization.jsonObject(with: document)) as? [String: Any] ?? [:]
+    func count(_ key: String) -> Int { (counts[key] as? [Any])?.count ?? 0 }
+    func counted(_ key: String, _ one: String, _ many: String) -> String {
+        "\(count(key)) \(count(key) == 1 ? one : many)"
+    }
+    output.emit(
+        ["file": path, "bytes": document.count, "movements": count("movements"), "consents": count("consents")],
+        text: "Exported to \(path) (\(document.count) bytes): "
+            + "\(counted("movements", "point movement", "point movements")), "
+            + "\(counted("consents", "consent decision", "consent decisions")), "
+            + "\(counted("devices", "device", "devices")).")
+}
