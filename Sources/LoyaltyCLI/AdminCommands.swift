@@ -100,7 +100,7 @@ struct Admin: AsyncParsableCommand {
     struct MemberCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "member", abstract: "List or show members, their timelines; block or allow sign-in.",
-            subcommands: [List.self, Show.self, Timeline.self, Export.self, SignIn.self])
+            subcommands: [List.self, Show.self, Timeline.self, Export.self, Block.self, Unblock.self, SignIn.self])
 
         struct Export: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
@@ -116,6 +116,41 @@ struct Admin: AsyncParsableCommand {
                     try await $0.adminExportMember(path: .init(memberID: id)).ok.body.json
                 }
                 try deliverExport(try export.document(), to: out, output: admin.output)
+            }
+        }
+
+        struct Block: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Block a member (fraud, a lost card): points actions and the card are refused.",
+                discussion: """
+                    The member's devices can still read, withdraw consents and correct the profile; every points \
+                    action is refused with a notice, the till refuses the card, and points reserved for the \
+                    devices return to the balance. The reason is shown on the member's devices: write it for them.
+                    Example: loyalty admin member block m-… --reason 'Card reported lost; call the service desk.'
+                    """)
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The member's id.") var id: String
+            @Option(help: "Why, in words for the member (1 to 500 characters).") var reason: String
+
+            func run() async throws {
+                try await admin.client().call {
+                    _ = try await $0.adminBlockMember(path: .init(memberID: id), body: .json(.init(reason: reason)))
+                        .noContent
+                }
+                admin.output.emit(["blocked": id], text: "Member \(id) is blocked.")
+            }
+        }
+
+        struct Unblock: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Lift a member's block.")
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The member's id.") var id: String
+
+            func run() async throws {
+                try await admin.client().call {
+                    _ = try await $0.adminUnblockMember(path: .init(memberID: id)).noContent
+                }
+                admin.output.emit(["unblocked": id], text: "Member \(id) is active again.")
             }
         }
 

@@ -60,6 +60,10 @@ struct Status: AsyncParsableCommand {
             "Notices:  \(status.unreadNotices) unread",
         ]
         if status.condition != .ready { text.append("State:    \(status.condition.rawValue)") }
+        let member = context.store.view?.member
+        if let member, member.status != .active {
+            text.append("Account:  \(member.status.rawValue)\(member.statusReason.map { ": \($0)" } ?? "")")
+        }
         if let error = status.lastError { text.append("Last error: \(error)") }
         global.output.emit(
             [
@@ -67,7 +71,8 @@ struct Status: AsyncParsableCommand {
                 "online": context.isOnline, "pending": status.pending,
                 "lastSync": status.lastSyncAt?.description as Any,
                 "notices": status.unreadNotices, "condition": status.condition.rawValue,
-                "lastError": status.lastError as Any,
+                "lastError": status.lastError as Any, "account": member?.status.rawValue as Any,
+                "accountReason": member?.statusReason as Any,
             ],
             text: text.joined(separator: "\n"))
     }

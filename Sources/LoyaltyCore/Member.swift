@@ -21,13 +21,19 @@ public struct MemberRecord: Hashable, Sendable, Codable {
     public var segments: Set<String>
     /// When the member enrolled.
     public var createdAt: Timestamp
+    /// Why the operator blocked the member, in words for the member (nil while active).
+    public var statusReason: String?
 
     /// Creates a member record.
-    public init(id: MemberID, status: Status = .active, segments: Set<String> = [], createdAt: Timestamp) {
+    public init(
+        id: MemberID, status: Status = .active, segments: Set<String> = [], createdAt: Timestamp,
+        statusReason: String? = nil
+    ) {
         self.id = id
         self.status = status
         self.segments = segments
         self.createdAt = createdAt
+        self.statusReason = statusReason
     }
 }
 

@@ -147,6 +147,28 @@ extension MemberState {
         return [.member(member)]
     }
 
+    /// The operator blocks the member (fraud, a lost card): every points action is refused from now on (consents
+    /// can still be withdrawn and the profile corrected), and the points reserved for the member's devices return
+    /// to the balance. Blocking a blocked member again changes only the reason.
+    public mutating func block(reason: String) throws(LoyaltyError) -> [Entity] {
+        guard member.status != .erased else {
+            throw LoyaltyError(.memberNotActive, "member \(member.id) was erased: there is nothing to block")
+        }
+        let returned = allowances.keys.sorted().flatMap { revokeAllowance(of: $0) }
+        guard member.status != .blocked || member.statusReason != reason else { return returned }
+        member.status = .blocked
+        member.statusReason = reason
+        return returned + [.member(member)]
+    }
+
+    /// The operator lifts a block; nothing changes for a member who is not blocked.
+    public mutating func unblock() -> [Entity] {
+        guard member.status == .blocked else { return [] }
+        member.status = .active
+        member.statusReason = nil
+        return [.member(member)]
+    }
+
     /// Places the member in segments (the segmentation job's result).
     public mutating func setSegments(_ segments: Set<String>) -> [Entity] {
         guard member.segments != segments else { return [] }

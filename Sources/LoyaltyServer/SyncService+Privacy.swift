@@ -1,3 +1,4 @@
+internal import Foundation
 internal import Logging
 internal import LoyaltyAnalysis
 public import LoyaltyCore
@@ -41,5 +42,39 @@ extension Entity {
     fileprivate var sortTime: Timestamp {
         if case .ledgerEntry(let entry) = self { return entry.at }
         return Timestamp(millisecondsSince1970: 0)
+    }
+}
+
+extension SyncService {
+    /// Blocks a member (docs/privacy.md, "Blocking"): in one unit of work, the member's status becomes `blocked`
+    /// with the reason (shown on the member's devices), and the points reserved for their devices return to the
+    /// balance. Points actions are refused from then on, on every device and at the till; consents can still be
+    /// withdrawn and the profile corrected. 404 for no such member, 409 for an erased one.
+    public func blockMember(_ member: MemberID, reason text: String) async throws {
+        let reason = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...500).contains(reason.unicodeScalars.count),
+            !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else {
+            throw APIFailure(.unprocessable, "reason must be 1 to 500 characters without control characters")
+        }
+        _ = try await overview(of: member)  // 404 for a member that does not exist
+        try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now())) { work in
+            do {
+                work.write(try work.state.block(reason: reason))
+            } catch let error as LoyaltyError {
+                throw APIFailure(.conflict, error.message)
+            }
+        }
+        // The reason may name the member's circumstances: it stays in the store, not in the log.
+        logger.notice("member blocked by the operator", metadata: ["member": "\(member)"])
+    }
+
+    /// Lifts a member's block; a member who is not blocked is left as they are.
+    public func unblockMember(_ member: MemberID) async throws {
+        _ = try await overview(of: member)
+        try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now())) { work in
+            work.write(work.state.unblock())
+        }
+        logger.notice("member unblocked by the operator", metadata: ["member": "\(member)"])
     }
 }

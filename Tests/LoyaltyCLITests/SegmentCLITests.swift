@@ -167,6 +167,20 @@ import Testing
             #expect((printed["lots"] as? [Any])?.count == (document["lots"] as? [Any])?.count)
             let nobody = try await cli.run(["admin", "member", "export", "m-nobody"] + admin)
             #expect(nobody.status != 0, "\(nobody.stdout)")
+
+            // The service desk blocks the member: the device shows it, the till refuses the card; then unblocks.
+            let blocked = try await cli.run(
+                ["admin", "member", "block", member, "--reason", "Card reported lost; please call us."] + admin)
+            #expect(blocked.status == 0, "\(blocked.stderr)")
+            #expect(try await cli("--device", phone, "sync").status == 0)
+            let status = try await cli("--device", phone, "status")
+            #expect(
+                status.stdout.contains("Account:  blocked: Card reported lost; please call us."), "\(status.stdout)")
+            let refused = try await cli.run(["admin", "purchase", "--member", member, "--amount", "5.00"] + admin)
+            #expect(refused.status != 0 && refused.stderr.contains("blocked"), "\(refused.stderr)")
+            #expect(try await cli.run(["admin", "member", "unblock", member] + admin).status == 0)
+            #expect(
+                try await cli.run(["admin", "purchase", "--member", member, "--amount", "5.00"] + admin).status == 0)
         }
     }
 }

@@ -61,3 +61,20 @@ extension MemberData {
             analysis: analysis?.wire(of: MemberID(member.id)))
     }
 }
+
+extension APIHandler {
+    func adminBlockMember(
+        _ input: Operations.AdminBlockMember.Input
+    ) async throws -> Operations.AdminBlockMember.Output {
+        guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
+        try await service.blockMember(MemberID(input.path.memberID), reason: body.reason)
+        return .noContent(.init())
+    }
+
+    func adminUnblockMember(
+        _ input: Operations.AdminUnblockMember.Input
+    ) async throws -> Operations.AdminUnblockMember.Output {
+        try await service.unblockMember(MemberID(input.path.memberID))
+        return .noContent(.init())
+    }
+}
