@@ -17,6 +17,15 @@ struct DeviceContext: Sendable {
             if !FileManager.default.fileExists(atPath: directory.path) {
                 try FileManager.default.createDirectory(
                     at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } else if let mode = try FileManager.default.attributesOfItem(atPath: directory.path)[.posixPermissions]
+                as? Int, mode & 0o077 != 0
+            {
+                // Said, not changed: the directory may be shared on purpose; the files in it stay owner-only.
+                FileHandle.standardError.write(
+                    Data(
+                        ("warning: the device directory \(directory.path) can be entered by other users (mode "
+                            + "\(String(mode, radix: 8))); it holds the member's data and tokens: chmod 700 it\n")
+                            .utf8))
             }
         } catch {
             throw LoyaltyError(

@@ -91,7 +91,10 @@ extension DeviceStore {
         }
     }
 
-    /// Forgets everything of the member (a revoked device): identity, state, outbox, notices.
+    /// Forgets everything of the member (sign-out, a revoked device): identity and tokens, state, outbox,
+    /// notices. Nothing of it stays readable in the files: deleted content is zeroed (`secure_delete`), the file is
+    /// rewritten without its free pages (`VACUUM`), and the write-ahead log, which still holds the pages as they
+    /// were, is copied back and truncated to nothing.
     public func wipe() throws {
         try write { db in
             try db.execute(
@@ -102,6 +105,10 @@ extension DeviceStore {
                     """)
         }
         cache.withLock { $0 = ViewCache() }
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "VACUUM")
+            try db.checkpoint(.truncate)
+        }
     }
 
 }

@@ -43,7 +43,10 @@ public final class DeviceStore: Sendable {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        // Deleted content is overwritten with zeros, so that a wipe leaves nothing of the member in the file.
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON")
+        }
         do {
             // The store holds the member's refresh token and personal data: its owner alone may read it.
             try PrivateFiles.prepareDatabase(at: path)

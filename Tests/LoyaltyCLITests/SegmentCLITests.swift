@@ -1,4 +1,5 @@
 import Foundation
+import LoyaltyStore
 import LoyaltyTesting
 import Testing
 
@@ -181,6 +182,52 @@ import Testing
             #expect(try await cli.run(["admin", "member", "unblock", member] + admin).status == 0)
             #expect(
                 try await cli.run(["admin", "purchase", "--member", member, "--amount", "5.00"] + admin).status == 0)
+        }
+    }
+
+    /// A device that signs out leaves nothing of the member readable in its files (database, write-ahead log,
+    /// shared memory), and a device directory others may enter is reported.
+    @Test func aSignedOutDeviceLeavesNothingReadable() async throws {
+        let cli = self.cli
+        let directory = root.appendingPathComponent("phone-wipe")
+        let phone = directory.path
+        try await withLiveServer(.sqlite) { server, token in
+            let admin = ["--server", server.absoluteString, "--token", token]
+            let enrolled = try await cli(
+                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Dora Wipetest",
+                "--email", "wipe-check@example.de", "--password", "correct horse")
+            let member = try #require(enrolled.json["member"] as? String)
+            #expect(
+                try await cli.run(["admin", "purchase", "--member", member, "--amount", "30.00"] + admin).status == 0)
+            #expect(try await cli("--device", phone, "profile", "set", "phone", "+49 30 9876543").status == 0)
+            #expect(try await cli("--device", phone, "sync").status == 0)
+            let identity = try #require(
+                try DeviceStore(path: directory.appendingPathComponent("device.sqlite").path).identity())
+            let secrets = [
+                "wipe-check@example.de", "Dora Wipetest", "9876543", identity.cardNumber,
+                String(identity.refreshToken.suffix(20)), String(identity.accessToken.prefix(24)),
+            ]
+            func readable() throws -> [String] {
+                var found: [String] = []
+                for name in ["device.sqlite", "device.sqlite-wal", "device.sqlite-shm"] {
+                    let file = directory.appendingPathComponent(name)
+                    guard let bytes = try? Data(contentsOf: file) else { continue }
+                    for secret in secrets where bytes.range(of: Data(secret.utf8)) != nil {
+                        found.append("\(name): \(secret)")
+                    }
+                }
+                return found
+            }
+            #expect(
+                !(try readable()).isEmpty, "before signing out the member's data is in the files (the check can see it)"
+            )
+            let out = try await cli("--device", phone, "logout")
+            #expect(out.status == 0, "\(out.stderr)")
+            #expect(try readable() == [], "left readable after signing out")
+
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: phone)
+            let status = try await cli("--device", phone, "status")
+            #expect(status.stderr.contains("can be entered by other users (mode 755)"), "\(status.stderr)")
         }
     }
 }

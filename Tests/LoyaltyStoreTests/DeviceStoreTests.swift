@@ -155,3 +155,40 @@ import Testing
         try DeviceFixture.bootstrapped(path: path, lots: lots)
     }
 }
+
+/// A wipe while the store stays open (the app keeps it open after signing out) leaves nothing of the member in the
+/// files: not in the database, not in the write-ahead log.
+@Suite struct WipeTests {
+    @Test func aWipeLeavesNothingReadableWhileTheStoreStaysOpen() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("wipe-\(UUID().uuidString).sqlite")
+            .path
+        let (store, now) = try DeviceFixture.bootstrapped(path: path, lots: 300)
+        try store.saveIdentity(
+            DeviceIdentity(
+                serverURL: "http://127.0.0.1:1", memberID: "m-wipe", deviceID: "d-wipe", cardNumber: "4000001000013",
+                accessToken: "access-SECRET-4f1c9a", accessTokenExpiresAt: now.adding(.hours(1)),
+                refreshToken: "d-wipe.refresh-SECRET-77b2e0"))
+        _ = try store.applyPage(
+            PullResponse(
+                changes: [
+                    Change(
+                        version: 10_000,
+                        operation: .upsert(
+                            .profileField(
+                                ProfileFieldValue(
+                                    field: .email, value: "wipe-me@example.de", stamp: .zero, source: .operator))))
+                ], cursor: Cursor(version: 10_000), hasMore: false, reset: false, lastProcessedSequence: 0,
+                serverTime: now, serverStamp: .zero), at: now)
+        let secrets = ["wipe-me@example.de", "access-SECRET-4f1c9a", "refresh-SECRET-77b2e0", "purchase:"]
+        func readable() -> [String] {
+            ["", "-wal", "-shm"].flatMap { suffix -> [String] in
+                guard let bytes = FileManager.default.contents(atPath: path + suffix) else { return [] }
+                return secrets.filter { bytes.range(of: Data($0.utf8)) != nil }.map { "\(suffix): \($0)" }
+            }
+        }
+        #expect(!readable().isEmpty, "before the wipe the check sees the member's data")
+        try store.wipe()
+        #expect(readable() == [], "readable after the wipe, the store still open")
+        #expect(try store.identity() == nil && store.view == nil)
+    }
+}
