@@ -100,7 +100,9 @@ struct Admin: AsyncParsableCommand {
     struct MemberCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "member", abstract: "List or show members, their timelines; block or allow sign-in.",
-            subcommands: [List.self, Show.self, Timeline.self, Export.self, Block.self, Unblock.self, SignIn.self])
+            subcommands: [
+                List.self, Show.self, Timeline.self, Export.self, Block.self, Unblock.self, Erase.self, SignIn.self,
+            ])
 
         struct Export: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
@@ -151,6 +153,32 @@ struct Admin: AsyncParsableCommand {
                     _ = try await $0.adminUnblockMember(path: .init(memberID: id)).noContent
                 }
                 admin.output.emit(["unblocked": id], text: "Member \(id) is active again.")
+            }
+        }
+
+        struct Erase: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Erase a member's personal data on their request (GDPR Art. 17).",
+                discussion: """
+                    The profile, e-mail, password, survey answers and device names are removed; the member record \
+                    keeps only its pseudonymous id and the status erased; points and till transactions keep their \
+                    amounts and dates; the consent history stays as proof; the points left are forfeited; every \
+                    device is signed out and wipes itself. Cannot be undone. docs/privacy.md, "Erasure".
+                    Example: loyalty admin member erase m-… --reason 'Request by e-mail of 2026-12-01'
+                    """)
+            @OptionGroup var admin: AdminOptions
+            @Argument(help: "The member's id.") var id: String
+            @Option(help: "Why (the member's request and its date; 1 to 500 characters).") var reason: String
+
+            func run() async throws {
+                let report = try await admin.client().call {
+                    try await $0.adminEraseMember(path: .init(memberID: id), body: .json(.init(reason: reason))).ok
+                        .body.json
+                }
+                admin.output.emit(
+                    ["erased": id, "pointsForfeited": report.pointsForfeited, "devicesRevoked": report.devicesRevoked],
+                    text: "Member \(id) is erased: \(report.pointsForfeited) points forfeited, "
+                        + "\(report.devicesRevoked) devices signed out.")
             }
         }
 

@@ -102,7 +102,8 @@ extension Admin {
                         + "30/90/365 days: \(head.active30) / \(head.active90) / \(head.active365)",
                     "Enrolments       \(head.enrolments)",
                     "Points           issued \(head.pointsIssued), redeemed \(head.pointsRedeemed), expired "
-                        + "\(head.pointsExpired), returned \(head.pointsReturned), adjusted \(head.pointsAdjusted)",
+                        + "\(head.pointsExpired), returned \(head.pointsReturned), adjusted \(head.pointsAdjusted), forfeited "
+                        + "\(head.pointsForfeited)",
                     "Redemption rate  \(share(head.redemptionRate)) (lifetime \(share(head.lifetimeRedemptionRate)))",
                     "Breakage rate    \(share(head.breakageRate)) (lifetime \(share(head.lifetimeBreakageRate)))",
                     "Liability        \(head.liabilityPoints) points = \(money(head.liabilityMinorUnits)) \(currency); "

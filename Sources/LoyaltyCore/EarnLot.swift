@@ -210,6 +210,8 @@ public struct LedgerEntry: Hashable, Sendable, Codable, Identifiable {
         case adjustment
         /// Owed points (from a reversal of points already spent) paid off from a newly spendable lot.
         case settlement
+        /// Every point the member held, lost when the member's data was erased (docs/privacy.md).
+        case forfeit
     }
 
     /// The entry's id; derived from what caused it, so that re-running the cause yields the same id.

@@ -162,6 +162,23 @@ public struct Ledger: Hashable, Sendable, Codable {
         return entries
     }
 
+    /// Takes every point left in every lot, pending or spendable (an erased member's points are forfeited); nil
+    /// when there is none. Idempotent: a second call finds nothing.
+    public mutating func forfeitAll(at time: Timestamp, entryID: EntryID, reference: String?) -> LedgerEntry? {
+        var draws: [LotDraw] = []
+        var available = 0
+        var pending = 0
+        for lot in lots.values.filter({ $0.state != .expired && $0.remaining > 0 }).sorted(by: EarnLot.spendsBefore) {
+            if lot.state == .active { available -= lot.remaining } else { pending -= lot.remaining }
+            draws.append(LotDraw(lot: lot.id, points: lot.remaining))
+            update(lot.id) { $0.remaining = 0 }
+        }
+        guard !draws.isEmpty else { return nil }
+        return LedgerEntry(
+            id: entryID, kind: .forfeit, at: time, available: available, pending: pending, draws: draws,
+            reference: reference)
+    }
+
     /// Expires what is left of every lot whose expiry date has passed by `now`. Idempotent.
     public mutating func expire(at now: Timestamp) -> [LedgerEntry] {
         var entries: [LedgerEntry] = []

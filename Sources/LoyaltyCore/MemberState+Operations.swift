@@ -161,6 +161,50 @@ extension MemberState {
         return returned + [.member(member)]
     }
 
+    /// Erases the member (GDPR Art. 17; docs/privacy.md, "Erasure"): the status becomes `erased`; every profile
+    /// field is emptied (its name, time and source stay, the value goes); survey answers and the values of profile
+    /// conflicts are removed; segments are cleared; the cards are blocked; the points left are forfeited in one
+    /// movement of their own; the devices' allowances end. The consent history stays as it is (kind, decision,
+    /// time, source: the proof of consent the law asks to keep); lots, movements and claims keep their amounts and
+    /// dates for the programme's books. Idempotent: erasing an erased member changes nothing.
+    public mutating func erase(at time: Timestamp) -> [Entity] {
+        guard member.status != .erased else { return [] }
+        var changes: [Entity] = allowances.keys.sorted().flatMap { revokeAllowance(of: $0) }
+        if let entry = ledger.forfeitAll(at: time, entryID: EntryID("forfeit:erasure"), reference: "erasure") {
+            changes += [.ledgerEntry(entry)] + entry.draws.compactMap { ledger.lots[$0.lot].map(Entity.lot) }
+        }
+        for (field, value) in profile.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where value.value != nil {
+            var emptied = value
+            emptied.value = nil
+            profile[field] = emptied
+            changes.append(.profileField(emptied))
+        }
+        for (id, response) in surveyResponses.sorted(by: { $0.key < $1.key }) where !response.answers.isEmpty {
+            var emptied = response
+            emptied.answers = [:]
+            surveyResponses[id] = emptied
+            changes.append(.surveyResponse(emptied))
+        }
+        for (id, conflict) in conflicts.sorted(by: { $0.key < $1.key })
+        where conflict.losingValue != nil || conflict.winningValue != nil {
+            var emptied = conflict
+            emptied.losingValue = nil
+            emptied.winningValue = nil
+            conflicts[id] = emptied
+            changes.append(.conflict(emptied))
+        }
+        for (number, card) in cards.sorted(by: { $0.key.digits < $1.key.digits }) where card.status == .active {
+            var blocked = card
+            blocked.status = .blocked
+            cards[number] = blocked
+            changes.append(.card(blocked))
+        }
+        member.status = .erased
+        member.statusReason = nil
+        member.segments = []
+        return changes + [.member(member)]
+    }
+
     /// The operator lifts a block; nothing changes for a member who is not blocked.
     public mutating func unblock() -> [Entity] {
         guard member.status == .blocked else { return [] }

@@ -188,7 +188,9 @@ extension SyncService {
                                 MemberWorkRequest(memberID: member, now: now)
                             ) { $0.state }
                             let history = MemberHistory(state, at: now)
-                            guard history.consents.contains(.profiling) else { return nil }
+                            guard history.consents.contains(.profiling), state.member.status != .erased else {
+                                return nil
+                            }
                             return MemberFigures(history, at: now, rules: rules)
                         }
                     }
@@ -336,6 +338,10 @@ extension SyncService {
             analysis.tierChanges = Array(
                 (changes + [TierChange(from: previous.tier, to: history.tier, at: now)]).suffix(50))
         }
+        if state.member.status == .erased {
+            analysis.excluded = "erased on request (GDPR Art. 17): no figures and no segment"
+            return (analysis, nil)
+        }
         guard history.consents.contains(.profiling) else {
             analysis.excluded =
                 "no profiling consent: no figures and no rule-based segment (GDPR Art. 21 and 22); only what running "
@@ -371,7 +377,8 @@ extension SyncService {
         }
         let input = MemberContributionInput(
             history: history, entries: entries, reserved: reserved, owed: state.ledger.owed,
-            tierChanges: tierChanges, profiled: history.consents.contains(.profiling))
+            tierChanges: tierChanges,
+            profiled: history.consents.contains(.profiling) && state.member.status != .erased)
         return ProgrammeFigures.contribution(of: input, at: now, rules: rules, zone: state.program.zone)
     }
 

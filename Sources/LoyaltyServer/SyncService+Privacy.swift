@@ -78,3 +78,44 @@ extension SyncService {
         logger.notice("member unblocked by the operator", metadata: ["member": "\(member)"])
     }
 }
+
+/// What an erasure did.
+public struct ErasureReport: Sendable, Hashable {
+    /// Points forfeited (0 for a member erased before).
+    public var pointsForfeited: Int
+    /// Devices signed out.
+    public var devicesRevoked: Int
+}
+
+extension SyncService {
+    /// Erases a member at the service desk (GDPR Art. 17; docs/privacy.md, "Erasure"): first, in one unit of work
+    /// under the member's lock, the member's state (``MemberState/erase(at:)``: status `erased`, profile values,
+    /// answers and conflict values removed, cards blocked, points forfeited); from then on every action of the
+    /// member and of the till is refused. Then the account (e-mail replaced, password hash removed, sign-in
+    /// blocked, device names removed), then every device is revoked and wipes itself at its next contact.
+    /// Idempotent: erasing again finishes what a crash between the steps left undone, and changes nothing else.
+    public func eraseMember(_ member: MemberID, reason text: String) async throws -> ErasureReport {
+        let reason = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...500).contains(reason.unicodeScalars.count),
+            !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else {
+            throw APIFailure(.unprocessable, "reason must be 1 to 500 characters without control characters")
+        }
+        _ = try await overview(of: member)  // 404 for a member that does not exist
+        let forfeited = try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now())) { work in
+            let changes = work.state.erase(at: work.now)
+            work.write(changes)
+            return changes.reduce(0) { sum, entity in
+                if case .ledgerEntry(let entry) = entity, entry.kind == .forfeit { return sum - entry.points }
+                return sum
+            }
+        }
+        _ = try await storage.eraseAccount(member: member)
+        let revoked = try await storage.revokeDevices(member: member, except: nil, reason: .erased, at: clock.now())
+        // The reason may name the member's circumstances: not in the log.
+        logger.notice(
+            "member erased by the operator",
+            metadata: ["member": "\(member)", "forfeited": "\(forfeited)", "devices": "\(revoked.count)"])
+        return ErasureReport(pointsForfeited: forfeited, devicesRevoked: revoked.count)
+    }
+}

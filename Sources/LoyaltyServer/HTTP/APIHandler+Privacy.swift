@@ -78,3 +78,14 @@ extension APIHandler {
         return .noContent(.init())
     }
 }
+
+extension APIHandler {
+    func adminEraseMember(
+        _ input: Operations.AdminEraseMember.Input
+    ) async throws -> Operations.AdminEraseMember.Output {
+        guard case .json(let body) = input.body else { throw APIFailure(.badRequest, "send JSON") }
+        let report = try await service.eraseMember(MemberID(input.path.memberID), reason: body.reason)
+        return .ok(
+            .init(body: .json(.init(pointsForfeited: report.pointsForfeited, devicesRevoked: report.devicesRevoked))))
+    }
+}

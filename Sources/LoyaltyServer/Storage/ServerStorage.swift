@@ -58,6 +58,10 @@ public protocol ServerStorage: Sendable {
     ) async throws
     /// Blocks or allows sign-in to an account; false if there is no such member.
     func setSignInBlocked(member: MemberID, blocked: Bool) async throws -> Bool
+    /// Removes an erased member's personal data from the account and devices: the e-mail becomes a placeholder
+    /// (the address may enrol again), the password hash goes, sign-in is blocked, the devices' names go. False if
+    /// there is no such member. Idempotent.
+    func eraseAccount(member: MemberID) async throws -> Bool
     /// Revokes every device of a member not yet revoked but `except`, and returns their ids.
     func revokeDevices(
         member: MemberID, except kept: DeviceID?, reason: RevocationReason, at time: Timestamp
@@ -331,6 +335,8 @@ public enum RevocationReason: String, Sendable, Hashable {
     case signedOutEverywhere = "signed_out_everywhere"
     /// The programme blocked sign-in to the account.
     case blocked
+    /// The member's data was erased.
+    case erased
 
     /// What the device is told.
     public var message: String {
@@ -344,6 +350,7 @@ public enum RevocationReason: String, Sendable, Hashable {
                 + "again"
         case .blocked:
             "sign-in to this account is blocked by the programme: please contact customer service"
+        case .erased: "the member's data was erased on request: this device wipes what it holds"
         }
     }
 }
