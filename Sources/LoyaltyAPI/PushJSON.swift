@@ -203,6 +203,9 @@ extension ByteReader {
         case "setConsent":
             guard fields == 3, let consent, let granted else { return nil }
             return .setConsent(consent, granted: granted)
+        case "requestErasure":
+            guard fields == 1 else { return nil }
+            return .requestErasure
         default: return nil
         }
     }

@@ -57,6 +57,7 @@ extension LoyaltyCore.Mutation {
                 throw LoyaltyError(.malformed, "consent '\(value.consent.rawValue)' is not a consent kind")
             }
             self = .setConsent(kind, granted: value.granted)
+        case .requestErasure: self = .requestErasure
         }
     }
 
@@ -74,6 +75,7 @@ extension LoyaltyCore.Mutation {
                 .init(kind: kind, field: .init(rawValue: field.rawValue)!, value: value, basedOn: basedOn?.wire))
         case .setConsent(let consent, let granted):
             .setConsent(.init(kind: kind, consent: .init(rawValue: consent.rawValue)!, granted: granted))
+        case .requestErasure: .requestErasure(.init(kind: kind))
         }
     }
 }

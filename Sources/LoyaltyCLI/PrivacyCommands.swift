@@ -8,7 +8,32 @@ internal import LoyaltySync
 struct Privacy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "privacy", abstract: "The member's data rights: a copy of everything the programme holds.",
-        subcommands: [Export.self])
+        subcommands: [Export.self, Erase.self])
+
+    struct Erase: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask for the member's data to be erased (GDPR Art. 17). Works offline; cannot be undone.",
+            discussion: """
+                The request is queued like any action and done when it reaches the server: the profile, e-mail and \
+                password are removed, the points left are forfeited, and every device of the member is signed out \
+                and wiped. Until then `loyalty status` shows "erasure requested". docs/privacy.md, "Erasure".
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Confirm: the erasure cannot be undone.") var yes = false
+
+        func validate() throws {
+            guard yes else {
+                throw ValidationError(
+                    "Erasure cannot be undone: the points are forfeited and every device is signed out. Add --yes.")
+            }
+        }
+
+        func run() async throws {
+            try await act(
+                .requestErasure, global: global,
+                done: "Erasure requested: it is done when this device next syncs, then every device is signed out")
+        }
+    }
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

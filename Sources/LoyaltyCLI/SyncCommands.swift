@@ -61,7 +61,9 @@ struct Status: AsyncParsableCommand {
         ]
         if status.condition != .ready { text.append("State:    \(status.condition.rawValue)") }
         let member = context.store.view?.member
-        if let member, member.status != .active {
+        if try context.store.pendingMutations().contains(where: { $0.envelope.mutation == .requestErasure }) {
+            text.append("Account:  erasure requested (done at the next sync)")
+        } else if let member, member.status != .active {
             text.append("Account:  \(member.status.rawValue)\(member.statusReason.map { ": \($0)" } ?? "")")
         }
         if let error = status.lastError { text.append("Last error: \(error)") }

@@ -29,6 +29,10 @@ extension MemberState {
             return try setProfileField(field, value: value, basedOn: basedOn, envelope: envelope, context: context)
         case .setConsent(let kind, let granted):
             return try setConsent(kind, granted: granted, envelope: envelope, context: context)
+        case .requestErasure:
+            // The server erases; a device shows the request as pending until the server's answer arrives.
+            guard case .server = context.authority else { return MutationOutcome(status: .applied) }
+            return MutationOutcome(status: .applied, changes: erase(at: context.now))
         }
     }
 

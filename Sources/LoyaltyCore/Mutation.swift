@@ -18,6 +18,9 @@ public enum Mutation: Hashable, Sendable {
     case setProfileField(ProfileField, value: String?, basedOn: HLCTimestamp?)
     /// Grant or withdraw a consent.
     case setConsent(ConsentKind, granted: Bool)
+    /// Ask for the member's data to be erased (GDPR Art. 17): recorded offline like any action, done by the server
+    /// when it arrives (docs/privacy.md, "Erasure").
+    case requestErasure
 
     /// The mutation's kind, as written on the wire and in logs.
     public var kind: String {
@@ -29,12 +32,14 @@ public enum Mutation: Hashable, Sendable {
         case .answerSurvey: "answerSurvey"
         case .setProfileField: "setProfileField"
         case .setConsent: "setConsent"
+        case .requestErasure: "requestErasure"
         }
     }
 
     /// Every kind this version understands.
     public static let kinds = [
         "activateOffer", "redeemOffer", "redeemReward", "claimReceipt", "answerSurvey", "setProfileField", "setConsent",
+        "requestErasure",
     ]
 
     /// Checks the mutation's own fields (not the state it is applied to); the rejection names the field.
@@ -62,7 +67,7 @@ public enum Mutation: Hashable, Sendable {
                 return bad("value is \(value.inputLength) characters; at most 300 are allowed")
             }
             return nil
-        case .setConsent:
+        case .setConsent, .requestErasure:
             return nil
         }
     }
@@ -108,6 +113,9 @@ extension Mutation: Codable {
                 try container.decode(ConsentKind.self, forKey: .consent),
                 granted: try container.decode(Bool.self, forKey: .granted))
             expected = [.consent, .granted]
+        case "requestErasure":
+            self = .requestErasure
+            expected = []
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: container,
@@ -145,6 +153,8 @@ extension Mutation: Codable {
         case .setConsent(let kind, let granted):
             try container.encode(kind, forKey: .consent)
             try container.encode(granted, forKey: .granted)
+        case .requestErasure:
+            break
         }
     }
 }

@@ -110,12 +110,20 @@ extension SyncService {
                 return sum
             }
         }
-        _ = try await storage.eraseAccount(member: member)
-        let revoked = try await storage.revokeDevices(member: member, except: nil, reason: .erased, at: clock.now())
+        let revoked = try await finishErasure(of: member)
         // The reason may name the member's circumstances: not in the log.
         logger.notice(
             "member erased by the operator",
             metadata: ["member": "\(member)", "forfeited": "\(forfeited)", "devices": "\(revoked.count)"])
         return ErasureReport(pointsForfeited: forfeited, devicesRevoked: revoked.count)
+    }
+
+    /// Steps 2 and 3 of an erasure, once the member's state is erased: the account's personal data, then every
+    /// device revoked. Idempotent. Returns the devices revoked now.
+    func finishErasure(of member: MemberID) async throws -> [DeviceID] {
+        _ = try await storage.eraseAccount(member: member)
+        let revoked = try await storage.revokeDevices(member: member, except: nil, reason: .erased, at: clock.now())
+        logger.notice("member erased", metadata: ["member": "\(member)", "devices": "\(revoked.count)"])
+        return revoked
     }
 }

@@ -408,6 +408,13 @@ public final class SyncService: Sendable {
         }
         metrics.unitDuration.record(ContinuousClock.now - started)
         count(results)
+        if request.mutations.contains(where: { $0.mutation == .requestErasure }),
+            try await storage.withMember(MemberWorkRequest(memberID: device.memberID, now: now), { $0.state })
+                .member.status == .erased
+        {
+            // The member asked from a device: the state is erased; the account and the devices follow.
+            _ = try await finishErasure(of: device.memberID)
+        }
         logger.debug(
             "push",
             metadata: ["member": "\(device.memberID)", "device": "\(device.deviceID)", "mutations": "\(results.count)"])

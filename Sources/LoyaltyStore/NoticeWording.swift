@@ -31,6 +31,7 @@ enum NoticeWording {
         case .answerSurvey(let id, _): "answering survey \(id)"
         case .setProfileField(let field, _, _): "changing your \(field.rawValue)"
         case .setConsent(let kind, let granted): "\(granted ? "granting" : "withdrawing") \(kind.rawValue) consent"
+        case .requestErasure: "asking for your data to be erased"
         }
     }
 
@@ -44,6 +45,7 @@ enum NoticeWording {
         case .answerSurvey: "No points were credited for it."
         case .setProfileField: "Your profile shows the value the server keeps."
         case .setConsent: "Your consent shows the value the server keeps."
+        case .requestErasure: "Nothing was erased."
         }
     }
 }

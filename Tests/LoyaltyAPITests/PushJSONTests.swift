@@ -21,7 +21,7 @@ import Testing
         let device = DeviceID("d-\(random.next() % 100_000)")
         let mutations = (0..<count).map { index -> MutationEnvelope in
             let mutation: LoyaltyCore.Mutation
-            switch random.next() % 7 {
+            switch random.next() % 8 {
             case 0: mutation = .activateOffer(OfferID(text()))
             case 1: mutation = .redeemOffer(OfferID(text()))
             case 2: mutation = .redeemReward(RewardID(text()))
@@ -35,8 +35,10 @@ import Testing
                 mutation = .setProfileField(
                     ProfileField.allCases[Int(random.next() % 5)], value: random.next() % 3 == 0 ? nil : text(),
                     basedOn: random.next() % 2 == 0 ? nil : stamp())
-            default:
+            case 6:
                 mutation = .setConsent(ConsentKind.allCases[Int(random.next() % 4)], granted: random.next() % 2 == 0)
+            default:
+                mutation = .requestErasure
             }
             return MutationEnvelope(
                 deviceID: device, sequence: UInt64(index + 1) * (1 + random.next() % 1_000_000_000), stamp: stamp(),

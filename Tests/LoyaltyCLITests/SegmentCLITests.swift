@@ -230,4 +230,38 @@ import Testing
             #expect(status.stderr.contains("can be entered by other users (mode 755)"), "\(status.stderr)")
         }
     }
+
+    /// The member asks for erasure on the device, offline: queued and shown; at the next sync it is done, the device
+    /// is signed out and wiped, and the service desk finds only the pseudonymous books.
+    @Test func aMemberAsksForErasureOffline() async throws {
+        let cli = self.cli
+        let phone = root.appendingPathComponent("phone-erase").path
+        try await withLiveServer(.sqlite) { server, token in
+            let admin = ["--server", server.absoluteString, "--token", token]
+            let enrolled = try await cli(
+                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Emil Erase",
+                "--email", "erase-offline@example.de", "--password", "correct horse")
+            let member = try #require(enrolled.json["member"] as? String)
+            #expect(
+                try await cli.run(["admin", "purchase", "--member", member, "--amount", "40.00"] + admin).status == 0)
+            #expect(try await cli("--device", phone, "network", "off").status == 0)
+            let unconfirmed = try await cli("--device", phone, "privacy", "erase")
+            #expect(unconfirmed.status != 0 && unconfirmed.stderr.contains("Add --yes"), "\(unconfirmed.stderr)")
+            let asked = try await cli("--device", phone, "privacy", "erase", "--yes")
+            #expect(asked.status == 0 && asked.stdout.contains("Erasure requested"), "\(asked.stderr)")
+            let status = try await cli("--device", phone, "status")
+            #expect(status.stdout.contains("Account:  erasure requested"), "\(status.stdout)")
+            #expect(try await cli("--device", phone, "network", "on").status == 0)
+            _ = try await cli("--device", phone, "sync")
+            let after = try await cli("--device", phone, "--json", "status")
+            #expect(
+                after.json["member"] == nil || after.json["member"] is NSNull, "the device was wiped: \(after.stdout)")
+            let desk = try await cli.run(["admin", "member", "export", member] + admin)
+            let document = try #require(
+                try JSONSerialization.jsonObject(with: Data(desk.stdout.utf8)) as? [String: Any])
+            #expect((document["member"] as? [String: Any])?["status"] as? String == "erased")
+            #expect(
+                ((document["account"] as? [String: Any])?["email"] as? String)?.hasSuffix("@erased.invalid") == true)
+        }
+    }
 }

@@ -91,6 +91,45 @@ import Testing
         #expect(fresh.ledger.lots.isEmpty && fresh.surveyResponses.isEmpty)
     }
 
+    /// The member asks on a device, offline; the request is done when it reaches the server, what the same push
+    /// carries after it is refused, and the member's other device, with a change queued, is signed out.
+    @Test(arguments: StorageBackend.all)
+    func aMemberAsksForErasureFromADevice(backend: StorageBackend) async throws {
+        let harness = try await TestServer.make(backend)
+        let service = harness.service
+        let email = "asks-\(backend)@example.de"
+        let (session, phone) = try await harness.enroll(email)
+        let (_, tablet) = try await harness.login(session, email: email)
+        try await harness.give(300, to: session.memberID)
+        let answer = try await service.push(
+            PushRequest(
+                deviceID: phone.id,
+                mutations: [
+                    harness.envelope(phone, 1, .setProfileField(.phone, value: "+49 30 5550199", basedOn: nil)),
+                    harness.envelope(phone, 2, .requestErasure),
+                    harness.envelope(phone, 3, .setProfileField(.name, value: "Anna S.", basedOn: nil)),
+                ]), from: phone)
+        #expect(answer.results.map(\.status).prefix(2) == [.applied, .applied])
+        guard case .rejected = answer.results[2].status else {
+            Issue.record("a change after the erasure in the same push was applied: \(answer.results[2])")
+            return
+        }
+        let state = try await harness.state(of: session.memberID)
+        #expect(state.member.status == .erased && state.profile.values.allSatisfy { $0.value == nil })
+        #expect(state.balance(at: service.now).available == 0)
+        let account = try #require(try await service.storage.account(member: session.memberID))
+        #expect(account.email.hasSuffix("@erased.invalid") && account.signInBlocked)
+        #expect(try await service.storage.devices(member: session.memberID).allSatisfy { $0.revokedAt != nil })
+        await #expect(throws: APIFailure.self) {
+            try await service.push(
+                PushRequest(
+                    deviceID: tablet.id,
+                    mutations: [harness.envelope(tablet, 1, .setConsent(.profiling, granted: true))]),
+                from: tablet)
+        }
+        #expect(try await harness.state(of: session.memberID).consents.changes.isEmpty, "nothing of it stored")
+    }
+
     @Test func badErasuresAreRefused() async throws {
         let harness = try await TestServer.make(.sqlite)
         let (session, _) = try await harness.enroll()
