@@ -112,12 +112,15 @@ struct Admin: AsyncParsableCommand {
             @Argument(help: "The member's id.") var id: String
             @Option(help: "Write the document to this file (created, owner-only; an existing file is kept).")
             var out: String?
+            @OptionGroup var format: ExportFormat
+
+            func validate() throws { try format.validate(out: out) }
 
             func run() async throws {
                 let export = try await admin.client().call {
                     try await $0.adminExportMember(path: .init(memberID: id)).ok.body.json
                 }
-                try deliverExport(try export.document(), to: out, output: admin.output)
+                try deliverExport(try export.document(), as: format.format, to: out, output: admin.output)
             }
         }
 

@@ -47,6 +47,9 @@ struct Privacy: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(help: "Write the document to this file (created; an existing file is not overwritten).")
         var out: String?
+        @OptionGroup var format: ExportFormat
+
+        func validate() throws { try format.validate(out: out) }
 
         func run() async throws {
             let document: Data
@@ -57,17 +60,34 @@ struct Privacy: AsyncParsableCommand {
             } catch {
                 throw LoyaltyError("failed", "the export is not available: \(error)", cause: error)
             }
-            try deliverExport(document, to: out, output: global.output)
+            try deliverExport(document, as: format.format, to: out, output: global.output)
         }
     }
 }
 
-/// Writes an export to a new owner-only file, or prints it; says what it holds.
-func deliverExport(_ document: Data, to path: String?, output: Output) throws {
+/// How an export is written: the JSON document, or a zip of CSV files.
+struct ExportFormat: ParsableArguments {
+    @Option(help: "json (one document) or csv (a zip of CSV files, one per kind of record; needs --out).")
+    var format = "json"
+
+    func validate(out: String?) throws {
+        guard ["json", "csv"].contains(format) else {
+            throw ValidationError("--format must be json or csv (got \(format.quoted)).")
+        }
+        if format == "csv" && out == nil {
+            throw ValidationError("--format csv writes a zip archive: give --out FILE.")
+        }
+    }
+}
+
+/// Writes an export to a new owner-only file (the JSON document, or a zip of CSV files), or prints the document;
+/// says what it holds.
+func deliverExport(_ json: Data, as format: String, to path: String?, output: Output) throws {
     guard let path else {
-        FileHandle.standardOutput.write(document + Data("\n".utf8))
+        FileHandle.standardOutput.write(json + Data("\n".utf8))
         return
     }
+    let document = format == "csv" ? try ExportCSV.archive(of: json) : json
     let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     guard descriptor >= 0 else {
         throw LoyaltyError(
@@ -79,14 +99,14 @@ func deliverExport(_ document: Data, to path: String?, output: Output) throws {
         unlink(path)
         throw LoyaltyError("cannot_write", "cannot write \(path): \(String(cString: strerror(errno)))")
     }
-    let counts = (try? JSONSerialization.jsonObject(with: document)) as? [String: Any] ?? [:]
+    let counts = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] ?? [:]
     func count(_ key: String) -> Int { (counts[key] as? [Any])?.count ?? 0 }
     func counted(_ key: String, _ one: String, _ many: String) -> String {
         "\(count(key)) \(count(key) == 1 ? one : many)"
     }
     output.emit(
         ["file": path, "bytes": document.count, "movements": count("movements"), "consents": count("consents")],
-        text: "Exported to \(path) (\(document.count) bytes): "
+        text: "Exported to \(path) (\(format == "csv" ? "a zip of CSV files, " : "")\(document.count) bytes): "
             + "\(counted("movements", "point movement", "point movements")), "
             + "\(counted("consents", "consent decision", "consent decisions")), "
             + "\(counted("devices", "device", "devices")).")

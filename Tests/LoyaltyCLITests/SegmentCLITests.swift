@@ -161,6 +161,34 @@ import Testing
             let again = try await cli("--device", phone, "privacy", "export", "--out", file)
             #expect(again.status != 0 && again.stderr.contains("an existing file is kept"), "\(again.stderr)")
 
+            // As CSV files in a zip archive, read back by another implementation (Python's zipfile and csv).
+            let zip = root.appendingPathComponent("my-data.zip").path
+            let noFile = try await cli("--device", phone, "privacy", "export", "--format", "csv")
+            #expect(noFile.status != 0 && noFile.stderr.contains("give --out FILE"), "\(noFile.stderr)")
+            let csv = try await cli("--device", phone, "privacy", "export", "--format", "csv", "--out", zip)
+            #expect(csv.status == 0 && csv.stdout.contains("a zip of CSV files"), "\(csv.stderr)")
+            let reader = Process()
+            reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            reader.arguments = [
+                "python3", "-c",
+                """
+                import csv, io, sys, zipfile
+                archive = zipfile.ZipFile(sys.argv[1])
+                assert archive.testzip() is None
+                rows = list(csv.DictReader(io.TextIOWrapper(archive.open("movements.csv"), "utf-8")))
+                member = dict(csv.reader(io.TextIOWrapper(archive.open("member.csv"), "utf-8")))
+                print(len(archive.namelist()), len(rows), rows[0]["kind"], member["format"])
+                """, zip,
+            ]
+            let pipe = Pipe()
+            reader.standardOutput = pipe
+            try reader.run()
+            reader.waitUntilExit()
+            let read = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(reader.terminationStatus == 0)
+            #expect(
+                read.trimmingCharacters(in: .whitespacesAndNewlines) == "14 1 earn loyalty-member-export", "\(read)")
+
             let desk = try await cli.run(["admin", "member", "export", member] + admin)
             #expect(desk.status == 0, "\(desk.stderr)")
             let printed = try #require(try JSONSerialization.jsonObject(with: Data(desk.stdout.utf8)) as? [String: Any])
