@@ -88,12 +88,12 @@ public struct ErasureReport: Sendable, Hashable {
 }
 
 extension SyncService {
-    /// Erases a member at the service desk (GDPR Art. 17; docs/privacy.md, "Erasure"): first, in one unit of work
-    /// under the member's lock, the member's state (``MemberState/erase(at:)``: status `erased`, profile values,
-    /// answers and conflict values removed, cards blocked, points forfeited); from then on every action of the
-    /// member and of the till is refused. Then the account (e-mail replaced, password hash removed, sign-in
-    /// blocked, device names removed), then every device is revoked and wipes itself at its next contact.
-    /// Idempotent: erasing again finishes what a crash between the steps left undone, and changes nothing else.
+    /// Erases a member at the service desk (GDPR Art. 17; docs/privacy.md, "Erasure"), in one unit of work under
+    /// the member's lock and so in one transaction: the member's state (``MemberState/erase(at:)``: status
+    /// `erased`, profile values, answers and conflict values removed, cards blocked, points forfeited), the account
+    /// (e-mail replaced, password hash removed, sign-in blocked, device names removed) and every device revoked; each
+    /// device wipes itself at its next contact. From then on every action of the member and of the till is refused.
+    /// Idempotent: erasing again changes nothing.
     public func eraseMember(_ member: MemberID, reason text: String) async throws -> ErasureReport {
         let reason = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...500).contains(reason.unicodeScalars.count),
@@ -101,29 +101,20 @@ extension SyncService {
         else {
             throw APIFailure(.unprocessable, "reason must be 1 to 500 characters without control characters")
         }
-        _ = try await overview(of: member)  // 404 for a member that does not exist
+        let signedIn = try await overview(of: member).devices.count { $0.revokedAt == nil }  // 404 for no member
         let forfeited = try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now())) { work in
             let changes = work.state.erase(at: work.now)
             work.write(changes)
+            work.eraseAccount()
             return changes.reduce(0) { sum, entity in
                 if case .ledgerEntry(let entry) = entity, entry.kind == .forfeit { return sum - entry.points }
                 return sum
             }
         }
-        let revoked = try await finishErasure(of: member)
         // The reason may name the member's circumstances: not in the log.
         logger.notice(
             "member erased by the operator",
-            metadata: ["member": "\(member)", "forfeited": "\(forfeited)", "devices": "\(revoked.count)"])
-        return ErasureReport(pointsForfeited: forfeited, devicesRevoked: revoked.count)
-    }
-
-    /// Steps 2 and 3 of an erasure, once the member's state is erased: the account's personal data, then every
-    /// device revoked. Idempotent. Returns the devices revoked now.
-    func finishErasure(of member: MemberID) async throws -> [DeviceID] {
-        _ = try await storage.eraseAccount(member: member)
-        let revoked = try await storage.revokeDevices(member: member, except: nil, reason: .erased, at: clock.now())
-        logger.notice("member erased", metadata: ["member": "\(member)", "devices": "\(revoked.count)"])
-        return revoked
+            metadata: ["member": "\(member)", "forfeited": "\(forfeited)", "devices": "\(signedIn)"])
+        return ErasureReport(pointsForfeited: forfeited, devicesRevoked: signedIn)
     }
 }

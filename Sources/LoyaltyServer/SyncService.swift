@@ -404,17 +404,15 @@ public final class SyncService: Sendable {
             receiptCodes: codes)
         let started = ContinuousClock.now
         let (results, last) = try await storage.withMember(workRequest) { work in
-            try self.apply(request.mutations, from: device, to: &work, now: now)
+            let erasedBefore = work.state.member.status == .erased
+            let applied = try self.apply(request.mutations, from: device, to: &work, now: now)
+            // The member asked for erasure from this device: the account and the devices go in the same
+            // transaction (docs/privacy.md, "Erasure").
+            if !erasedBefore, work.state.member.status == .erased { work.eraseAccount() }
+            return applied
         }
         metrics.unitDuration.record(ContinuousClock.now - started)
         count(results)
-        if request.mutations.contains(where: { $0.mutation == .requestErasure }),
-            try await storage.withMember(MemberWorkRequest(memberID: device.memberID, now: now), { $0.state })
-                .member.status == .erased
-        {
-            // The member asked from a device: the state is erased; the account and the devices follow.
-            _ = try await finishErasure(of: device.memberID)
-        }
         logger.debug(
             "push",
             metadata: ["member": "\(device.memberID)", "device": "\(device.deviceID)", "mutations": "\(results.count)"])

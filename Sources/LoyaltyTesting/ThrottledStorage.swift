@@ -79,8 +79,6 @@ public struct ThrottledStorage: ServerStorage {
         return try await base.account(email: email)
     }
     public func account(member: MemberID) async throws -> AccountRecord? { try await base.account(member: member) }
-    public func eraseAccount(member: MemberID) async throws -> Bool { try await base.eraseAccount(member: member) }
-
     public func setSignInBlocked(member: MemberID, blocked: Bool) async throws -> Bool {
         try await base.setSignInBlocked(member: member, blocked: blocked)
     }

@@ -75,22 +75,6 @@ extension PostgresStorage {
         }
     }
 
-    public func eraseAccount(member: MemberID) async throws -> Bool {
-        try await transaction { connection in
-            let found =
-                try await connection.query(
-                    """
-                    UPDATE accounts SET email = 'erased-' || member_id || '@erased.invalid', password_hash = '\\x00'::bytea,
-                        salt = '\\x00'::bytea, sign_in_blocked = true
-                    WHERE member_id = \(member.rawValue) RETURNING member_id
-                    """, logger: self.logger
-                ).collect().count == 1
-            try await connection.query(
-                "UPDATE devices SET name = 'erased' WHERE member_id = \(member.rawValue)", logger: self.logger)
-            return found
-        }
-    }
-
     public func setSignInBlocked(member: MemberID, blocked: Bool) async throws -> Bool {
         try await leased { connection in
             try await connection.query(

@@ -294,6 +294,20 @@ extension PostgresStorage {
 
     /// Writes a unit's receipt claims, cards and till transactions.
     func writeTill(_ work: MemberWork, member: MemberID, connection: PostgresConnection) async throws {
+        if work.erasesAccount {
+            try await connection.query(
+                """
+                UPDATE accounts SET email = 'erased-' || member_id || '@erased.invalid', password_hash = '\\x00'::bytea,
+                    salt = '\\x00'::bytea, sign_in_blocked = true
+                WHERE member_id = \(member.rawValue)
+                """, logger: logger)
+            try await connection.query(
+                """
+                UPDATE devices SET name = 'erased', revoked_at = coalesce(revoked_at, \(work.now.millisecondsSince1970)),
+                    revoked_reason = coalesce(revoked_reason, \(RevocationReason.erased.rawValue))
+                WHERE member_id = \(member.rawValue)
+                """, logger: logger)
+        }
         for (code, lot) in work.receiptClaims {
             let claimed = try await connection.query(
                 """

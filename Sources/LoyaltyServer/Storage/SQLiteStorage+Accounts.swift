@@ -56,20 +56,6 @@ extension SQLiteStorage {
         }
     }
 
-    public func eraseAccount(member: MemberID) async throws -> Bool {
-        try await pool.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE accounts SET email = 'erased-' || member_id || '@erased.invalid', password_hash = x'00',
-                        salt = x'00', sign_in_blocked = 1
-                    WHERE member_id = ?
-                    """, arguments: [member.rawValue])
-            let found = db.changesCount == 1
-            try db.execute(sql: "UPDATE devices SET name = 'erased' WHERE member_id = ?", arguments: [member.rawValue])
-            return found
-        }
-    }
-
     public func setSignInBlocked(member: MemberID, blocked: Bool) async throws -> Bool {
         try await pool.write { db in
             try db.execute(

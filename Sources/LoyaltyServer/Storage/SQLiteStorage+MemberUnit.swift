@@ -30,6 +30,7 @@ extension SQLiteStorage {
         /// read on the writer).
         private var left: StateCache.Versions?
         private var deviceWritten: DeviceWrite?
+        private var revokedDevices: [DeviceID] = []
 
         init(
             request: MemberWorkRequest, body: @escaping @Sendable (inout MemberWork) throws -> T,
@@ -57,6 +58,7 @@ extension SQLiteStorage {
                     value = try body(&work)
                     let written = try SQLiteStorage.flush(work, request: request, db: db)
                     deviceWritten = written.device
+                    revokedDevices = written.revoked
                     // The state the body left is what loading the written entities would give (each change of the
                     // state is written as the entity it changed: the rule devices rely on too). Its versions are the
                     // ones before, raised by what this unit wrote (nothing else writes inside the transaction).
@@ -81,6 +83,7 @@ extension SQLiteStorage {
         }
 
         func tell(_ cache: RequestCache) {
+            cache.forget(devices: revokedDevices)
             guard let left else { return }
             cache.raise(scope: request.memberID.rawValue, to: left.member)
             cache.raise(scope: RequestCache.catalogueScope, to: left.catalogue)
@@ -193,6 +196,24 @@ extension SQLiteStorage {
                     work.now.millisecondsSince1970, deviceID.rawValue,
                 ])
         }
+        if work.erasesAccount {
+            try db.execute(
+                sql: """
+                    UPDATE accounts SET email = 'erased-' || member_id || '@erased.invalid', password_hash = x'00',
+                        salt = x'00', sign_in_blocked = 1
+                    WHERE member_id = ?
+                    """, arguments: [member.rawValue])
+            written.revoked = try String.fetchAll(
+                db, sql: "SELECT id FROM devices WHERE member_id = ? AND revoked_at IS NULL",
+                arguments: [member.rawValue]
+            ).map { DeviceID($0) }
+            try db.execute(
+                sql: """
+                    UPDATE devices SET name = 'erased', revoked_at = coalesce(revoked_at, ?),
+                        revoked_reason = coalesce(revoked_reason, ?)
+                    WHERE member_id = ?
+                    """, arguments: [work.now.millisecondsSince1970, RevocationReason.erased.rawValue, member.rawValue])
+        }
         for (code, lot) in work.receiptClaims {
             try db.execute(
                 sql: "UPDATE receipts SET claimed_by = ?, lot_id = ? WHERE code = ? AND claimed_by IS NULL",
@@ -246,6 +267,8 @@ extension SQLiteStorage {
         var member: Int64?
         var catalogue: Int64?
         var device: DeviceWrite?
+        /// Devices an erasure revoked.
+        var revoked: [DeviceID] = []
 
         /// Once committed: raises the kept versions of the scopes written.
         func tell(_ cache: RequestCache, member id: MemberID?) {

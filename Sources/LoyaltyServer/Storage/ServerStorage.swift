@@ -58,10 +58,6 @@ public protocol ServerStorage: Sendable {
     ) async throws
     /// Blocks or allows sign-in to an account; false if there is no such member.
     func setSignInBlocked(member: MemberID, blocked: Bool) async throws -> Bool
-    /// Removes an erased member's personal data from the account and devices: the e-mail becomes a placeholder
-    /// (the address may enrol again), the password hash goes, sign-in is blocked, the devices' names go. False if
-    /// there is no such member. Idempotent.
-    func eraseAccount(member: MemberID) async throws -> Bool
     /// Revokes every device of a member not yet revoked but `except`, and returns their ids.
     func revokeDevices(
         member: MemberID, except kept: DeviceID?, reason: RevocationReason, at time: Timestamp
@@ -170,6 +166,9 @@ public struct MemberWork: Sendable {
     public private(set) var cardsIssued: [CardNumber] = []
     /// Till transactions to record.
     public private(set) var transactionWrites: [TransactionRecord] = []
+    /// Whether the unit also removes the account's personal data and revokes every device (an erasure), in its
+    /// transaction.
+    public private(set) var erasesAccount = false
 
     /// Creates a unit of work from loaded data (used by storage implementations).
     public init(
@@ -193,6 +192,9 @@ public struct MemberWork: Sendable {
     public mutating func register(card: CardNumber) { cardsIssued.append(card) }
     /// Records a till transaction.
     public mutating func record(_ transaction: TransactionRecord) { transactionWrites.append(transaction) }
+    /// Erases the account with the state (docs/privacy.md, "Erasure"): the e-mail replaced, the password hash
+    /// removed, sign-in blocked, the devices' names removed and every device revoked (reason `erased`).
+    public mutating func eraseAccount() { erasesAccount = true }
 }
 
 /// One unit of work on the programme-wide catalogue.
