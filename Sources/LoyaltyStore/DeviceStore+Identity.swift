@@ -6,17 +6,31 @@ internal import Synchronization
 // Who the device is, its condition, and where syncing stands.
 extension DeviceStore {
 
-    /// The device's identity, once signed in.
+    /// The device's identity, once signed in, with its tokens from the secret store.
     public func identity() throws -> DeviceIdentity? {
-        try pool.read { db in try Self.identity(db) }
+        guard var identity = try pool.read({ db in try Self.identity(db) }) else { return nil }
+        // A store written before the secret store kept the tokens in its row: they are used as they are.
+        if identity.accessToken.isEmpty || identity.refreshToken.isEmpty {
+            guard let kept = try secrets.read() else {
+                throw LoyaltyError(.unusableStore, "this device's tokens are gone: sign in again")
+            }
+            identity.accessToken = kept.accessToken
+            identity.refreshToken = kept.refreshToken
+        }
+        return identity
     }
 
-    /// Stores a new session (enrolment, sign-in, refresh) and marks the device ready.
+    /// Stores a new session (enrolment, sign-in, refresh) and marks the device ready: the tokens in the secret
+    /// store, the rest of the identity in the database (its tokens left empty).
     public func saveIdentity(_ identity: DeviceIdentity) throws {
+        try secrets.write(DeviceSecrets(accessToken: identity.accessToken, refreshToken: identity.refreshToken))
+        var stored = identity
+        stored.accessToken = ""
+        stored.refreshToken = ""
         try write { db in
             try db.execute(
                 sql: "UPDATE device SET identity = ?, condition = 'ready', last_error = NULL",
-                arguments: [try JSONEncoder().encode(identity)])
+                arguments: [try JSONEncoder().encode(stored)])
         }
     }
 

@@ -105,6 +105,7 @@ extension DeviceStore {
                     """)
         }
         cache.withLock { $0 = ViewCache() }
+        try secrets.write(nil)
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "VACUUM")
             try db.checkpoint(.truncate)

@@ -13,6 +13,8 @@ internal import Synchronization
 public final class DeviceStore: Sendable {
     /// The database file.
     public let path: String
+    /// Where the session's tokens are kept (never in the database).
+    let secrets: any SecretStore
     let pool: DatabasePool
     /// Copies the log back beside the writer after each pulled page, so that no page's commit carries a checkpoint.
     let checkpointer: Checkpointer
@@ -39,8 +41,9 @@ public final class DeviceStore: Sendable {
     /// Opens (or creates) the store. A file that is not a usable SQLite database, or not a Loyalty device store,
     /// is an error naming it; it is never replaced. A store locked by another process is waited for, then
     /// reported.
-    public init(path: String, now: Timestamp = Timestamp(Date())) throws {
+    public init(path: String, now: Timestamp = Timestamp(Date()), secrets: (any SecretStore)? = nil) throws {
         self.path = path
+        self.secrets = secrets ?? FileSecretStore(path: path + ".secrets")
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         // Deleted content is overwritten with zeros, so that a wipe leaves nothing of the member in the file.

@@ -249,9 +249,12 @@ import Testing
             #expect(
                 !(try readable()).isEmpty, "before signing out the member's data is in the files (the check can see it)"
             )
+            let tokens = directory.appendingPathComponent("device.sqlite.secrets").path
+            #expect(try FileManager.default.attributesOfItem(atPath: tokens)[.posixPermissions] as? Int == 0o600)
             let out = try await cli("--device", phone, "logout")
             #expect(out.status == 0, "\(out.stderr)")
             #expect(try readable() == [], "left readable after signing out")
+            #expect(!FileManager.default.fileExists(atPath: tokens), "the tokens' file is gone")
 
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: phone)
             let status = try await cli("--device", phone, "status")

@@ -187,8 +187,38 @@ import Testing
             }
         }
         #expect(!readable().isEmpty, "before the wipe the check sees the member's data")
+        #expect(!readable().contains { $0.contains("SECRET") }, "no token is ever written into the database files")
+        #expect(try store.identity()?.refreshToken == "d-wipe.refresh-SECRET-77b2e0", "the tokens come back")
+        let tokensFile = try FileManager.default.attributesOfItem(atPath: path + ".secrets")
+        #expect(tokensFile[.posixPermissions] as? Int == 0o600, "the tokens' file is the owner's alone")
         try store.wipe()
         #expect(readable() == [], "readable after the wipe, the store still open")
         #expect(try store.identity() == nil && store.view == nil)
+        #expect(!FileManager.default.fileExists(atPath: path + ".secrets"), "the tokens are forgotten")
+    }
+
+    /// A mobile app's secret store (the Keychain, say) gets the tokens; the store's files never hold them.
+    @Test func tokensGoToTheSecretStoreTheAppGives() throws {
+        final class Keychain: SecretStore, @unchecked Sendable {
+            var kept: DeviceSecrets?
+            func read() throws -> DeviceSecrets? { kept }
+            func write(_ secrets: DeviceSecrets?) throws { kept = secrets }
+        }
+        let keychain = Keychain()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keychain-\(UUID().uuidString).sqlite")
+            .path
+        let store = try DeviceStore(path: path, secrets: keychain)
+        try store.saveIdentity(
+            DeviceIdentity(
+                serverURL: "x", memberID: "m", deviceID: "d", cardNumber: "1", accessToken: "access-KEYCHAIN",
+                accessTokenExpiresAt: Timestamp(millisecondsSince1970: 0), refreshToken: "refresh-KEYCHAIN"))
+        #expect(keychain.kept == DeviceSecrets(accessToken: "access-KEYCHAIN", refreshToken: "refresh-KEYCHAIN"))
+        #expect(try store.identity()?.accessToken == "access-KEYCHAIN")
+        #expect(!FileManager.default.fileExists(atPath: path + ".secrets"))
+        let database = try #require(FileManager.default.contents(atPath: path))
+        let log = FileManager.default.contents(atPath: path + "-wal") ?? Data()
+        #expect(database.range(of: Data("KEYCHAIN".utf8)) == nil && log.range(of: Data("KEYCHAIN".utf8)) == nil)
+        try store.wipe()
+        #expect(keychain.kept == nil)
     }
 }
