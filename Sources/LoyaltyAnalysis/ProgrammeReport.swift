@@ -39,8 +39,9 @@ public struct ProgrammeReport: Sendable, Hashable, Codable {
         public var pointsExpired: Int64
         public var pointsReturned: Int64
         public var pointsAdjusted: Int64
-        /// Points forfeited by members whose data was erased (docs/privacy.md).
+        /// Points forfeited, or paid out, by members whose data was erased (docs/privacy.md).
         public var pointsForfeited: Int64
+        public var pointsPaidOut: Int64
         /// Redeemed ÷ issued and expired ÷ issued, in the range; nil when nothing was issued.
         public var redemptionRate: Double?
         public var breakageRate: Double?
@@ -87,6 +88,7 @@ public struct ProgrammeReport: Sendable, Hashable, Codable {
         public var pointsAdjusted: Int64
         /// Points forfeited by members whose data was erased (docs/privacy.md).
         public var pointsForfeited: Int64
+        public var pointsPaidOut: Int64
         public var redemptionRate: Double?
         public var breakageRate: Double?
         /// What the programme owed at the period's end, in points and money.
@@ -154,6 +156,7 @@ public struct ProgrammeReport: Sendable, Hashable, Codable {
                 pointsIssued: Self.issued(flows), pointsRedeemed: Self.redeemed(flows),
                 pointsExpired: Self.expired(flows), pointsReturned: -(flows["reversal"] ?? 0),
                 pointsAdjusted: flows["adjustment"] ?? 0, pointsForfeited: -(flows["forfeit"] ?? 0),
+                pointsPaidOut: -(flows["payout"] ?? 0),
                 redemptionRate: Self.rate(Self.redeemed(flows), flows),
                 breakageRate: Self.rate(Self.expired(flows), flows), liabilityPoints: liability,
                 liabilityMinorUnits: money(liability), stages: Self.stages(running),
@@ -176,7 +179,7 @@ public struct ProgrammeReport: Sendable, Hashable, Codable {
             active365: active(365), enrolments: total["enrolled"] ?? 0, pointsIssued: Self.issued(total),
             pointsRedeemed: Self.redeemed(total), pointsExpired: Self.expired(total),
             pointsReturned: -(total["reversal"] ?? 0), pointsAdjusted: total["adjustment"] ?? 0,
-            pointsForfeited: -(total["forfeit"] ?? 0),
+            pointsForfeited: -(total["forfeit"] ?? 0), pointsPaidOut: -(total["payout"] ?? 0),
             redemptionRate: Self.rate(Self.redeemed(total), total),
             breakageRate: Self.rate(Self.expired(total), total),
             lifetimeRedemptionRate: Self.rate(Self.redeemed(running), running),

@@ -103,7 +103,7 @@ extension Admin {
                     "Enrolments       \(head.enrolments)",
                     "Points           issued \(head.pointsIssued), redeemed \(head.pointsRedeemed), expired "
                         + "\(head.pointsExpired), returned \(head.pointsReturned), adjusted \(head.pointsAdjusted), forfeited "
-                        + "\(head.pointsForfeited)",
+                        + "\(head.pointsForfeited), paid out \(head.pointsPaidOut)",
                     "Redemption rate  \(share(head.redemptionRate)) (lifetime \(share(head.lifetimeRedemptionRate)))",
                     "Breakage rate    \(share(head.breakageRate)) (lifetime \(share(head.lifetimeBreakageRate)))",
                     "Liability        \(head.liabilityPoints) points = \(money(head.liabilityMinorUnits)) \(currency); "

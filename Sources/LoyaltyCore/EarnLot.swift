@@ -212,6 +212,9 @@ public struct LedgerEntry: Hashable, Sendable, Codable, Identifiable {
         case settlement
         /// Every point the member held, lost when the member's data was erased (docs/privacy.md).
         case forfeit
+        /// Every point the member held, paid out when the member's data was erased (the programme's
+        /// `erasedPoints` rule says so).
+        case payout
     }
 
     /// The entry's id; derived from what caused it, so that re-running the cause yields the same id.

@@ -164,7 +164,9 @@ public struct Ledger: Hashable, Sendable, Codable {
 
     /// Takes every point left in every lot, pending or spendable (an erased member's points are forfeited); nil
     /// when there is none. Idempotent: a second call finds nothing.
-    public mutating func forfeitAll(at time: Timestamp, entryID: EntryID, reference: String?) -> LedgerEntry? {
+    public mutating func forfeitAll(
+        at time: Timestamp, entryID: EntryID, reference: String?, kind: LedgerEntry.Kind = .forfeit
+    ) -> LedgerEntry? {
         var draws: [LotDraw] = []
         var available = 0
         var pending = 0
@@ -175,7 +177,7 @@ public struct Ledger: Hashable, Sendable, Codable {
         }
         guard !draws.isEmpty else { return nil }
         return LedgerEntry(
-            id: entryID, kind: .forfeit, at: time, available: available, pending: pending, draws: draws,
+            id: entryID, kind: kind, at: time, available: available, pending: pending, draws: draws,
             reference: reference)
     }
 

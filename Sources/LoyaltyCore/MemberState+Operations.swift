@@ -170,7 +170,10 @@ extension MemberState {
     public mutating func erase(at time: Timestamp) -> [Entity] {
         guard member.status != .erased else { return [] }
         var changes: [Entity] = allowances.keys.sorted().flatMap { revokeAllowance(of: $0) }
-        if let entry = ledger.forfeitAll(at: time, entryID: EntryID("forfeit:erasure"), reference: "erasure") {
+        let kind: LedgerEntry.Kind = program.erasedPoints == .payOut ? .payout : .forfeit
+        if let entry = ledger.forfeitAll(
+            at: time, entryID: EntryID("\(kind.rawValue):erasure"), reference: "erasure", kind: kind)
+        {
             changes += [.ledgerEntry(entry)] + entry.draws.compactMap { ledger.lots[$0.lot].map(Entity.lot) }
         }
         for (field, value) in profile.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where value.value != nil {

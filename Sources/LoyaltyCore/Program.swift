@@ -33,13 +33,21 @@ public struct Program: Hashable, Sendable, Codable {
     /// What one point is worth to the programme, in the currency's minor units (1: a point is worth a cent; 1 when
     /// the JSON names none): the programme report's liability in money is points × this.
     public var pointValue: Int
+    /// What becomes of an erased member's points: `forfeit` (the default) or `payOut` (docs/privacy.md).
+    public var erasedPoints: ErasedPoints
+
+    /// What becomes of an erased member's points.
+    public enum ErasedPoints: String, Hashable, Sendable, Codable {
+        case forfeit
+        case payOut
+    }
 
     /// Creates a programme from its rules.
     public init(
         id: String, name: String, currency: String, timeZone: String, pointsPerCurrencyUnit: Int,
         minimumRedemption: Int, pendingDays: Int, expiry: ExpiryPolicy, receiptClaimDays: Int,
         offlineGrace: TimeSpan, expiringSoonDays: Int, tiers: TierRules, allowances: AllowancePolicy = .standard,
-        pointValue: Int = 1
+        pointValue: Int = 1, erasedPoints: ErasedPoints = .forfeit
     ) {
         self.id = id
         self.name = name
@@ -55,11 +63,12 @@ public struct Program: Hashable, Sendable, Codable {
         self.tiers = tiers
         self.allowances = allowances
         self.pointValue = pointValue
+        self.erasedPoints = erasedPoints
     }
 
     private enum CodingKeys: String, CodingKey {
         case id, name, currency, timeZone, pointsPerCurrencyUnit, minimumRedemption, pendingDays, expiry
-        case receiptClaimDays, offlineGrace, expiringSoonDays, tiers, allowances, pointValue
+        case receiptClaimDays, offlineGrace, expiringSoonDays, tiers, allowances, pointValue, erasedPoints
     }
 
     public init(from decoder: any Decoder) throws {
@@ -77,7 +86,8 @@ public struct Program: Hashable, Sendable, Codable {
             expiringSoonDays: try container.decode(Int.self, forKey: .expiringSoonDays),
             tiers: try container.decode(TierRules.self, forKey: .tiers),
             allowances: try container.decodeIfPresent(AllowancePolicy.self, forKey: .allowances) ?? .standard,
-            pointValue: try container.decodeIfPresent(Int.self, forKey: .pointValue) ?? 1)
+            pointValue: try container.decodeIfPresent(Int.self, forKey: .pointValue) ?? 1,
+            erasedPoints: try container.decodeIfPresent(ErasedPoints.self, forKey: .erasedPoints) ?? .forfeit)
     }
 
     /// Decodes a programme from JSON and validates it.

@@ -107,7 +107,9 @@ extension SyncService {
             work.write(changes)
             work.eraseAccount()
             return changes.reduce(0) { sum, entity in
-                if case .ledgerEntry(let entry) = entity, entry.kind == .forfeit { return sum - entry.points }
+                if case .ledgerEntry(let entry) = entity, entry.kind == .forfeit || entry.kind == .payout {
+                    return sum - entry.points
+                }
                 return sum
             }
         }

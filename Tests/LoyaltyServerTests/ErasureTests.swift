@@ -130,6 +130,26 @@ import Testing
         #expect(try await harness.state(of: session.memberID).consents.changes.isEmpty, "nothing of it stored")
     }
 
+    /// A programme whose rule pays an erased member's points out: the movement says so, and the KPIs show it apart.
+    @Test func aProgrammeMayPayAnErasedMembersPointsOut() async throws {
+        let harness = try await TestServer.make(.sqlite)
+        let service = harness.service
+        try await service.storage.withCatalogue(now: service.now) { work in
+            work.program.erasedPoints = .payOut
+            work.write([.program(work.program)])
+        }
+        let (session, _) = try await harness.enroll()
+        try await harness.give(400, to: session.memberID)
+        let report = try await service.eraseMember(session.memberID, reason: "Request at the desk")
+        #expect(report.pointsForfeited == 400)
+        let entries = try await service.ledgerEntries(of: session.memberID)
+        #expect(entries.contains { $0.kind == .payout && $0.points == -400 && $0.reference == "erasure" })
+        #expect(!entries.contains { $0.kind == .forfeit })
+        _ = try await service.run(.segment)
+        let figures = try await service.programmeReport(from: nil, to: nil, by: .month).headline
+        #expect(figures.pointsPaidOut == 400 && figures.pointsForfeited == 0 && figures.liabilityPoints == 0)
+    }
+
     @Test func badErasuresAreRefused() async throws {
         let harness = try await TestServer.make(.sqlite)
         let (session, _) = try await harness.enroll()
