@@ -108,7 +108,8 @@ struct Logout: AsyncParsableCommand {
         let pending = try context.store.status().pending
         var revoked = false
         var reason = "this device is not signed in"
-        if let identity = try context.store.identity() {
+        // A device whose tokens are gone is wiped all the same.
+        if let identity = (try? context.store.identity()) ?? nil {
             do {
                 try await context.engine().revoke(identity.deviceID)
                 revoked = true

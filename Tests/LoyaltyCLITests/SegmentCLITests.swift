@@ -287,6 +287,13 @@ import Testing
             let after = try await cli("--device", phone, "--json", "status")
             #expect(
                 after.json["member"] == nil || after.json["member"] is NSNull, "the device was wiped: \(after.stdout)")
+            // The revoked device's wipe leaves nothing readable either (the path every revoked device takes).
+            for name in ["device.sqlite", "device.sqlite-wal", "device.sqlite-shm", "device.sqlite.secrets"] {
+                guard let bytes = FileManager.default.contents(atPath: phone + "/" + name) else { continue }
+                for secret in ["erase-offline@example.de", "Emil Erase"] {
+                    #expect(bytes.range(of: Data(secret.utf8)) == nil, "\(name) still holds \(secret)")
+                }
+            }
             let desk = try await cli.run(["admin", "member", "export", member] + admin)
             let document = try #require(
                 try JSONSerialization.jsonObject(with: Data(desk.stdout.utf8)) as? [String: Any])
