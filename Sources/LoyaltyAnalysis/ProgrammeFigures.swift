@@ -10,20 +10,11 @@ public import LoyaltyCore
 /// Period keys: `D2026-03-05` (a day's flows), `W2026-03-02` (a week, by its Monday: members who bought or
 /// redeemed in it), `M2026-03` (a month, the same), `L2026-03-05` (members whose last purchase was that day) and
 /// `all` (counts of members now). Days are calendar days in the programme's time zone.
-public struct ProgrammeFigures: Sendable, Hashable, Codable {
+public struct ProgrammeFigures: Sendable, Hashable {
     /// Period key → measure → value.
     public var values: [String: [String: Int64]]
 
     public init(_ values: [String: [String: Int64]] = [:]) { self.values = values }
-
-    public init(from decoder: any Decoder) throws {
-        values = try decoder.singleValueContainer().decode([String: [String: Int64]].self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(values)
-    }
 
     public subscript(period: String, measure: String) -> Int64 {
         get { values[period]?[measure] ?? 0 }

@@ -302,14 +302,17 @@ extension SyncService {
         let (analysis, due, contribution) = try await storage.withMember(
             MemberWorkRequest(memberID: member, now: now)
         ) { work in
+            // The history is read once from the state, for the analysis and for the contribution.
+            let history = MemberHistory(work.state, at: now)
             let (analysis, due) = Self.analyse(
-                work.state, previous: previous, segments: ruled, at: now, rules: analysisRules, cuts: cuts,
-                daily: daily)
+                work.state, history: history, previous: previous, segments: ruled, at: now, rules: analysisRules,
+                cuts: cuts, daily: daily)
             // The segments the operator set by hand stay; the computed ones are this run's.
             let manual = work.state.member.segments.subtracting(before).subtracting(defined)
             work.write(work.state.setSegments(manual.union(analysis.segments.keys)))
             let contribution = Self.contribution(
-                work.state, entries: entries, tierChanges: analysis.tierChanges ?? [], at: now, rules: analysisRules)
+                work.state, history: history, entries: entries, tierChanges: analysis.tierChanges ?? [], at: now,
+                rules: analysisRules)
             return (analysis, due, contribution)
         }
         return MemberOutcome(
@@ -327,10 +330,9 @@ extension SyncService {
 
     /// A member's analysis at `now` (pure): figures, stage, rule-based segments, and when it is next due.
     static func analyse(
-        _ state: MemberState, previous: MemberAnalysis?, segments: [(String, SegmentRule)], at now: Timestamp,
-        rules: AnalysisRules, cuts: RFMCutPoints?, daily: Bool
+        _ state: MemberState, history: MemberHistory, previous: MemberAnalysis?, segments: [(String, SegmentRule)],
+        at now: Timestamp, rules: AnalysisRules, cuts: RFMCutPoints?, daily: Bool
     ) -> (MemberAnalysis, due: Timestamp?) {
-        let history = MemberHistory(state, at: now)
         var analysis = MemberAnalysis(
             computedAt: now, figures: nil, excluded: nil, stage: nil, stageSince: nil, stages: previous?.stages ?? [],
             segments: [:], tier: history.tier, tierChanges: previous?.tierChanges ?? [])
@@ -366,12 +368,12 @@ extension SyncService {
         return (analysis, daily ? now.adding(.days(1)) : MemberFigures.nextStageChange(history, at: now, rules: rules))
     }
 
-    /// What a member adds to the programme's sums at `now` (pure; docs/analysis.md, "Programme KPIs").
+    /// What a member adds to the programme's sums at `now` (pure; docs/analysis.md, "Programme KPIs"); `history`
+    /// is the state's at `now`.
     static func contribution(
-        _ state: MemberState, entries: [LedgerEntry], tierChanges: [TierChange], at now: Timestamp,
-        rules: AnalysisRules
+        _ state: MemberState, history: MemberHistory, entries: [LedgerEntry], tierChanges: [TierChange],
+        at now: Timestamp, rules: AnalysisRules
     ) -> ProgrammeFigures {
-        let history = MemberHistory(state, at: now)
         let reserved = state.allowances.values.filter { $0.status == .held }.reduce(0) {
             $0 + max(0, $1.points - $1.used - $1.cut)
         }
@@ -421,13 +423,21 @@ extension SyncService {
         for case .receiptClaim(let claim) in entities {
             if let (receipt, _) = try await storage.receipt(code: claim.code) { shops[claim.code] = receipt.shop }
         }
-        var tills: [String: TillPlace] = [:]
-        for case .ledgerEntry(let entry) in entities {
-            guard let id = Timeline.tillTransaction(of: entry), tills[id] == nil,
-                let record = try await storage.transaction(TransactionID(id))
-            else { continue }
-            tills[id] = TillPlace(shop: record.shop, categories: record.categories)
+        let tills = try await tillTransactions(in: entities).mapValues {
+            TillPlace(shop: $0.shop, categories: $0.categories)
         }
         return Array(Timeline.events(of: entities, shops: shops, tills: tills).prefix(limit))
+    }
+
+    /// The till's transactions the member's movements came from (purchases, redemptions, returns), by id.
+    func tillTransactions(in entities: [Entity]) async throws -> [String: TransactionRecord] {
+        var found: [String: TransactionRecord] = [:]
+        for case .ledgerEntry(let entry) in entities {
+            guard let id = Timeline.tillTransaction(of: entry), found[id] == nil,
+                let record = try await storage.transaction(TransactionID(id))
+            else { continue }
+            found[id] = record
+        }
+        return found
     }
 }

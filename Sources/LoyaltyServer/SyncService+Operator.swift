@@ -153,13 +153,7 @@ extension SyncService {
     /// A till's shop (1 to 64 characters, no control characters) and basket categories (at most 10 different, each
     /// 1 to 32 lower-case letters, digits or '-'), as docs/openapi.yaml states them.
     static func checkTillPlace(shop: String?, categories: [String]) throws {
-        if let shop {
-            guard (1...64).contains(shop.unicodeScalars.count),
-                !shop.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
-            else {
-                throw APIFailure(.unprocessable, "shop must be 1 to 64 characters without control characters")
-            }
-        }
+        if let shop { try checkText(shop, "shop", maximum: 64) }
         guard categories.count <= 10, Set(categories).count == categories.count else {
             throw APIFailure(.unprocessable, "categories: at most 10, each once")
         }
@@ -171,6 +165,16 @@ extension SyncService {
                     .unprocessable,
                     "category \(category.quoted) must be 1 to 32 lower-case letters, digits or '-' (e.g. food)")
             }
+        }
+    }
+
+    /// Text an operator or a till gives (a shop, a reason for a block or an erasure): 1 to `maximum` characters as
+    /// input limits count them, and no control characters (it is shown on devices and in the console).
+    static func checkText(_ text: String, _ field: String, maximum: Int) throws {
+        guard (1...maximum).contains(text.inputLength),
+            !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else {
+            throw APIFailure(.unprocessable, "\(field) must be 1 to \(maximum) characters without control characters")
         }
     }
 

@@ -22,26 +22,19 @@ extension SyncService {
     public func memberData(of member: MemberID) async throws -> MemberData {
         let overview = try await overview(of: member)
         let entities = try await memberEntities(of: member)
-        var seen = Set<String>()
-        var transactions: [TransactionRecord] = []
-        for case .ledgerEntry(let entry) in entities.sorted(by: { $0.sortTime < $1.sortTime }) {
-            guard let id = Timeline.tillTransaction(of: entry), seen.insert(id).inserted,
-                let record = try await storage.transaction(TransactionID(id))
-            else { continue }
-            transactions.append(record)
+        // Oldest first: by the time of the first movement each transaction caused.
+        var first: [String: Timestamp] = [:]
+        for case .ledgerEntry(let entry) in entities {
+            if let id = Timeline.tillTransaction(of: entry) { first[id] = min(first[id] ?? entry.at, entry.at) }
         }
+        let transactions = try await tillTransactions(in: entities).sorted {
+            (first[$0.key] ?? Timestamp(millisecondsSince1970: 0), $0.key)
+                < (first[$1.key] ?? Timestamp(millisecondsSince1970: 0), $1.key)
+        }.map(\.value)
         logger.notice("member data exported", metadata: ["member": "\(member)"])
         return MemberData(
             entities: entities, account: overview.account, devices: overview.devices,
             analysis: try await memberAnalysis(member), tillTransactions: transactions)
-    }
-}
-
-extension Entity {
-    /// When a movement happened (for ordering), else the earliest time.
-    fileprivate var sortTime: Timestamp {
-        if case .ledgerEntry(let entry) = self { return entry.at }
-        return Timestamp(millisecondsSince1970: 0)
     }
 }
 
@@ -52,11 +45,7 @@ extension SyncService {
     /// withdrawn and the profile corrected. 404 for no such member, 409 for an erased one.
     public func blockMember(_ member: MemberID, reason text: String) async throws {
         let reason = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...500).contains(reason.unicodeScalars.count),
-            !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
-        else {
-            throw APIFailure(.unprocessable, "reason must be 1 to 500 characters without control characters")
-        }
+        try Self.checkText(reason, "reason", maximum: 500)
         _ = try await overview(of: member)  // 404 for a member that does not exist
         try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now())) { work in
             do {
@@ -96,11 +85,7 @@ extension SyncService {
     /// Idempotent: erasing again changes nothing.
     public func eraseMember(_ member: MemberID, reason text: String) async throws -> ErasureReport {
         let reason = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...500).contains(reason.unicodeScalars.count),
-            !reason.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
-        else {
-            throw APIFailure(.unprocessable, "reason must be 1 to 500 characters without control characters")
-        }
+        try Self.checkText(reason, "reason", maximum: 500)
         let signedIn = try await overview(of: member).devices.count { $0.revokedAt == nil }  // 404 for no member
         let forfeited = try await storage.withMember(MemberWorkRequest(memberID: member, now: clock.now())) { work in
             let changes = work.state.erase(at: work.now)

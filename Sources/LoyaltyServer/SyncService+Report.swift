@@ -44,8 +44,8 @@ extension SyncService {
                 ) { $0.state }
                 figures.add(
                     Self.contribution(
-                        state, entries: entries, tierChanges: analysis.tierChanges ?? [], at: analysis.computedAt,
-                        rules: rules))
+                        state, history: MemberHistory(state, at: analysis.computedAt), entries: entries,
+                        tierChanges: analysis.tierChanges ?? [], at: analysis.computedAt, rules: rules))
             }
             after = last.0
         }

@@ -9,6 +9,14 @@ import Testing
     let cli: CLI
     let root: URL
 
+    /// Enrols a member on the device directory `phone` through the real binary; returns the member's id.
+    static func enrol(_ cli: CLI, _ phone: String, _ server: URL, name: String, email: String) async throws -> String {
+        let enrolled = try await cli(
+            "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", name, "--email", email,
+            "--password", "correct horse")
+        return try #require(enrolled.json["member"] as? String, "\(enrolled.stderr)")
+    }
+
     init() throws {
         cli = CLI(binary: try #require(CLI.locate(), "build the package first (swift build)"), environment: [:])
         root = FileManager.default.temporaryDirectory.appendingPathComponent("loyalty-segments-\(UUID().uuidString)")
@@ -23,10 +31,8 @@ import Testing
             func operator_(_ arguments: String...) async throws -> CLI.Run {
                 try await cli.run(["admin"] + arguments + admin)
             }
-            let enrolled = try await cli(
-                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Anna Schmidt",
-                "--email", "segments-\(backend)@example.de", "--password", "correct horse")
-            let member = try #require(enrolled.json["member"] as? String)
+            let member = try await Self.enrol(
+                cli, phone, server, name: "Anna Schmidt", email: "segments-\(backend)@example.de")
             #expect(try await cli("--device", phone, "consent", "set", "profiling", "granted").status == 0)
             #expect(try await cli("--device", phone, "sync").status == 0)
             for amount in ["120.00", "95.50"] {
@@ -93,10 +99,7 @@ import Testing
             func operator_(_ arguments: String...) async throws -> CLI.Run {
                 try await cli.run(["admin"] + arguments + admin)
             }
-            let enrolled = try await cli(
-                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Ben Meyer",
-                "--email", "report@example.de", "--password", "correct horse")
-            let member = try #require(enrolled.json["member"] as? String)
+            let member = try await Self.enrol(cli, phone, server, name: "Ben Meyer", email: "report@example.de")
             #expect(try await operator_("purchase", "--member", member, "--amount", "64.90").status == 0)
             #expect(try await operator_("job", "segment").status == 0)
 
@@ -138,10 +141,7 @@ import Testing
         let file = root.appendingPathComponent("my-data.json").path
         try await withLiveServer(.sqlite) { server, token in
             let admin = ["--server", server.absoluteString, "--token", token]
-            let enrolled = try await cli(
-                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Clara Vogel",
-                "--email", "export@example.de", "--password", "correct horse")
-            let member = try #require(enrolled.json["member"] as? String)
+            let member = try await Self.enrol(cli, phone, server, name: "Clara Vogel", email: "export@example.de")
             #expect(
                 try await cli.run(["admin", "purchase", "--member", member, "--amount", "30.00"] + admin).status == 0)
             #expect(try await cli("--device", phone, "consent", "set", "marketing-email", "granted").status == 0)
@@ -221,10 +221,7 @@ import Testing
         let phone = directory.path
         try await withLiveServer(.sqlite) { server, token in
             let admin = ["--server", server.absoluteString, "--token", token]
-            let enrolled = try await cli(
-                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Dora Wipetest",
-                "--email", "wipe-check@example.de", "--password", "correct horse")
-            let member = try #require(enrolled.json["member"] as? String)
+            let member = try await Self.enrol(cli, phone, server, name: "Dora Wipetest", email: "wipe-check@example.de")
             #expect(
                 try await cli.run(["admin", "purchase", "--member", member, "--amount", "30.00"] + admin).status == 0)
             #expect(try await cli("--device", phone, "profile", "set", "phone", "+49 30 9876543").status == 0)
@@ -269,10 +266,7 @@ import Testing
         let phone = root.appendingPathComponent("phone-erase").path
         try await withLiveServer(.sqlite) { server, token in
             let admin = ["--server", server.absoluteString, "--token", token]
-            let enrolled = try await cli(
-                "--device", phone, "--json", "enroll", "--server", server.absoluteString, "--name", "Emil Erase",
-                "--email", "erase-offline@example.de", "--password", "correct horse")
-            let member = try #require(enrolled.json["member"] as? String)
+            let member = try await Self.enrol(cli, phone, server, name: "Emil Erase", email: "erase-offline@example.de")
             #expect(
                 try await cli.run(["admin", "purchase", "--member", member, "--amount", "40.00"] + admin).status == 0)
             #expect(try await cli("--device", phone, "network", "off").status == 0)
